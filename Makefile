@@ -1,0 +1,89 @@
+# dswfs build: `make` builds ./dswfs, `make check` runs every test, `make demo` mounts a demo fleet.
+VERSION   := 0.1.0
+CC        ?= cc
+PKGS      := fuse3 libcurl libcjson libcrypto
+BUILD     ?= build
+SAN       ?=
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN      := -Wall -Wextra -Wmissing-declarations -Wstrict-prototypes -Wwrite-strings \
+             -Wshadow -Wformat=2 -Wno-format-nonliteral
+ifneq ($(filter true 1,$(CI) $(WERROR)),)
+WARN      += -Werror
+endif
+CFLAGS    ?= -O2 -g
+ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) -D_GNU_SOURCE -DFUSE_USE_VERSION=35 \
+             -DDSWFS_VERSION='"$(VERSION)"' -Iinclude $(PKG_CFLAGS) -pthread
+ifeq ($(SAN),1)
+ALL_CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDSAN      := -fsanitize=address,undefined
+endif
+ifeq ($(SAN),thread)
+ALL_CFLAGS += -O1 -fsanitize=thread -fno-omit-frame-pointer
+LDSAN      := -fsanitize=thread
+endif
+LDLIBS    := $(PKG_LIBS) -pthread -lm
+
+LIB_SRCS  := $(filter-out fs/main.c,$(wildcard fs/*.c))
+LIB_OBJS  := $(LIB_SRCS:fs/%.c=$(BUILD)/obj/%.o)
+TEST_SRCS := $(wildcard tests/unit/test_*.c)
+TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+HEADERS   := $(wildcard include/*.h) $(wildcard tests/unit/*.h)
+
+.PHONY: all deps check test-bins demo bench clean asan tsan fuzz-bins
+all: deps
+	@$(MAKE) --no-print-directory dswfs
+
+deps:
+	@sh scripts/install-deps.sh
+
+dswfs: $(BUILD)/dswfs
+	@cp $(BUILD)/dswfs dswfs
+
+$(BUILD)/obj/%.o: fs/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libdswfs.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/dswfs: $(BUILD)/obj/main.o $(BUILD)/libdswfs.a
+	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/obj/tf.o: tests/unit/tf.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/unit -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/obj/tf.o $(BUILD)/libdswfs.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/unit $(LDSAN) -o $@ $< $(BUILD)/obj/tf.o $(BUILD)/libdswfs.a $(LDLIBS)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/driver.c $(BUILD)/libdswfs.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDSAN) -o $@ $< tests/fuzz/driver.c $(BUILD)/libdswfs.a $(LDLIBS)
+
+test-bins: $(BUILD)/dswfs $(TEST_BINS) $(FUZZ_BINS)
+
+# The sanitizer builds live in their own trees so they never mix objects with the normal one.
+asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 test-bins
+tsan:
+	@$(MAKE) --no-print-directory BUILD=build-tsan SAN=thread $(BUILD)/dswfs BUILD=build-tsan
+
+check: deps
+	@$(MAKE) --no-print-directory dswfs test-bins
+	@$(MAKE) --no-print-directory asan
+	@bash tests/run.sh
+
+demo: all
+	@bash scripts/demo.sh
+
+bench: all
+	@bash scripts/bench.sh
+
+clean:
+	rm -rf build build-asan build-tsan dswfs tests/node/node_modules

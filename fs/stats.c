@@ -1,0 +1,49 @@
+/* stats: process-wide counters behind .dswfs/stats, lock-free atomics. */
+#include "stats.h"
+
+static int64_t counters[STATS__COUNT];
+
+static const char *const names[STATS__COUNT] = {
+	[STATS_API_REQUESTS] = "api_requests",
+	[STATS_API_PAGES] = "api_pages",
+	[STATS_API_ERRORS] = "api_errors",
+	[STATS_API_RETRIES] = "api_retries",
+	[STATS_API_THROTTLED] = "api_throttled",
+	[STATS_API_BYTES] = "api_bytes",
+	[STATS_QUERIES_FETCHED] = "queries_fetched",
+	[STATS_QUERIES_FAILED] = "queries_failed",
+	[STATS_CACHE_HITS] = "cache_hits",
+	[STATS_CACHE_MISSES] = "cache_misses",
+	[STATS_CACHE_STALE_SERVES] = "cache_stale_serves",
+	[STATS_CACHE_REFRESHES] = "cache_refreshes",
+	[STATS_CACHE_EVICTIONS] = "cache_evictions",
+	[STATS_CACHE_ENTRIES] = "cache_entries",
+	[STATS_FS_READS] = "fs_reads",
+	[STATS_FS_BYTES_READ] = "fs_bytes_read",
+};
+
+void stats_add(enum stats_id id, int64_t n)
+{
+	__atomic_add_fetch(&counters[id], n, __ATOMIC_RELAXED);
+}
+
+void stats_set(enum stats_id id, int64_t v)
+{
+	__atomic_store_n(&counters[id], v, __ATOMIC_RELAXED);
+}
+
+int64_t stats_get(enum stats_id id)
+{
+	return __atomic_load_n(&counters[id], __ATOMIC_RELAXED);
+}
+
+const char *stats_name(enum stats_id id)
+{
+	return names[id];
+}
+
+void stats_reset(void)
+{
+	for (int i = 0; i < STATS__COUNT; i++)
+		stats_set((enum stats_id)i, 0);
+}

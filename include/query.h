@@ -1,0 +1,112 @@
+/* query: mount paths as ListInstances queries (filter keys, validation, canonical form). Pure. */
+#ifndef DSWFS_QUERY_H
+#define DSWFS_QUERY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <cjson/cJSON.h>
+
+#include "sign.h"
+
+/* Filter keys, in the order of the brief. */
+enum query_key {
+	QK_WORKSPACE_ID, QK_INSTANCE_ID, QK_INSTANCE_NAME, QK_RESOURCE_ID, QK_STATUS,
+	QK_PAYMENT_TYPE, QK_ACCESSIBILITY, QK_ACCELERATOR_TYPE, QK_GPU_TYPE, QK_IMAGE_NAME,
+	QK_CREATE_USER_ID, QK_MIN_CPU, QK_MAX_CPU, QK_MIN_GPU, QK_MAX_GPU, QK_MIN_MEMORY,
+	QK_MAX_MEMORY, QK_MIN_GPU_MEMORY, QK_MAX_GPU_MEMORY, QK_CREATE_TIME_AFTER,
+	QK_CREATE_TIME_BEFORE, QK_OVERSOLD_INFO, QK_OVERSOLD_TYPE, QK_LABEL, QK_TAG,
+	QK__COUNT
+};
+
+/* Label and tag filters may each appear this many times in one query. */
+#define QUERY_MAX_LABELS 4
+
+/* Directory name of a key ("workspace-id", "label", ...). Static storage. */
+const char *query_key_dirname(enum query_key k);
+
+/* API parameter of a key ("WorkspaceId", "Labels", "Tag", ...). Static storage. */
+const char *query_key_param(enum query_key k);
+
+/* The key whose directory name is name, or -ENOENT. */
+int query_key_lookup(const char *name);
+
+/* Whether value is acceptable for key: enumerated keys (status: a comma list of the 15
+ * statuses; payment-type, accessibility, accelerator-type) must use documented values; numeric
+ * keys (min-/max-*) must be decimal digits; create-time-* must be yyyy-mm-ddThh:mm:ssZ;
+ * label/tag must be "<key>=<value>" with a non-empty key; every value must be non-empty. */
+bool query_value_valid(enum query_key k, const char *value);
+
+/* Calls emit once for each value of key k that inst carries and that could be typed back as a
+ * path component (non-empty, no '/', not "." or "..", valid for the key): the Status of the
+ * instance, each "k=v" of its Labels (Key/Value) or Tags (TagKey/TagValue), its
+ * RequestedResource.GPUType for gpu-type, its UserId for create-user-id, ... Range keys
+ * (min-/max-*, create-time-*) emit nothing. */
+void query_key_values(enum query_key k, const cJSON *inst,
+		      void (*emit)(const char *value, void *ctx), void *ctx);
+
+/* A set of filters: the mount's base (workspace_id, resource_id) plus those from the path. */
+struct query;
+
+/* A query holding only the base filters; an empty string or NULL leaves that parameter out.
+ * Returns NULL on ENOMEM. Free with query_free. */
+struct query *query_new(const char *workspace_id, const char *resource_id);
+
+/* Copy; NULL on ENOMEM. */
+struct query *query_dup(const struct query *q);
+
+/* Adds a path filter. A path filter replaces the base value of the same key; a key already set
+ * by the path gives -EEXIST (label/tag: more than QUERY_MAX_LABELS gives -E2BIG, the same label
+ * key twice -EEXIST); an invalid value -ENOENT; -ENOMEM. */
+int query_add(struct query *q, enum query_key k, const char *value);
+
+/* Whether the path (not the base) already set key k (label/tag: at least once). */
+bool query_path_has(const struct query *q, enum query_key k);
+
+/* The canonical form: sign_query_string() of query_params(). Two paths that mean the same query
+ * give the same string; it is the cache key. Owned by q, valid until q changes or is freed. */
+const char *query_canonical(const struct query *q);
+
+/* The API parameters (Labels as one JSON object string with sorted keys, Tag as one JSON array
+ * of {"Key","Value"} sorted by key). *out is an array the caller frees (free(*out)); the strings
+ * point into q. Returns 0 or -ENOMEM. */
+int query_params(const struct query *q, struct sign_kv **out, size_t *n);
+
+void query_free(struct query *q);
+
+/* What a mount path names. */
+enum query_node {
+	QN_ROOT,		/* / */
+	QN_QUERY_DIR,		/* instances/, workspaces/<id>/, and <query dir>/<key>/<value>/ */
+	QN_KEY_DIR,		/* <query dir>/<key>/ */
+	QN_INSTANCES_JSON,	/* <query dir>/instances.json */
+	QN_QUERY_INFO,		/* <query dir>/.query */
+	QN_INSTANCE,		/* <query dir>/<InstanceId>[/<path below it>] */
+	QN_WORKSPACES,		/* workspaces/ */
+	QN_BYNAME,		/* by-name/ */
+	QN_BYNAME_ENTRY,	/* by-name/<name> */
+	QN_CTL_DIR,		/* .dswfs/ */
+	QN_CTL_FILE,		/* .dswfs/<name> */
+};
+
+struct query_path {
+	enum query_node node;
+	struct query *query;	/* owned; the enclosing query dir's query for QN_QUERY_DIR,
+				 * QN_KEY_DIR, QN_INSTANCES_JSON, QN_QUERY_INFO, QN_INSTANCE;
+				 * NULL otherwise */
+	enum query_key key;	/* QN_KEY_DIR */
+	const char *name;	/* points into the parsed path: the instance directory name
+				 * (QN_INSTANCE), the entry (QN_BYNAME_ENTRY, QN_CTL_FILE) */
+	const char *rest;	/* QN_INSTANCE: the path below the instance directory, no leading
+				 * '/', "" for the directory itself; points into the parsed path */
+};
+
+/* Parses an absolute mount path ("/", "/instances/status/Running/dsw-1/Status", ...). Only the
+ * shape is checked: whether an instance exists is the caller's business. The path must outlive
+ * out->name and out->rest. Returns 0 (free with query_path_free), -ENOENT for a path that
+ * cannot exist (unknown top-level entry, invalid value, a key used twice, a name that is
+ * neither a key, a reserved file nor a plausible instance id), -ENAMETOOLONG, -ENOMEM. */
+int query_parse_path(const char *path, const struct query *base, struct query_path *out);
+
+void query_path_free(struct query_path *p);
+
+#endif

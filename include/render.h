@@ -1,0 +1,68 @@
+/* render: an instance's JSON object as a tree of files (names escaped, secrets redacted). Pure. */
+#ifndef DSWFS_RENDER_H
+#define DSWFS_RENDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+#include <cjson/cJSON.h>
+
+/* Longest file name produced, NUL included. */
+#define RENDER_NAME_MAX 256
+
+/* What replaces a secret value. */
+#define RENDER_REDACTED "<redacted>"
+
+/* Escapes a JSON member name or an instance name into a valid, unambiguous file name:
+ * '%', '/' and control bytes (0x00-0x1f, 0x7f) become %XX (upper-case hex); "." and ".." become
+ * "%2E" and "%2E%2E"; the empty name becomes "%00"; a result longer than 255 bytes is cut at a
+ * UTF-8 boundary and ends in "~" and 8 hex digits of a hash of the whole name. */
+void render_escape_name(const char *name, char out[RENDER_NAME_MAX]);
+
+/* A deep copy of inst with secrets replaced by RENDER_REDACTED: ImageAuth, every scalar under
+ * CredentialConfig (structure and names kept), every value of EnvironmentVariables (names
+ * kept). With show_secrets a plain copy. Caller cJSON_Deletes; NULL on ENOMEM. */
+cJSON *render_redact(const cJSON *inst, bool show_secrets);
+
+/* Pretty-printed JSON of item followed by "\n". Caller frees; NULL on ENOMEM. *len = length. */
+char *render_json(const cJSON *item, size_t *len);
+
+/* The content of a scalar member's file: a string's value, a number in JSON form (integers
+ * without a fraction), true/false; each followed by "\n". NULL for null, objects and arrays,
+ * or on ENOMEM. Caller frees. */
+char *render_scalar(const cJSON *item, size_t *len);
+
+/* Seconds since the epoch of a "2021-01-12T14:36:01Z" timestamp, or -1 when s is NULL or not
+ * of that form. */
+time_t render_parse_time(const char *s);
+
+/* A rendered directory or file. Immutable once built, so any number of threads may read it. */
+struct render_node;
+
+/* The tree of one (already redacted) instance object: scalars as files named like the member,
+ * objects as directories built the same way, arrays as "<Member>.json", null members left out,
+ * plus "instance.json" (the whole object) at the top. When two members escape to the same name
+ * the first wins. Returns 0 and *out (free with render_free), -EINVAL when inst is not an
+ * object, -ENOMEM. */
+int render_instance(const cJSON *inst, struct render_node **out);
+
+/* The node at relpath below root ("" is root itself, "RequestedResource/CPU"), or NULL.
+ * Cost: one binary search per component. */
+const struct render_node *render_lookup(const struct render_node *root, const char *relpath);
+
+bool render_is_dir(const struct render_node *n);
+
+/* A file's bytes (owned by the tree) and size; NULL for a directory. */
+const char *render_data(const struct render_node *n, size_t *size);
+
+/* A directory's children, sorted by name; 0 / NULL for a file. */
+size_t render_nchildren(const struct render_node *n);
+const struct render_node *render_child(const struct render_node *n, size_t i);
+const char *render_name(const struct render_node *n);
+
+/* Total bytes of all files below n (for statfs and memory figures). */
+size_t render_bytes(const struct render_node *n);
+
+void render_free(struct render_node *root);
+
+#endif

@@ -1,0 +1,38 @@
+/* stats: process-wide counters behind .dswfs/stats, updated lock-free from any thread. */
+#ifndef DSWFS_STATS_H
+#define DSWFS_STATS_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+enum stats_id {
+	STATS_API_REQUESTS,	/* HTTP requests sent to the API (each retry counts) */
+	STATS_API_PAGES,	/* ListInstances pages successfully parsed */
+	STATS_API_ERRORS,	/* requests that ended in an error (before retry) */
+	STATS_API_RETRIES,	/* retries after a retryable error */
+	STATS_API_THROTTLED,	/* responses with a Throttling* code */
+	STATS_API_BYTES,	/* response body bytes received */
+	STATS_QUERIES_FETCHED,	/* complete query fetches (all pages) that succeeded */
+	STATS_QUERIES_FAILED,	/* complete query fetches that failed */
+	STATS_CACHE_HITS,	/* cache lookups answered by a fresh snapshot */
+	STATS_CACHE_MISSES,	/* cache lookups that had to fetch (or wait for a fetch) */
+	STATS_CACHE_STALE_SERVES, /* lookups answered by a snapshot past its TTL */
+	STATS_CACHE_REFRESHES,	/* background refreshes started */
+	STATS_CACHE_EVICTIONS,	/* snapshots evicted to respect the cap */
+	STATS_CACHE_ENTRIES,	/* gauge: snapshots held now */
+	STATS_FS_READS,		/* read() calls served */
+	STATS_FS_BYTES_READ,	/* bytes returned by read() */
+	STATS__COUNT
+};
+
+void stats_add(enum stats_id id, int64_t n);
+void stats_set(enum stats_id id, int64_t v);
+int64_t stats_get(enum stats_id id);
+
+/* The name printed in .dswfs/stats, e.g. "api_requests". Static storage. */
+const char *stats_name(enum stats_id id);
+
+/* Zeroes every counter (tests only; gauges included). */
+void stats_reset(void);
+
+#endif

@@ -31,6 +31,8 @@ TEST_SRCS := $(wildcard tests/unit/test_*.c)
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+TOOL_SRCS := $(wildcard tests/tools/*.c)
+TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
 HEADERS   := $(wildcard include/*.h) $(wildcard tests/unit/*.h)
 
 .PHONY: all deps check test-bins demo bench clean asan tsan fuzz-bins
@@ -66,7 +68,11 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/driver.c $(BUILD)/libdswfs.a $(HEADER
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDSAN) -o $@ $< tests/fuzz/driver.c $(BUILD)/libdswfs.a $(LDLIBS)
 
-test-bins: $(BUILD)/dswfs $(TEST_BINS) $(FUZZ_BINS)
+$(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libdswfs.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDSAN) -o $@ $< $(BUILD)/libdswfs.a $(LDLIBS)
+
+test-bins: $(BUILD)/dswfs $(TEST_BINS) $(FUZZ_BINS) $(TOOL_BINS)
 
 # The sanitizer builds live in their own trees so they never mix objects with the normal one.
 asan:

@@ -1,8 +1,243 @@
-/* main: dswfs's entry point (placeholder until the filesystem lands). */
+/* main: parses the command line, checks credentials and the endpoint, then mounts (or --query). */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fuse.h>
+#include <fuse_lowlevel.h>
 
-int main(void)
+#include "api.h"
+#include "creds.h"
+#include "ctl.h"
+#include "fsops.h"
+#include "log.h"
+#include "opts.h"
+#include "tree.h"
+
+static int api_fetch(void *ctx, const struct sign_kv *params, size_t n, cJSON **instances,
+		     struct err_info *err)
 {
-	puts("dswfs " DSWFS_VERSION);
+	struct api_result r;
+	int rc;
+
+	rc = api_list_instances(ctx, params, n, &r, err);
+	if (rc)
+		return rc;
+	*instances = r.instances;
+	r.instances = NULL;
+	api_result_free(&r);
 	return 0;
+}
+
+/* SIGHUP drops the cache. The signal is blocked in every thread and taken here, so the work
+ * runs in an ordinary thread rather than a signal handler. */
+static void *hup_thread(void *arg)
+{
+	sigset_t set;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	for (;;) {
+		if (sigwait(&set, &sig) == 0 && sig == SIGHUP)
+			tree_refresh(arg);
+	}
+	return NULL;
+}
+
+static int run_query(struct tree *t, const char *path)
+{
+	struct err_info err;
+	char line[1024];
+	char *json = NULL;
+	size_t len = 0;
+	int rc;
+
+	rc = tree_query_json(t, path, &json, &len, &err);
+	if (rc) {
+		if (err.message[0] && !err.http_status && !err.code[0] && !err.curl_code)
+			fprintf(stderr, "dswfs: %s\n", err.message);
+		else if (err.message[0]) {
+			err_format(&err, line, sizeof(line));
+			fprintf(stderr, "dswfs: %s\n", line);
+		} else {
+			fprintf(stderr, "dswfs: %s: %s\n", path, strerror(-rc));
+		}
+		return 1;
+	}
+	fwrite(json, 1, len, stdout);
+	free(json);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+static int mount_and_serve(struct fuse_args *args, struct fuse_cmdline_opts *co,
+			   struct fsops_ctx *fc)
+{
+	struct fuse_loop_config *lc = NULL;
+	struct fuse *f;
+	pthread_t hup;
+	sigset_t set;
+	int rc = 1;
+
+	f = fuse_new(args, fsops_operations(), sizeof(struct fuse_operations), fc);
+	if (!f)
+		return 2;	/* libfuse printed the reason (usually an unknown option) */
+	if (fuse_mount(f, co->mountpoint) != 0)
+		goto out_destroy;
+	if (fuse_daemonize(co->foreground) != 0)
+		goto out_unmount;
+	if (fuse_set_signal_handlers(fuse_get_session(f)) != 0)
+		goto out_unmount;
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (pthread_create(&hup, NULL, hup_thread, fc->tree) == 0)
+		pthread_detach(hup);
+	log_msg(LOG_INFO, "mounted on %s", co->mountpoint);
+	if (co->singlethread) {
+		rc = fuse_loop(f) ? 1 : 0;
+	} else {
+		lc = fuse_loop_cfg_create();
+		if (!lc)
+			goto out_signals;
+		fuse_loop_cfg_set_clone_fd(lc, co->clone_fd);
+		fuse_loop_cfg_set_max_threads(lc, co->max_threads);
+		fuse_loop_cfg_set_idle_threads(lc, co->max_idle_threads);
+		rc = fuse_loop_mt(f, lc) ? 1 : 0;
+		fuse_loop_cfg_destroy(lc);
+	}
+out_signals:
+	fuse_remove_signal_handlers(fuse_get_session(f));
+out_unmount:
+	fuse_unmount(f);
+out_destroy:
+	fuse_destroy(f);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts co;
+	struct creds_options copt;
+	struct creds_provider *creds = NULL;
+	struct api_client *api = NULL;
+	struct api_config acfg;
+	struct tree_config tcfg;
+	struct tree *tree = NULL;
+	struct fsops_ctx fc;
+	struct err_info err;
+	struct opts o;
+	char msg[1024], *endpoint = NULL, *config = NULL;
+	int rc = 1, e;
+
+	memset(&co, 0, sizeof(co));
+	if (opts_parse(&args, &o) != 0) {
+		fuse_opt_free_args(&args);
+		return 2;
+	}
+	if (fuse_parse_cmdline(&args, &co) != 0) {
+		rc = 2;
+		goto out_args;
+	}
+	if (co.show_help) {
+		opts_usage(stdout, "dswfs");
+		printf("FUSE options:\n");
+		fuse_cmdline_help();
+		fuse_lib_help(&args);
+		rc = 0;
+		goto out_args;
+	}
+	if (co.show_version) {
+		printf("dswfs %s\nlibfuse %s\n", DSWFS_VERSION, fuse_pkgversion());
+		rc = 0;
+		goto out_args;
+	}
+	log_set_level(co.debug ? LOG_DEBUG : (enum log_level)(LOG_WARN + o.verbose));
+	if (!o.query_path && !co.mountpoint) {
+		fprintf(stderr, "dswfs: no mount point given (usage: dswfs [options] MOUNTPOINT; "
+				"see --help)\n");
+		rc = 2;
+		goto out_args;
+	}
+
+	memset(&copt, 0, sizeof(copt));
+	copt.profile = o.profile;
+	copt.ecs_role = o.ecs_role;
+	copt.ecs_endpoint = o.ecs_endpoint;
+	if (creds_provider_new(&copt, &creds, msg, sizeof(msg)) != 0) {
+		fprintf(stderr, "dswfs: no usable credentials: %s\n", msg);
+		goto out_args;
+	}
+	endpoint = opts_endpoint(&o, &e);
+	if (!endpoint) {
+		fprintf(stderr, "dswfs: %s\n", e == -ENOENT
+			? "no region: give -o region=ID (e.g. cn-hangzhou) or -o endpoint=URL, or "
+			  "set ALIBABA_CLOUD_REGION_ID"
+			: strerror(-e));
+		goto out_creds;
+	}
+	memset(&acfg, 0, sizeof(acfg));
+	acfg.endpoint = endpoint;
+	acfg.connect_timeout_ms = o.connect_timeout_ms;
+	acfg.timeout_ms = o.timeout_ms;
+	acfg.max_retries = o.retries;
+	acfg.page_size = o.page_size;
+	acfg.parallel_pages = o.parallel_pages;
+	acfg.ca_file = o.ca_file;
+	if (api_client_new(&acfg, creds, &api, &err) != 0) {
+		fprintf(stderr, "dswfs: %s\n", err.message);
+		goto out_endpoint;
+	}
+
+	memset(&tcfg, 0, sizeof(tcfg));
+	tcfg.workspace_id = o.workspace_id;
+	tcfg.resource_id = o.resource_id;
+	tcfg.ttl = o.ttl;
+	tcfg.max_snapshots = o.max_snapshots;
+	tcfg.show_secrets = o.show_secrets;
+	tcfg.fetch = api_fetch;
+	tcfg.fetch_ctx = api;
+	if (tree_new(&tcfg, &tree) != 0) {
+		fprintf(stderr, "dswfs: out of memory\n");
+		goto out_api;
+	}
+	if (o.query_path) {
+		rc = run_query(tree, o.query_path);
+		goto out_tree;
+	}
+
+	/* Fail now, with the reason, rather than mount something that fails on every access. */
+	{
+		struct sign_kv base[2] = { { "ResourceId", o.resource_id },
+					   { "WorkspaceId", o.workspace_id } };
+
+		if (api_probe(api, base, 2, &err) != 0) {
+			err_format(&err, msg, sizeof(msg));
+			fprintf(stderr, "dswfs: cannot list instances at %s: %s\n", endpoint, msg);
+			goto out_tree;
+		}
+	}
+	config = opts_describe(&o, endpoint, creds_source(creds));
+	ctl_set_config(config);
+	fc.tree = tree;
+	fc.ttl = o.ttl;
+	rc = mount_and_serve(&args, &co, &fc);
+	ctl_set_config(NULL);
+out_tree:
+	tree_free(tree);
+out_api:
+	api_client_free(api);
+out_endpoint:
+	free(endpoint);
+out_creds:
+	creds_provider_free(creds);
+out_args:
+	free(config);
+	free(co.mountpoint);
+	opts_free(&o);
+	fuse_opt_free_args(&args);
+	return rc;
 }

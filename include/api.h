@@ -60,6 +60,17 @@ int api_list_page(struct api_client *c, const struct sign_kv *filters, size_t nf
 
 void api_result_free(struct api_result *r);
 
+/* Parses and validates one response body (len bytes, need not be NUL-terminated) that arrived
+ * with http_status; exposed for tests and the fuzzer. A success must be a JSON object whose
+ * TotalCount is an integral JSON number in 0..10^7 (a numeric string is refused: the API
+ * documents an integer) and whose Instances is an array of objects each with a non-empty
+ * string InstanceId; a missing or null Instances is accepted only with TotalCount 0 (it is
+ * then set to []). Returns 0 and *page (caller cJSON_Deletes), the err_map() result for an
+ * error answer (Code, Message, RequestId copied to err), or -EBADMSG for an unparseable or
+ * wrongly typed body (the reason in err->message). err may be NULL. */
+int api_parse_page(const char *body, size_t len, int http_status, cJSON **page,
+		   struct err_info *err);
+
 /* Quick reachability check used at mount time: one request for one instance. Same returns. */
 int api_probe(struct api_client *c, const struct sign_kv *filters, size_t nfilters,
 	      struct err_info *err);

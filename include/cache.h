@@ -1,5 +1,6 @@
 /* cache: a TTL cache of reference-counted values keyed by canonical query, with single-flight
- * fetches and an injected clock. No FUSE, no network: the fetch is a callback. */
+ * fetches, stale-while-revalidate, stale-on-error and an injected clock. No FUSE, no network:
+ * the fetch is a callback. */
 #ifndef DSWFS_CACHE_H
 #define DSWFS_CACHE_H
 
@@ -7,33 +8,76 @@
 
 #include "err.h"
 
+/* At most this many background fetches run at once (one thread each, started on demand and
+ * kept until cache_free); more wait their turn in order, so a burst of expiring keys cannot
+ * become a burst of concurrent API requests. */
+#define CACHE_BG_THREADS 4
+
 struct cache_ops {
-	/* Produces the value for key. Runs without any cache lock held, in the thread of the first
-	 * caller that needed it. arg is cache_get's. Returns 0 and *value (one reference, handed to
-	 * the cache) or -errno with *err filled. */
+	/* Produces the value for key. Runs without any cache lock held, either in the thread of
+	 * the first caller that needed it (cache_get's arg) or in a background thread (a copy of
+	 * the arg made with arg_dup). Returns 0 and *value (one reference, handed to the cache) or
+	 * -errno with *err filled. */
 	int (*fetch)(void *ctx, const char *key, const void *arg, void **value,
 		     struct err_info *err);
 	void (*ref)(void *value);
 	void (*unref)(void *value);
 	/* Monotonic seconds. Tests pass a fake clock. */
 	double (*now)(void *ctx);
+	/* Optional (may be NULL). Called without locks after a successful fetch replaced a value
+	 * the cache held for key (fresh or stale); old_value and new_value are both valid for the
+	 * duration of the call only. Not called for a key fetched while it held no value (first
+	 * fetch, or after cache_drop_all, eviction or expiry dropped it) and never for drops:
+	 * whoever calls cache_drop_all knows what it dropped. Runs in the thread that did the
+	 * fetch: a cache_get caller or a background thread; calls for one key are not
+	 * serialised against each other. */
+	void (*replaced)(void *ctx, const char *key, void *old_value, void *new_value);
+	/* Optional pair: background fetches outlive the call that started them, so they get a
+	 * copy of its arg made by arg_dup (NULL means out of memory; never called for a NULL arg)
+	 * and released with arg_free after the fetch. Both or neither must be set; without them a
+	 * background fetch gets the very pointer the caller passed, which must then stay valid
+	 * until cache_free (e.g. NULL). */
+	void *(*arg_dup)(const void *arg);
+	void (*arg_free)(void *arg);
 };
 
+/* Ages are seconds since the value was fetched. With grace and max_stale 0 the cache behaves
+ * as a plain TTL cache whose callers wait for every refetch. */
 struct cache_config {
 	double ttl;		/* seconds a value is served without asking again */
 	size_t max_entries;	/* 0 = unlimited; least recently used evicted first */
+	/* Stale-while-revalidate: a value aged in [ttl, ttl + grace) is returned at once while one
+	 * background fetch replaces it. Past ttl + grace callers wait for the refetch. */
+	double grace;
+	/* Stale-on-error, 0 = off: when a refresh fails, the last good value is kept and served
+	 * while its age is below max_stale (a total age, so only values above ttl matter). After a
+	 * failure the key is not fetched again for a back-off of min(ttl, 1 s), doubling after
+	 * each further failure up to ttl; meanwhile, and while the retry runs in the background,
+	 * callers get the old value at once. A success ends the back-off. */
+	double max_stale;
 };
 
 struct cache;
 
-/* Returns 0 and *out (free with cache_free), -EINVAL, -ENOMEM. ops is copied; ctx is borrowed. */
+/* Returns 0 and *out (free with cache_free), -EINVAL, -ENOMEM. ops is copied; ctx is borrowed
+ * and ops may be called with it (from background threads too) until cache_free returns.
+ * -EINVAL for a missing fetch/ref/unref/now, only one of arg_dup/arg_free, or a negative
+ * ttl, grace or max_stale. */
 int cache_new(const struct cache_config *cfg, const struct cache_ops *ops, void *ctx,
 	      struct cache **out);
 
-/* A referenced value for key (the caller unrefs it). Fresh: returned at once (a hit). Missing or
- * expired: fetched once, however many threads ask at the same moment; the others wait for that
- * fetch and share its result, success or error. *age (may be NULL) gets the value's age in
- * seconds. Returns 0, or the fetch's -errno with *err filled (nothing is cached on error). */
+/* A referenced value for key (the caller unrefs it). *age (may be NULL) gets its age.
+ * - Fresh (age < ttl): returned at once (STATS_CACHE_HITS).
+ * - Stale within grace (age < ttl + grace), or within max_stale while the key's last refresh
+ *   failed: returned at once (STATS_CACHE_STALE_SERVES); one background fetch is started
+ *   (STATS_CACHE_REFRESHES) unless one is under way or the back-off is running.
+ * - Otherwise (no value, or too old) a miss (STATS_CACHE_MISSES): fetched once, however many
+ *   threads ask at the same moment (a background fetch under way counts); the others wait for
+ *   that fetch and share its result. If it fails and the key still holds a value younger than
+ *   max_stale, that value is returned with 0 (also counted as a stale serve) and *err
+ *   describes the failure; else the fetch's -errno with *err filled. Errors are never cached:
+ *   a key with no value is fetched again by the next caller, without back-off.
+ * On other successes *err is left alone. -ENOMEM with *err filled when memory runs out. */
 int cache_get(struct cache *c, const char *key, const void *arg, void **value, double *age,
 	      struct err_info *err);
 
@@ -41,13 +85,32 @@ int cache_get(struct cache *c, const char *key, const void *arg, void **value, d
  * otherwise. Used to answer from what is already known. */
 int cache_peek(struct cache *c, const char *key, void **value, double *age);
 
-/* Drops every cached value (readers holding references keep theirs). Fetches under way finish
- * but their results are not kept beyond the callers waiting for them. */
+/* Starts a background fetch for key (arg as for cache_get, copied with arg_dup) unless a fresh
+ * value is cached, a fetch is under way, or the key's back-off runs: -EALREADY then. Callers of
+ * cache_get arriving meanwhile wait for it as for any fetch. Counted in STATS_CACHE_REFRESHES.
+ * Returns 0 once it is queued (its own failure is reported only through the fetch callback),
+ * -ENOMEM, or -EAGAIN when no thread could be started. */
+int cache_prefetch(struct cache *c, const char *key, const void *arg);
+
+/* Drops every cached value (readers holding references keep theirs). Fetches under way,
+ * background ones included, finish but their results are not kept beyond the callers waiting
+ * for them; background fetches still queued are skipped when nobody waits for them. */
 void cache_drop_all(struct cache *c);
 
+/* Values held now (also kept in the STATS_CACHE_ENTRIES gauge). */
 size_t cache_entries(struct cache *c);
 
-/* Frees everything; no call may be in progress. */
+/* Age in seconds of the oldest value held now (stale ones included); 0 when there is none. */
+double cache_oldest_age(struct cache *c);
+
+/* Blocks until no background fetch is queued or running, replaced callbacks included (for
+ * tests, and for callers wanting the refreshes they caused to land). Background fetches
+ * started meanwhile are waited for too. */
+void cache_wait_background(struct cache *c);
+
+/* Frees everything; no call may be in progress. Waits for background fetches already running
+ * to finish (their fetch, replaced and unref callbacks run before it returns); queued ones that
+ * have not started are cancelled without calling fetch. */
 void cache_free(struct cache *c);
 
 #endif

@@ -21,7 +21,7 @@ struct err_info {
 
 /* Maps the outcome of one request to -errno; 0 means success (HTTP 2xx, no Code or an
  * empty/"null" Code, Success not false). code may be NULL. curl_code is a CURLcode.
- *   throttling Codes, HTTP 429        -> -EAGAIN
+ *   throttling Codes, HTTP 429, SignatureNonceUsed (a replayed nonce; a retry re-signs) -> -EAGAIN
  *   auth Codes (signature, key, token, timestamp, Forbidden*), HTTP 401/403 -> -EACCES
  *   ValidationError / other 4xx        -> -EINVAL (404 without a known Code -> -ENOENT)
  *   5xx, InternalError, ServiceUnavailable* -> -EIO

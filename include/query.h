@@ -94,10 +94,12 @@ struct query_path {
 				 * QN_KEY_DIR, QN_INSTANCES_JSON, QN_QUERY_INFO, QN_INSTANCE;
 				 * NULL otherwise */
 	enum query_key key;	/* QN_KEY_DIR */
-	const char *name;	/* points into the parsed path: the instance directory name
-				 * (QN_INSTANCE), the entry (QN_BYNAME_ENTRY, QN_CTL_FILE) */
+	const char *name;	/* NUL-terminated: the instance directory name (QN_INSTANCE), the
+				 * entry (QN_BYNAME_ENTRY, QN_CTL_FILE); points into the parsed
+				 * path, or into name_buf when more of the path follows it */
 	const char *rest;	/* QN_INSTANCE: the path below the instance directory, no leading
 				 * '/', "" for the directory itself; points into the parsed path */
+	char name_buf[256];	/* private: storage for name */
 };
 
 /* Parses an absolute mount path ("/", "/instances/status/Running/dsw-1/Status", ...). Only the

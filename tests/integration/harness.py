@@ -198,3 +198,171 @@ class Mount:
                     "    " + l for l in self.output().splitlines(True)[-30:]))
             os.unlink(self.log.name)
         return False
+
+
+# ---- What a mount should show (shared by the test_mount_* suites) -------------------------
+
+REDACTED = "<redacted>"
+
+# Directory name of each filter key -> the ListInstances parameter it sets.
+FILTER_PARAMS = {
+    "workspace-id": "WorkspaceId", "instance-id": "InstanceId", "instance-name": "InstanceName",
+    "resource-id": "ResourceId", "status": "Status", "payment-type": "PaymentType",
+    "accessibility": "Accessibility", "accelerator-type": "AcceleratorType",
+    "gpu-type": "GpuType", "image-name": "ImageName", "create-user-id": "CreateUserId",
+    "min-cpu": "MinCpu", "max-cpu": "MaxCpu", "min-gpu": "MinGpu", "max-gpu": "MaxGpu",
+    "min-memory": "MinMemory", "max-memory": "MaxMemory", "min-gpu-memory": "MinGpuMemory",
+    "max-gpu-memory": "MaxGpuMemory", "create-time-after": "CreateTimeAfter",
+    "create-time-before": "CreateTimeBefore", "oversold-info": "OversoldInfo",
+    "oversold-type": "OversoldType", "label": "Labels", "tag": "Tag",
+}
+
+STATUSES = ["Creating", "SaveFailed", "Stopped", "Failed", "ResourceAllocating", "Stopping",
+            "Updating", "Saving", "Queuing", "Recovering", "Starting", "Running", "Saved",
+            "Deleting", "EnvPreparing"]
+
+
+def escape_name(name):
+    """render_escape_name (include/render.h) for names that need no shortening; None for a
+    name whose escaped form is over 255 bytes (it ends in "~" and a hash then)."""
+    if name == "":
+        return "%00"
+    if name in (".", ".."):
+        return "%2E" * len(name)
+    out = bytearray()
+    for b in name.encode():
+        out += b"%%%02X" % b if b in (0x25, 0x2F, 0x7F) or b < 0x20 else bytes([b])
+    return out.decode() if len(out) <= 255 else None
+
+
+def redact(inst, show_secrets=False):
+    """An instance as the mount shows it: ImageAuth, every scalar under CredentialConfig and
+    every value of EnvironmentVariables replaced by REDACTED (null stays null)."""
+    inst = json.loads(json.dumps(inst))
+    if show_secrets or not isinstance(inst, dict):
+        return inst
+
+    def scalars(v):
+        if isinstance(v, dict):
+            return {k: scalars(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [scalars(x) for x in v]
+        return v if v is None else REDACTED
+
+    for k in ("ImageAuth", "CredentialConfig", "EnvironmentVariables"):
+        if k in inst:
+            inst[k] = scalars(inst[k])
+    return inst
+
+
+def secret_values(fleet):
+    """The raw secret strings of a fleet (ImageAuth, strings under CredentialConfig, values of
+    EnvironmentVariables) that are distinctive enough to grep for: at least 6 characters, one
+    line, and not also the text of some non-secret member or file name."""
+    found = set()
+
+    def strings(v):
+        if isinstance(v, dict):
+            for x in v.values():
+                yield from strings(x)
+        elif isinstance(v, list):
+            for x in v:
+                yield from strings(x)
+        elif isinstance(v, (str, int, float)) and not isinstance(v, bool):
+            yield str(v)
+
+    public = set()
+
+    def names_and_values(v):
+        if isinstance(v, dict):
+            for k, x in v.items():
+                public.add(k)
+                names_and_values(x)
+        elif isinstance(v, list):
+            for x in v:
+                names_and_values(x)
+        elif v is not None:
+            public.add(str(v))
+
+    for inst in fleet:
+        for k in ("ImageAuth", "CredentialConfig", "EnvironmentVariables"):
+            found.update(strings(inst.get(k)))
+        names_and_values(redact(inst))
+    return sorted(s for s in found if len(s) >= 6 and "\n" not in s and "\r" not in s
+                  and not any(s in p for p in public))
+
+
+def render_scalar(v):
+    """The bytes of a scalar member's file, as include/render.h describes them."""
+    if isinstance(v, bool):
+        return b"true\n" if v else b"false\n"
+    if isinstance(v, str):
+        return v.encode() + b"\n"
+    if isinstance(v, int):
+        return str(v).encode() + b"\n"
+    return None  # floats are compared by value (see expected_tree users)
+
+
+def expected_tree(obj, top=True):
+    """{file name: ("dir", subtree) | ("scalar", value) | ("array", value)} for an object: the
+    files of an instance directory (top=True adds instance.json). Members whose escaped name
+    is over 255 bytes are left out (their name carries a hash); the first of two members that
+    escape to the same name wins."""
+    tree = {}
+    if top:
+        tree["instance.json"] = ("json", obj)
+    for k, v in obj.items():
+        if v is None:
+            continue
+        name = escape_name(k)
+        if name is None:
+            continue
+        if isinstance(v, list):
+            name += ".json"
+        if name in tree:
+            continue
+        if isinstance(v, dict):
+            tree[name] = ("dir", expected_tree(v, top=False))
+        elif isinstance(v, list):
+            tree[name] = ("array", v)
+        else:
+            tree[name] = ("scalar", v)
+    return tree
+
+
+def server_query(server, params):
+    """The instances the local server's own filtering returns for these ListInstances params."""
+    r = server.control("POST", "query", {"params": params})
+    return r["Instances"] if isinstance(r, dict) else r
+
+
+def read_ctl_stats(mount):
+    """.dswfs/stats as {name: int} (non-integer values kept as text)."""
+    out = {}
+    with open(mount.path(".dswfs", "stats")) as f:
+        for line in f.read().splitlines():
+            name, _, value = line.partition(" ")
+            try:
+                out[name] = int(value)
+            except ValueError:
+                out[name] = value
+    return out
+
+
+def pids_mentioning(text):
+    """Pids of live processes whose command line contains text (to find leftovers)."""
+    pids = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit() or int(p) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{p}/cmdline", "rb") as f:
+                cmd = f.read()
+            with open(f"/proc/{p}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    continue
+        except OSError:
+            continue
+        if text.encode() in cmd:
+            pids.append(int(p))
+    return pids

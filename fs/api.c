@@ -1,0 +1,1334 @@
+/* api: the PAI-DSW ListInstances client: signed requests, paging, retries, one errno mapping. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <openssl/rand.h>
+
+#include "api.h"
+#include "buf.h"
+#include "log.h"
+#include "stats.h"
+
+#define API_PATH "/api/v2/instances"
+#define API_ACTION "ListInstances"
+#define API_VERSION "2022-01-01"
+
+#define DEF_CONNECT_TIMEOUT_MS 5000L
+#define DEF_TIMEOUT_MS 30000L
+#define DEF_BACKOFF_BASE_MS 200L
+#define DEF_BACKOFF_MAX_MS 5000L
+#define DEF_MAX_BODY ((size_t)64 << 20)
+#define DEF_PAGE_SIZE 100
+#define MAX_PAGE_SIZE 10000
+#define MAX_RETRIES 20
+#define MAX_PARALLEL 16
+/* Throttling waits longer: the base is multiplied and the ceiling doubled. */
+#define THROTTLE_BASE_FACTOR 4
+#define THROTTLE_MAX_FACTOR 2
+/* A walk that sees the list change under it is redone at most this many times in all. */
+#define MAX_WALKS 3
+/* Guards against runaway paging whatever the server claims. */
+#define MAX_TOTAL_COUNT 10000000L
+#define MAX_PAGES 100000L
+#define POOL_IDLE_MAX 32
+/* Bytes of a non-JSON error body quoted in err->message. */
+#define BODY_SNIPPET 160
+
+struct api_client {
+	char *base_url;		/* scheme://authority, no path */
+	char *host;		/* Host header value, exactly what is signed */
+	bool plain_http;	/* loopback only */
+	long connect_timeout_ms, timeout_ms;
+	int max_retries;
+	long backoff_base_ms, backoff_max_ms;
+	size_t max_body;
+	int page_size, parallel_pages;
+	char *ca_file, *user_agent;
+	struct creds_provider *creds;
+
+	/* DNS and TLS sessions are shared through the share handle. Connections are not:
+	 * libcurl documents that sharing the connection cache between concurrent threads is
+	 * unsupported (CURLSHOPT_SHARE, KNOWN_BUGS "A shared connection cache is not
+	 * thread-safe"). Connections are reused instead through the pool below: an easy handle
+	 * keeps its own connections, and handles move between threads through the pool. */
+	CURLSH *share;
+	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+	pthread_mutex_t pool_lock;
+	CURL *idle[POOL_IDLE_MAX];
+	int nidle;
+};
+
+/* ---- small helpers ---- */
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+static void curl_init_once(void)
+{
+	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* Copies text into a fixed field: control characters become spaces (the field ends up in a
+ * one-line log) and a cut never splits a UTF-8 sequence. */
+static void copy_text(char *dst, size_t dstlen, const char *src, size_t srclen)
+{
+	size_t n = srclen < dstlen - 1 ? srclen : dstlen - 1;
+
+	if (n < srclen)
+		while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+			n--;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)src[i];
+
+		dst[i] = (ch < 0x20 || ch == 0x7f) ? ' ' : (char)ch;
+	}
+	dst[n] = '\0';
+}
+
+#define COPY_FIELD(field, s) copy_text((field), sizeof(field), (s), strlen(s))
+
+static void set_msg(struct err_info *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void set_msg(struct err_info *e, const char *fmt, ...)
+{
+	char tmp[sizeof(e->message) * 2];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	copy_text(e->message, sizeof(e->message), tmp,
+		  (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
+static void prefix_msg(struct err_info *e, const char *prefix)
+{
+	char old[sizeof(e->message)];
+
+	memcpy(old, e->message, sizeof(old));
+	set_msg(e, "%s%s", prefix, old);
+}
+
+static uint32_t rand_u32(void)
+{
+	uint32_t v;
+
+	if (RAND_bytes((unsigned char *)&v, sizeof(v)) != 1) {
+		struct timespec ts;
+
+		/* Only the jitter depends on this; a poor value merely synchronises retries. */
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		v = (uint32_t)ts.tv_nsec ^ (uint32_t)(uintptr_t)&ts;
+	}
+	return v;
+}
+
+static int make_nonce(char out[33])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char raw[16];
+
+	if (RAND_bytes(raw, sizeof(raw)) != 1)
+		return -EIO;
+	for (size_t i = 0; i < sizeof(raw); i++) {
+		out[2 * i] = hex[raw[i] >> 4];
+		out[2 * i + 1] = hex[raw[i] & 15];
+	}
+	out[32] = '\0';
+	return 0;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* ---- endpoint ---- */
+
+static bool host_is_loopback(const char *host, bool bracketed)
+{
+	unsigned char a[16];
+
+	if (bracketed)
+		return inet_pton(AF_INET6, host, a) == 1 &&
+		       IN6_IS_ADDR_LOOPBACK((const struct in6_addr *)a);
+	if (!strcasecmp(host, "localhost"))
+		return true;
+	/* inet_pton takes only strict dotted quads: "127.1" or "0x7f.0.0.1" are not taken for
+	 * loopback, since resolvers disagree on what they mean. */
+	return inet_pton(AF_INET, host, a) == 1 && a[0] == 127;
+}
+
+static bool host_name_ok(const char *h)
+{
+	size_t n = strlen(h);
+
+	if (n == 0 || n > 253 || h[0] == '.' || h[0] == '-' || strstr(h, ".."))
+		return false;
+	for (const char *p = h; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_'))
+			return false;
+	return true;
+}
+
+/* Splits and checks an endpoint. On success *base is scheme://authority and *host the Host
+ * header (lower-case, default port dropped). */
+static int parse_endpoint(const char *ep, char **base, char **host, bool *plain_http,
+			  struct err_info *err)
+{
+	const char *rest, *end, *hs, *he, *port = NULL;
+	char hostbuf[256], hostlc[256], portbuf[8] = "";
+	bool https, bracketed = false;
+	size_t alen, hlen;
+	long portnum = 0;
+
+	*base = *host = NULL;
+	if (!ep || !*ep) {
+		set_msg(err, "endpoint is empty");
+		return -EINVAL;
+	}
+	if (!strncasecmp(ep, "https://", 8)) {
+		https = true;
+		rest = ep + 8;
+	} else if (!strncasecmp(ep, "http://", 7)) {
+		https = false;
+		rest = ep + 7;
+	} else {
+		set_msg(err, "endpoint %.200s: scheme must be https:// (or http:// for a loopback "
+			"address)", ep);
+		return -EINVAL;
+	}
+	end = rest + strcspn(rest, "/?#");
+	if (*end && strcmp(end, "/") != 0) {
+		set_msg(err, "endpoint %.200s: must not have a path, query or fragment", ep);
+		return -EINVAL;
+	}
+	alen = (size_t)(end - rest);
+	if (alen == 0 || memchr(rest, '@', alen)) {
+		set_msg(err, "endpoint %.200s: needs a host and no user information", ep);
+		return -EINVAL;
+	}
+	if (rest[0] == '[') {
+		const char *rb = memchr(rest, ']', alen);
+
+		if (!rb) {
+			set_msg(err, "endpoint %.200s: unterminated [IPv6] address", ep);
+			return -EINVAL;
+		}
+		bracketed = true;
+		hs = rest + 1;
+		he = rb;
+		if (rb + 1 < end) {
+			if (rb[1] != ':') {
+				set_msg(err, "endpoint %.200s: junk after [IPv6] address", ep);
+				return -EINVAL;
+			}
+			port = rb + 2;
+		}
+	} else {
+		const char *colon = memchr(rest, ':', alen);
+
+		hs = rest;
+		he = colon ? colon : end;
+		if (colon)
+			port = colon + 1;
+	}
+	hlen = (size_t)(he - hs);
+	if (hlen == 0 || hlen >= sizeof(hostbuf)) {
+		set_msg(err, "endpoint %.200s: bad host", ep);
+		return -EINVAL;
+	}
+	memcpy(hostbuf, hs, hlen);
+	hostbuf[hlen] = '\0';
+	for (size_t i = 0; i <= hlen; i++)
+		hostlc[i] = (hostbuf[i] >= 'A' && hostbuf[i] <= 'Z') ? (char)(hostbuf[i] + 32) :
+			    hostbuf[i];
+	if (bracketed) {
+		unsigned char a[16];
+
+		if (inet_pton(AF_INET6, hostbuf, a) != 1) {
+			set_msg(err, "endpoint %.200s: bad IPv6 address", ep);
+			return -EINVAL;
+		}
+	} else if (!host_name_ok(hostbuf)) {
+		set_msg(err, "endpoint %.200s: bad host name", ep);
+		return -EINVAL;
+	}
+	if (port) {
+		size_t plen = (size_t)(end - port);
+
+		if (plen == 0 || plen > 5 || strspn(port, "0123456789") < plen) {
+			set_msg(err, "endpoint %.200s: bad port", ep);
+			return -EINVAL;
+		}
+		memcpy(portbuf, port, plen);
+		portbuf[plen] = '\0';
+		portnum = strtol(portbuf, NULL, 10);
+		if (portnum < 1 || portnum > 65535) {
+			set_msg(err, "endpoint %.200s: port out of range", ep);
+			return -EINVAL;
+		}
+	}
+	if (!https && !host_is_loopback(hostbuf, bracketed)) {
+		set_msg(err, "endpoint %.200s: plain http:// is allowed only for loopback hosts "
+			"(127.0.0.0/8, [::1], localhost); use https://", ep);
+		return -EINVAL;
+	}
+	{
+		char portpart[8] = "", *b = NULL, *h = NULL;
+
+		/* The Host header is signed, so it must be exactly what curl would send. */
+		if (port && portnum != (https ? 443 : 80))
+			snprintf(portpart, sizeof(portpart), ":%ld", portnum);
+		if (asprintf(&h, "%s%s%s%s", bracketed ? "[" : "", hostlc, bracketed ? "]" : "",
+			     portpart) < 0)
+			return -ENOMEM;
+		if (asprintf(&b, "%s://%s", https ? "https" : "http", h) < 0) {
+			free(h);
+			return -ENOMEM;
+		}
+		*base = b;
+		*host = h;
+	}
+	*plain_http = !https;
+	return 0;
+}
+
+/* ---- client ---- */
+
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *ud)
+{
+	struct api_client *c = ud;
+
+	(void)h;
+	(void)access;
+	if ((int)data >= 0 && data < CURL_LOCK_DATA_LAST)
+		pthread_mutex_lock(&c->share_locks[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *ud)
+{
+	struct api_client *c = ud;
+
+	(void)h;
+	if ((int)data >= 0 && data < CURL_LOCK_DATA_LAST)
+		pthread_mutex_unlock(&c->share_locks[data]);
+}
+
+int api_client_new(const struct api_config *cfg, struct creds_provider *creds,
+		   struct api_client **out, struct err_info *err)
+{
+	struct err_info scratch;
+	struct api_client *c;
+	int rc;
+
+	if (!err)
+		err = &scratch;
+	memset(err, 0, sizeof(*err));
+	err->when = time(NULL);
+	*out = NULL;
+	if (!cfg) {
+		err->err = -EINVAL;
+		set_msg(err, "no configuration");
+		return -EINVAL;
+	}
+	if (cfg->page_size < 0 || cfg->page_size > MAX_PAGE_SIZE) {
+		err->err = -EINVAL;
+		set_msg(err, "page size %d out of range 1..%d", cfg->page_size, MAX_PAGE_SIZE);
+		return -EINVAL;
+	}
+	pthread_once(&curl_once, curl_init_once);
+	if (curl_init_rc != CURLE_OK) {
+		err->err = -EIO;
+		set_msg(err, "curl_global_init failed: %s", curl_easy_strerror(curl_init_rc));
+		return -EIO;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		err->err = -ENOMEM;
+		return -ENOMEM;
+	}
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&c->share_locks[i], NULL);
+	pthread_mutex_init(&c->pool_lock, NULL);
+	rc = parse_endpoint(cfg->endpoint, &c->base_url, &c->host, &c->plain_http, err);
+	if (rc)
+		goto out_free;
+	c->connect_timeout_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms :
+							      DEF_CONNECT_TIMEOUT_MS;
+	c->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : DEF_TIMEOUT_MS;
+	c->max_retries = cfg->max_retries < 0 ? 0 :
+			 cfg->max_retries > MAX_RETRIES ? MAX_RETRIES : cfg->max_retries;
+	c->backoff_base_ms = cfg->backoff_base_ms > 0 ? cfg->backoff_base_ms : DEF_BACKOFF_BASE_MS;
+	c->backoff_max_ms = cfg->backoff_max_ms > 0 ? cfg->backoff_max_ms : DEF_BACKOFF_MAX_MS;
+	if (c->backoff_max_ms < c->backoff_base_ms)
+		c->backoff_max_ms = c->backoff_base_ms;
+	c->max_body = cfg->max_body ? cfg->max_body : DEF_MAX_BODY;
+	c->page_size = cfg->page_size ? cfg->page_size : DEF_PAGE_SIZE;
+	c->parallel_pages = cfg->parallel_pages < 1 ? 1 :
+			    cfg->parallel_pages > MAX_PARALLEL ? MAX_PARALLEL : cfg->parallel_pages;
+	c->creds = creds;
+	rc = -ENOMEM;
+	if (cfg->ca_file && !(c->ca_file = strdup(cfg->ca_file)))
+		goto out_free;
+	c->user_agent = strdup(cfg->user_agent ? cfg->user_agent : "dswfs/" DSWFS_VERSION);
+	if (!c->user_agent)
+		goto out_free;
+	c->share = curl_share_init();
+	if (!c->share)
+		goto out_free;
+	if (curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock) ||
+	    curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock) ||
+	    curl_share_setopt(c->share, CURLSHOPT_USERDATA, c) ||
+	    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) ||
+	    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION)) {
+		rc = -EIO;
+		set_msg(err, "curl share setup failed");
+		goto out_free;
+	}
+	*out = c;
+	return 0;
+out_free:
+	err->err = rc;
+	api_client_free(c);
+	return rc;
+}
+
+void api_client_free(struct api_client *c)
+{
+	if (!c)
+		return;
+	/* Easy handles first: a share in use cannot be cleaned up. */
+	for (int i = 0; i < c->nidle; i++)
+		curl_easy_cleanup(c->idle[i]);
+	if (c->share)
+		curl_share_cleanup(c->share);
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_destroy(&c->share_locks[i]);
+	pthread_mutex_destroy(&c->pool_lock);
+	free(c->base_url);
+	free(c->host);
+	free(c->ca_file);
+	free(c->user_agent);
+	free(c);
+}
+
+static CURL *pool_get(struct api_client *c)
+{
+	CURL *h = NULL;
+
+	pthread_mutex_lock(&c->pool_lock);
+	if (c->nidle > 0)
+		h = c->idle[--c->nidle];
+	pthread_mutex_unlock(&c->pool_lock);
+	if (h)
+		return h;
+	h = curl_easy_init();
+	if (h && curl_easy_setopt(h, CURLOPT_SHARE, c->share) != CURLE_OK) {
+		curl_easy_cleanup(h);
+		h = NULL;
+	}
+	return h;
+}
+
+static void pool_put(struct api_client *c, CURL *h)
+{
+	/* Nothing of this request may outlive it in the handle. */
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+	pthread_mutex_lock(&c->pool_lock);
+	if (c->nidle < POOL_IDLE_MAX) {
+		c->idle[c->nidle++] = h;
+		h = NULL;
+	}
+	pthread_mutex_unlock(&c->pool_lock);
+	if (h)
+		curl_easy_cleanup(h);
+}
+
+/* ---- one request ---- */
+
+/* A validated request: the filters and their canonical form for error reports. */
+struct list_req {
+	const struct sign_kv *filters;
+	size_t nfilters;
+	char *filter_query;
+};
+
+static int list_req_init(struct list_req *r, const struct sign_kv *filters, size_t nfilters,
+			 struct err_info *err)
+{
+	r->filters = filters;
+	r->nfilters = nfilters;
+	r->filter_query = NULL;
+	if (nfilters && !filters) {
+		set_msg(err, "filters missing");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < nfilters; i++) {
+		const char *n = filters[i].name;
+
+		if (!n || !*n || !filters[i].value) {
+			set_msg(err, "filter %zu has no name or value", i);
+			return -EINVAL;
+		}
+		if (!strcasecmp(n, "PageNumber") || !strcasecmp(n, "PageSize")) {
+			set_msg(err, "filter %s is set by the client, not the caller", n);
+			return -EINVAL;
+		}
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(filters[j].name, n)) {
+				set_msg(err, "filter %.100s given twice", n);
+				return -EINVAL;
+			}
+	}
+	r->filter_query = sign_query_string(filters, nfilters);
+	if (!r->filter_query)
+		return -ENOMEM;
+	COPY_FIELD(err->query, r->filter_query);
+	return 0;
+}
+
+struct xfer {
+	struct buf body;
+	int write_err;
+};
+
+static size_t write_cb(char *p, size_t size, size_t nmemb, void *ud)
+{
+	struct xfer *x = ud;
+	size_t n = size * nmemb;
+	int rc = buf_append(&x->body, p, n);
+
+	if (rc) {
+		x->write_err = rc;
+		return 0;	/* makes curl stop with CURLE_WRITE_ERROR */
+	}
+	return n;
+}
+
+static bool header_value_ok(const char *v)
+{
+	for (; *v; v++)
+		if ((unsigned char)*v < 0x20 || *v == 0x7f)
+			return false;
+	return true;
+}
+
+/* Sends one signed request. Returns 0 with the body in x and *status set, or -errno with err
+ * filled (transport failures; HTTP-level errors are left to the parser). */
+static int send_once(struct api_client *c, const struct sign_kv *q, size_t nq,
+		     struct xfer *x, int *status, long *retry_after_s, bool *sent,
+		     struct err_info *err)
+{
+	char cerr[256] = "", date[21], nonce[33], cbuf[256] = "";
+	struct sign_kv hdrs[8];
+	struct curl_slist *sl = NULL;
+	struct creds cr = { 0 };
+	char *qs = NULL, *url = NULL, *auth = NULL;
+	size_t nh = 0;
+	CURL *h = NULL;
+	CURLcode cc;
+	long code = 0;
+	curl_off_t ra = 0;
+	int rc;
+
+	*status = 0;
+	*retry_after_s = 0;
+	*sent = false;
+	if (!c->creds) {
+		set_msg(err, "no credentials configured");
+		return -EACCES;
+	}
+	rc = creds_get(c->creds, &cr, cbuf, sizeof(cbuf));
+	if (rc) {
+		set_msg(err, "credentials: %s", cbuf[0] ? cbuf : "unavailable");
+		return rc;
+	}
+	if (!cr.access_key_id || !cr.access_key_secret || !header_value_ok(cr.access_key_id) ||
+	    (cr.security_token && !header_value_ok(cr.security_token))) {
+		set_msg(err, "credentials are incomplete or contain control characters");
+		rc = -EACCES;
+		goto out;
+	}
+	rc = make_nonce(nonce);
+	if (rc) {
+		set_msg(err, "no randomness for the signature nonce");
+		goto out;
+	}
+	sign_format_date((long long)time(NULL), date);
+	hdrs[nh++] = (struct sign_kv){ "host", c->host };
+	hdrs[nh++] = (struct sign_kv){ "x-acs-action", API_ACTION };
+	hdrs[nh++] = (struct sign_kv){ "x-acs-version", API_VERSION };
+	hdrs[nh++] = (struct sign_kv){ "x-acs-date", date };
+	hdrs[nh++] = (struct sign_kv){ "x-acs-signature-nonce", nonce };
+	hdrs[nh++] = (struct sign_kv){ "x-acs-content-sha256", SIGN_EMPTY_SHA256 };
+	if (cr.security_token && cr.security_token[0]) {
+		hdrs[nh++] = (struct sign_kv){ "x-acs-security-token", cr.security_token };
+		hdrs[nh++] = (struct sign_kv){ "x-acs-accesskey-id", cr.access_key_id };
+	}
+	{
+		struct sign_request sr = {
+			.method = "GET", .path = API_PATH, .query = q, .nquery = nq,
+			.headers = hdrs, .nheaders = nh, .payload_hash = SIGN_EMPTY_SHA256,
+		};
+
+		rc = -ENOMEM;
+		auth = sign_authorization(&sr, cr.access_key_id, cr.access_key_secret);
+		if (!auth)
+			goto out;
+	}
+	/* The wire query is the canonical one, so the server hashes the bytes we signed. */
+	qs = sign_query_string(q, nq);
+	if (!qs || asprintf(&url, "%s%s%s%s", c->base_url, API_PATH, *qs ? "?" : "", qs) < 0) {
+		url = NULL;
+		goto out;
+	}
+	for (size_t i = 0; i < nh; i++) {
+		char *line = NULL;
+		struct curl_slist *n;
+
+		if (asprintf(&line, "%s: %s", hdrs[i].name, hdrs[i].value) < 0)
+			goto out;
+		n = curl_slist_append(sl, line);
+		free(line);
+		if (!n)
+			goto out;
+		sl = n;
+	}
+	{
+		char *line = NULL;
+		struct curl_slist *n;
+
+		if (asprintf(&line, "Authorization: %s", auth) < 0)
+			goto out;
+		n = curl_slist_append(sl, line);
+		free(line);
+		if (!n)
+			goto out;
+		sl = n;
+		n = curl_slist_append(sl, "Accept: application/json");
+		if (!n)
+			goto out;
+		sl = n;
+	}
+	h = pool_get(c);
+	if (!h)
+		goto out;
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, sl);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (c->ca_file)
+		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, c->plain_http ? "http" : "https");
+#else
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS, c->plain_http ? CURLPROTO_HTTP : CURLPROTO_HTTPS);
+#endif
+	/* A loopback endpoint must not be sent through an environment proxy. */
+	if (c->plain_http)
+		curl_easy_setopt(h, CURLOPT_PROXY, "");
+	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_body);
+	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+
+	cc = curl_easy_perform(h);
+	*sent = true;
+	stats_add(STATS_API_REQUESTS, 1);
+	stats_add(STATS_API_BYTES, (int64_t)x->body.len);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+	if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
+		*retry_after_s = (long)(ra > 3600 ? 3600 : ra);
+	*status = (int)code;
+	if (cc == CURLE_WRITE_ERROR && x->write_err == -ENOMEM) {
+		rc = -ENOMEM;
+		set_msg(err, "out of memory reading the response");
+	} else if (cc == CURLE_WRITE_ERROR || cc == CURLE_FILESIZE_EXCEEDED) {
+		err->curl_code = cc;
+		err->http_status = (int)code;
+		rc = -EFBIG;
+		set_msg(err, "response body exceeds the %zu-byte limit", c->max_body);
+	} else if (cc != CURLE_OK) {
+		err->curl_code = cc;
+		err->http_status = (int)code;
+		rc = err_map(0, NULL, cc);
+		set_msg(err, "%s", cerr[0] ? cerr : curl_easy_strerror(cc));
+	} else {
+		rc = 0;
+	}
+	pool_put(c, h);
+out:
+	if (rc == -ENOMEM && !err->message[0])
+		set_msg(err, "out of memory building the request");
+	curl_slist_free_all(sl);
+	free(url);
+	free(qs);
+	free(auth);
+	creds_clear(&cr);
+	return rc;
+}
+
+/* ---- parsing ---- */
+
+static const char *json_type_name(const cJSON *v)
+{
+	if (!v)
+		return "missing";
+	if (cJSON_IsNull(v))
+		return "null";
+	if (cJSON_IsBool(v))
+		return "a boolean";
+	if (cJSON_IsNumber(v))
+		return "a number";
+	if (cJSON_IsString(v))
+		return "a string";
+	if (cJSON_IsArray(v))
+		return "an array";
+	if (cJSON_IsObject(v))
+		return "an object";
+	return "invalid";
+}
+
+static const char *str_member(const cJSON *o, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	return cJSON_IsString(v) && v->valuestring ? v->valuestring : NULL;
+}
+
+/* Quotes the start of a non-JSON body (a proxy's HTML page, say) in the message. */
+static void body_snippet(char *out, size_t outlen, const char *body, size_t len)
+{
+	size_t n = len < BODY_SNIPPET ? len : BODY_SNIPPET;
+
+	copy_text(out, outlen, body ? body : "", body ? n : 0);
+}
+
+int api_parse_page(const char *body, size_t len, int http_status, cJSON **page,
+		   struct err_info *err)
+{
+	bool ok_status = http_status >= 200 && http_status < 300;
+	const cJSON *tc, *inst, *succ;
+	const char *code, *msg, *rid;
+	struct err_info scratch;
+	const char *end = NULL;
+	cJSON *root;
+	double t;
+	int rc, i = 0;
+
+	if (!err)
+		err = &scratch;
+	*page = NULL;
+	root = body ? cJSON_ParseWithLengthOpts(body, len, &end, 0) : NULL;
+	if (root) {
+		/* Trailing bytes (a second document, a NUL, garbage) make the body suspect. */
+		size_t used = (size_t)(end - body);
+
+		while (used < len && (body[used] == ' ' || body[used] == '\t' ||
+				      body[used] == '\r' || body[used] == '\n'))
+			used++;
+		if (used < len) {
+			cJSON_Delete(root);
+			root = NULL;
+		}
+	}
+	if (!root || !cJSON_IsObject(root)) {
+		char snip[BODY_SNIPPET + 1];
+
+		cJSON_Delete(root);
+		err->http_status = http_status;
+		body_snippet(snip, sizeof(snip), body, len);
+		if (!ok_status) {
+			rc = err_map(http_status, NULL, 0);
+			set_msg(err, "HTTP %d: %s", http_status, snip[0] ? snip : "(empty body)");
+			return rc;
+		}
+		set_msg(err, "malformed response: %s (%zu bytes): %s",
+			root ? "not a JSON object" : len ? "not valid JSON" : "empty body", len,
+			snip);
+		return -EBADMSG;
+	}
+	code = str_member(root, "Code");
+	msg = str_member(root, "Message");
+	rid = str_member(root, "RequestId");
+	if (rid)
+		COPY_FIELD(err->request_id, rid);
+	err->http_status = http_status;
+	succ = cJSON_GetObjectItemCaseSensitive(root, "Success");
+	rc = err_map(http_status, code, 0);
+	if (ok_status && (rc || cJSON_IsFalse(succ))) {
+		/* A failure inside a 2xx: the body's own HttpStatusCode says what kind. */
+		const cJSON *hs = cJSON_GetObjectItemCaseSensitive(root, "HttpStatusCode");
+
+		if (cJSON_IsNumber(hs) && hs->valuedouble >= 400 && hs->valuedouble < 600)
+			rc = err_map((int)hs->valuedouble, code, 0);
+		if (!rc)
+			rc = -EIO;
+		if (!msg && cJSON_IsFalse(succ))
+			set_msg(err, "Success is false");
+	}
+	if (rc) {
+		if (code)
+			COPY_FIELD(err->code, code);
+		if (msg)
+			COPY_FIELD(err->message, msg);
+		else if (!err->message[0])
+			set_msg(err, "HTTP %d%s%s", http_status, code ? " " : "", code ? code : "");
+		cJSON_Delete(root);
+		return rc;
+	}
+	tc = cJSON_GetObjectItemCaseSensitive(root, "TotalCount");
+	inst = cJSON_GetObjectItemCaseSensitive(root, "Instances");
+	if (!tc) {
+		set_msg(err, "malformed response: TotalCount is missing");
+		goto bad;
+	}
+	if (!cJSON_IsNumber(tc)) {
+		set_msg(err, "malformed response: TotalCount is %s, expected a number",
+			json_type_name(tc));
+		goto bad;
+	}
+	t = tc->valuedouble;
+	if (!isfinite(t) || t < 0 || t > (double)MAX_TOTAL_COUNT || t != floor(t)) {
+		set_msg(err, "malformed response: TotalCount %g is not an integer in 0..%ld", t,
+			MAX_TOTAL_COUNT);
+		goto bad;
+	}
+	if (!inst || cJSON_IsNull(inst)) {
+		if (t != 0) {
+			set_msg(err, "malformed response: Instances is %s but TotalCount is %.0f",
+				json_type_name(inst), t);
+			goto bad;
+		}
+		cJSON_DeleteItemFromObjectCaseSensitive(root, "Instances");
+		if (!cJSON_AddArrayToObject(root, "Instances")) {
+			cJSON_Delete(root);
+			return -ENOMEM;
+		}
+		*page = root;
+		return 0;
+	}
+	if (!cJSON_IsArray(inst)) {
+		set_msg(err, "malformed response: Instances is %s, expected an array",
+			json_type_name(inst));
+		goto bad;
+	}
+	for (const cJSON *it = inst->child; it; it = it->next, i++) {
+		const cJSON *id;
+
+		if (!cJSON_IsObject(it)) {
+			set_msg(err, "malformed response: Instances[%d] is %s, expected an object",
+				i, json_type_name(it));
+			goto bad;
+		}
+		id = cJSON_GetObjectItemCaseSensitive(it, "InstanceId");
+		if (!cJSON_IsString(id) || !id->valuestring || !id->valuestring[0]) {
+			set_msg(err, "malformed response: Instances[%d].InstanceId is %s, expected "
+				"a non-empty string", i,
+				cJSON_IsString(id) ? "empty" : json_type_name(id));
+			goto bad;
+		}
+	}
+	*page = root;
+	return 0;
+bad:
+	cJSON_Delete(root);
+	return -EBADMSG;
+}
+
+/* ---- one page with retries ---- */
+
+static long backoff_ms(const struct api_client *c, int retry, bool throttled, long retry_after_s)
+{
+	long base = c->backoff_base_ms, cap = c->backoff_max_ms, ceiling;
+
+	if (throttled) {
+		base *= THROTTLE_BASE_FACTOR;
+		cap *= THROTTLE_MAX_FACTOR;
+	}
+	if (retry_after_s > 0)
+		return retry_after_s * 1000 < cap ? retry_after_s * 1000 : cap;
+	ceiling = base;
+	for (int i = 1; i < retry && ceiling < cap; i++)
+		ceiling *= 2;
+	if (ceiling > cap)
+		ceiling = cap;
+	/* Full jitter spreads retries of many clients; throttled ones still wait at least half. */
+	if (throttled)
+		return ceiling / 2 + (long)(rand_u32() % (uint32_t)(ceiling / 2 + 1));
+	return (long)(rand_u32() % (uint32_t)(ceiling + 1));
+}
+
+/* Fetches and validates one page, retrying what err_retryable allows. *requests counts the
+ * HTTP requests sent (added atomically: pages may be fetched by several threads). */
+static int fetch_page(struct api_client *c, const struct list_req *r, int pn, int ps,
+		      cJSON **page, int *requests, struct err_info *err)
+{
+	char pnbuf[16], psbuf[16];
+	struct sign_kv *q;
+	size_t nq = r->nfilters + 2;
+	bool throttled = false;
+	long retry_after = 0;
+	int rc = 0, attempt;
+
+	*page = NULL;
+	q = malloc(nq * sizeof(*q));
+	if (!q) {
+		set_msg(err, "out of memory");
+		rc = -ENOMEM;
+		goto out_fill;
+	}
+	if (r->nfilters)
+		memcpy(q, r->filters, r->nfilters * sizeof(*q));
+	snprintf(pnbuf, sizeof(pnbuf), "%d", pn);
+	snprintf(psbuf, sizeof(psbuf), "%d", ps);
+	q[r->nfilters] = (struct sign_kv){ "PageNumber", pnbuf };
+	q[r->nfilters + 1] = (struct sign_kv){ "PageSize", psbuf };
+	for (attempt = 0;; attempt++) {
+		struct xfer x = { .write_err = 0 };
+		int status = 0;
+		bool sent;
+
+		if (attempt > 0) {
+			stats_add(STATS_API_RETRIES, 1);
+			sleep_ms(backoff_ms(c, attempt, throttled, retry_after));
+		}
+		err->http_status = 0;
+		err->curl_code = 0;
+		err->code[0] = err->message[0] = err->request_id[0] = '\0';
+		buf_init(&x.body, c->max_body);
+		rc = send_once(c, q, nq, &x, &status, &retry_after, &sent, err);
+		if (sent)
+			__atomic_add_fetch(requests, 1, __ATOMIC_RELAXED);
+		if (!rc)
+			rc = api_parse_page(x.body.data, x.body.len, status, page, err);
+		buf_free(&x.body);
+		if (!rc) {
+			stats_add(STATS_API_PAGES, 1);
+			break;
+		}
+		stats_add(STATS_API_ERRORS, 1);
+		throttled = err_is_throttling(err->code, err->http_status);
+		if (throttled)
+			stats_add(STATS_API_THROTTLED, 1);
+		if (rc == -EBADMSG && pn > 1) {
+			char pfx[32];
+
+			snprintf(pfx, sizeof(pfx), "page %d: ", pn);
+			prefix_msg(err, pfx);
+		}
+		if (!err_retryable(rc) || attempt >= c->max_retries)
+			break;
+		log_msg(LOG_DEBUG, "ListInstances page %d attempt %d failed (%d): %s", pn,
+			attempt + 1, rc, err->message);
+	}
+	free(q);
+	err->attempts = attempt + 1;
+out_fill:
+	err->err = rc;
+	err->when = time(NULL);
+	COPY_FIELD(err->query, r->filter_query);
+	return rc;
+}
+
+/* ---- paging ---- */
+
+/* InstanceId -> first page it was seen on; open addressing, keys borrowed from kept items. */
+struct idset {
+	struct idslot {
+		const char *id;
+		int page;
+	} *slots;
+	size_t cap, n;
+};
+
+static uint64_t hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+static int idset_init(struct idset *s, size_t expect)
+{
+	s->cap = 64;
+	while (s->cap < expect * 2 + 1)
+		s->cap *= 2;
+	s->n = 0;
+	s->slots = calloc(s->cap, sizeof(*s->slots));
+	return s->slots ? 0 : -ENOMEM;
+}
+
+/* Returns the page id was first seen on, or 0 after inserting it for page; -ENOMEM. */
+static int idset_add(struct idset *s, const char *id, int page)
+{
+	size_t i;
+
+	if ((s->n + 1) * 2 > s->cap) {
+		struct idset big;
+
+		if (idset_init(&big, s->cap) != 0)
+			return -ENOMEM;
+		for (size_t k = 0; k < s->cap; k++) {
+			if (!s->slots[k].id)
+				continue;
+			i = hash_str(s->slots[k].id) & (big.cap - 1);
+			while (big.slots[i].id)
+				i = (i + 1) & (big.cap - 1);
+			big.slots[i] = s->slots[k];
+		}
+		big.n = s->n;
+		free(s->slots);
+		*s = big;
+	}
+	i = hash_str(id) & (s->cap - 1);
+	while (s->slots[i].id) {
+		if (!strcmp(s->slots[i].id, id))
+			return s->slots[i].page;
+		i = (i + 1) & (s->cap - 1);
+	}
+	s->slots[i].id = id;
+	s->slots[i].page = page;
+	s->n++;
+	return 0;
+}
+
+static long page_total(const cJSON *page)
+{
+	return (long)cJSON_GetObjectItemCaseSensitive(page, "TotalCount")->valuedouble;
+}
+
+static int page_count(const cJSON *page)
+{
+	return cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(page, "Instances"));
+}
+
+/* State shared by the threads fetching pages 2..npages of one walk. */
+struct walk {
+	struct api_client *c;
+	const struct list_req *r;
+	int ps, npages;
+	long total;
+	cJSON **pages;		/* [1..npages], NULL when not fetched */
+	int next;		/* next page to claim */
+	int stop;		/* set on a failure, a TotalCount change or a short page */
+	int requests, fetched;
+	pthread_mutex_t lock;	/* guards rc and err */
+	int rc;
+	int fail_page;
+	struct err_info err;
+};
+
+static void *walk_worker(void *arg)
+{
+	struct walk *w = arg;
+	struct err_info e;
+
+	for (;;) {
+		cJSON *page = NULL;
+		int pn, rc;
+
+		if (__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE))
+			break;
+		pn = __atomic_fetch_add(&w->next, 1, __ATOMIC_ACQ_REL);
+		if (pn > w->npages)
+			break;
+		memset(&e, 0, sizeof(e));
+		rc = fetch_page(w->c, w->r, pn, w->ps, &page, &w->requests, &e);
+		if (rc) {
+			pthread_mutex_lock(&w->lock);
+			/* Report the earliest failing page so the message is stable. */
+			if (!w->rc || pn < w->fail_page) {
+				w->rc = rc;
+				w->fail_page = pn;
+				w->err = e;
+			}
+			pthread_mutex_unlock(&w->lock);
+			__atomic_store_n(&w->stop, 1, __ATOMIC_RELEASE);
+			break;
+		}
+		__atomic_add_fetch(&w->fetched, 1, __ATOMIC_RELAXED);
+		w->pages[pn] = page;
+		/* Later pages would be wasted: the walk is already known to be inconsistent. */
+		if (page_total(page) != w->total || (pn < w->npages && page_count(page) < w->ps))
+			__atomic_store_n(&w->stop, 1, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+static void walk_fetch_rest(struct walk *w, int workers)
+{
+	pthread_t tids[MAX_PARALLEL];
+	int started = 0;
+
+	for (int i = 1; i < workers; i++) {
+		if (pthread_create(&tids[started], NULL, walk_worker, w) != 0)
+			break;	/* fewer threads only means slower */
+		started++;
+	}
+	walk_worker(w);
+	for (int i = 0; i < started; i++)
+		pthread_join(tids[i], NULL);
+}
+
+enum walk_outcome { WALK_OK, WALK_INCONSISTENT };
+
+/* One walk over every page. Returns WALK_OK with *arr, WALK_INCONSISTENT with the reason in
+ * why (the list changed while paging), or -errno with err filled. lenient: accept overlapping
+ * pages as long as TotalCount held and enough distinct instances were seen. */
+static int walk_once(struct api_client *c, const struct list_req *r, bool lenient, cJSON **arr,
+		     long *total, int *pages, int *requests, char *why, size_t whylen,
+		     struct err_info *err)
+{
+	struct walk w = { .c = c, .r = r, .ps = c->page_size };
+	struct idset ids = { 0 };
+	cJSON *first = NULL, *out = NULL;
+	int rc, overlap_page = 0, overlaps = 0, short_page = 0, drift_page = 0;
+	long drift_total = 0;
+
+	*arr = NULL;
+	rc = fetch_page(c, r, 1, w.ps, &first, requests, err);
+	if (rc)
+		return rc;
+	(*pages)++;
+	w.total = page_total(first);
+	w.npages = w.total == 0 ? 1 : (int)((w.total + w.ps - 1) / w.ps);
+	if (w.total / w.ps + 1 > MAX_PAGES) {
+		cJSON_Delete(first);
+		err->err = -EFBIG;
+		err->when = time(NULL);
+		err->attempts = 1;
+		set_msg(err, "TotalCount %ld needs more than %ld pages of %d", w.total, MAX_PAGES,
+			w.ps);
+		return -EFBIG;
+	}
+	w.pages = calloc((size_t)w.npages + 1, sizeof(*w.pages));
+	if (!w.pages) {
+		cJSON_Delete(first);
+		set_msg(err, "out of memory");
+		return -ENOMEM;
+	}
+	w.pages[1] = first;
+	w.next = 2;
+	pthread_mutex_init(&w.lock, NULL);
+	if (w.npages > 1) {
+		if (page_count(first) < w.ps)
+			w.stop = 1;	/* short first page: no point fetching more */
+		else
+			walk_fetch_rest(&w, w.npages - 1 < c->parallel_pages ? w.npages - 1 :
+									 c->parallel_pages);
+	}
+	*requests += w.requests;
+	*pages += w.fetched;
+	if (w.rc) {
+		*err = w.err;
+		rc = w.rc;
+		goto out;
+	}
+	rc = idset_init(&ids, (size_t)w.total);
+	out = cJSON_CreateArray();
+	if (rc || !out) {
+		rc = -ENOMEM;
+		set_msg(err, "out of memory");
+		goto out;
+	}
+	for (int pn = 1; pn <= w.npages; pn++) {
+		cJSON *page = w.pages[pn], *list, *it;
+		int n;
+
+		if (!page)
+			break;	/* fetching stopped early: one of the checks below says why */
+		if (page_total(page) != w.total && !drift_page) {
+			drift_page = pn;
+			drift_total = page_total(page);
+		}
+		list = cJSON_GetObjectItemCaseSensitive(page, "Instances");
+		n = cJSON_GetArraySize(list);
+		if (pn < w.npages && n < w.ps && !short_page)
+			short_page = pn;
+		while ((it = list->child) != NULL) {
+			const char *id;
+			int seen;
+
+			cJSON_DetachItemViaPointer(list, it);
+			id = cJSON_GetObjectItemCaseSensitive(it, "InstanceId")->valuestring;
+			seen = idset_add(&ids, id, pn);
+			if (seen < 0) {
+				cJSON_Delete(it);
+				rc = -ENOMEM;
+				set_msg(err, "out of memory");
+				goto out;
+			}
+			if (seen) {
+				/* A repeat on the same page is a server quirk; one from an
+				 * earlier page means the list shifted under us. */
+				if (seen != pn && !overlap_page)
+					overlap_page = pn;
+				if (seen != pn)
+					overlaps++;
+				cJSON_Delete(it);
+				continue;
+			}
+			cJSON_AddItemToArray(out, it);
+		}
+	}
+	if (drift_page)
+		snprintf(why, whylen, "TotalCount changed from %ld to %ld at page %d", w.total,
+			 drift_total, drift_page);
+	else if (overlap_page && !lenient)
+		snprintf(why, whylen, "page %d repeated %d instance(s) of earlier pages",
+			 overlap_page, overlaps);
+	else if ((long)ids.n < w.total && short_page)
+		snprintf(why, whylen, "page %d returned fewer than %d instances before "
+			 "TotalCount %ld was reached (%zu seen; the server may cap PageSize)",
+			 short_page, w.ps, w.total, ids.n);
+	else if ((long)ids.n < w.total)
+		snprintf(why, whylen, "only %zu distinct instances listed but TotalCount is %ld",
+			 ids.n, w.total);
+	else
+		why[0] = '\0';
+	*total = w.total;
+	if (why[0]) {
+		rc = WALK_INCONSISTENT;
+	} else {
+		rc = WALK_OK;
+		*arr = out;
+		out = NULL;
+	}
+out:
+	cJSON_Delete(out);
+	free(ids.slots);
+	for (int pn = 1; pn <= w.npages; pn++)
+		cJSON_Delete(w.pages[pn]);
+	free(w.pages);
+	pthread_mutex_destroy(&w.lock);
+	return rc;
+}
+
+int api_list_instances(struct api_client *c, const struct sign_kv *filters, size_t nfilters,
+		       struct api_result *out, struct err_info *err)
+{
+	struct err_info scratch;
+	struct list_req r;
+	char why[256] = "";
+	int rc = 0, walkno;
+
+	if (!err)
+		err = &scratch;
+	memset(err, 0, sizeof(*err));
+	memset(out, 0, sizeof(*out));
+	rc = list_req_init(&r, filters, nfilters, err);
+	if (rc)
+		goto out_fail;
+	for (walkno = 1; walkno <= MAX_WALKS; walkno++) {
+		cJSON *arr = NULL;
+		long total = 0;
+
+		rc = walk_once(c, &r, walkno == MAX_WALKS, &arr, &total, &out->pages,
+			       &out->requests, why, sizeof(why), err);
+		if (rc < 0)
+			goto out_fail;
+		if (rc == WALK_OK) {
+			out->instances = arr;
+			out->total_count = total;
+			free(r.filter_query);
+			return 0;
+		}
+		log_msg(LOG_INFO, "ListInstances %s: walk %d inconsistent (%s), %s",
+			r.filter_query, walkno, why, walkno < MAX_WALKS ? "restarting" : "giving up");
+	}
+	memset(err, 0, sizeof(*err));
+	rc = -EAGAIN;
+	err->attempts = out->requests;
+	set_msg(err, "the instance list kept changing while it was paged through (%d walks): %s",
+		MAX_WALKS, why);
+out_fail:
+	err->err = rc;
+	err->when = time(NULL);
+	if (r.filter_query)
+		COPY_FIELD(err->query, r.filter_query);
+	free(r.filter_query);
+	{
+		int pages = out->pages, requests = out->requests;
+
+		memset(out, 0, sizeof(*out));
+		out->pages = pages;
+		out->requests = requests;
+	}
+	return rc;
+}
+
+int api_list_page(struct api_client *c, const struct sign_kv *filters, size_t nfilters,
+		  int page_number, int page_size, cJSON **page, struct err_info *err)
+{
+	struct err_info scratch;
+	struct list_req r;
+	int requests = 0, rc;
+
+	if (!err)
+		err = &scratch;
+	memset(err, 0, sizeof(*err));
+	*page = NULL;
+	rc = list_req_init(&r, filters, nfilters, err);
+	if (!rc && (page_number < 1 || page_size < 1 || page_size > MAX_PAGE_SIZE)) {
+		set_msg(err, "page %d of size %d is out of range", page_number, page_size);
+		rc = -EINVAL;
+	}
+	if (rc) {
+		err->err = rc;
+		err->when = time(NULL);
+		free(r.filter_query);
+		return rc;
+	}
+	rc = fetch_page(c, &r, page_number, page_size, page, &requests, err);
+	free(r.filter_query);
+	return rc;
+}
+
+void api_result_free(struct api_result *r)
+{
+	if (!r)
+		return;
+	cJSON_Delete(r->instances);
+	r->instances = NULL;
+}
+
+int api_probe(struct api_client *c, const struct sign_kv *filters, size_t nfilters,
+	      struct err_info *err)
+{
+	cJSON *page = NULL;
+	int rc = api_list_page(c, filters, nfilters, 1, 1, &page, err);
+
+	cJSON_Delete(page);
+	return rc;
+}

@@ -1,0 +1,910 @@
+/* cache: TTL cache of reference-counted values with single-flight, background and stale fetches. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache.h"
+#include "stats.h"
+
+/*
+ * Locking: one mutex guards the table, the LRU list, every entry, every flight and the
+ * background queue. Nothing slow runs under it: fetch, now, unref, replaced and the arg ops
+ * are called with it released (unref may free a whole snapshot). Only ops->ref runs under it,
+ * because a value may lose its last cache reference the moment the lock is dropped; ref must
+ * therefore be cheap and must not call the cache.
+ *
+ * An entry's value and its flight are independent: an expired value stays in place while its
+ * replacement is fetched and is swapped only once the new one is ready. That is what lets a
+ * stale value be served while a background fetch refreshes it, and kept when a refresh fails.
+ *
+ * A background fetch is a flight like any other (callers that must wait join it); its
+ * fetcher is a job run by one of at most CACHE_BG_THREADS worker threads. Workers are
+ * started on demand, sleep while the queue is empty and are joined by cache_free.
+ */
+
+/* One fetch in progress (or finished, until every participant has collected its result). */
+struct flight {
+	pthread_cond_t done_cv;
+	struct entry *entry;	/* where the result goes; NULL once detached by drop_all */
+	unsigned users;		/* the fetcher plus waiters that have not collected the result */
+	bool done;
+	int rc;
+	void *value;		/* the fetch's own reference, released by the last user */
+	double fetched_at;
+	void *stale;		/* on failure: a reference to the old value still worth serving */
+	double stale_at;
+	struct err_info err;
+};
+
+struct entry {
+	char *key;
+	uint64_t hash;
+	struct entry *chain;		/* hash bucket list */
+	struct entry *newer, *older;	/* LRU list, newest at c->mru */
+	void *value;			/* one cache reference, or NULL */
+	double fetched_at;
+	struct flight *flight;		/* fetch under way for this key, or NULL */
+	unsigned failures;		/* refreshes failed in a row since value was fetched */
+	double retry_at;		/* no refresh before this while failures > 0 */
+};
+
+/* A background fetch waiting for, or running in, a worker. */
+struct job {
+	struct job *next;
+	struct flight *flight;	/* the job is one of its users */
+	char *key;
+	void *arg;		/* arg_dup's copy, or the caller's pointer without arg_dup */
+};
+
+struct cache {
+	pthread_mutex_t lock;
+	struct cache_config cfg;
+	struct cache_ops ops;
+	void *ctx;
+	struct entry **buckets;
+	size_t nbuckets;	/* power of two */
+	size_t nentries;	/* entries in the table (with a value, a flight or both) */
+	size_t nvalues;		/* entries holding a value: what max_entries limits */
+	struct entry *mru, *lru;
+
+	pthread_cond_t work_cv;		/* workers wait here for jobs or for stopping */
+	pthread_cond_t idle_cv;		/* broadcast when bg_pending drops to 0 */
+	struct job *queue_head, *queue_tail;
+	size_t bg_pending;		/* background flights not yet completed */
+	pthread_t workers[CACHE_BG_THREADS];
+	unsigned nworkers;		/* started and recorded in workers[] */
+	unsigned nspawning;		/* being started by some caller right now */
+	unsigned nidle;			/* workers waiting on work_cv */
+	bool stopping;
+};
+
+#define CACHE_MIN_BUCKETS 16
+
+static uint64_t key_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static struct entry *table_find(struct cache *c, const char *key, uint64_t h)
+{
+	struct entry *e;
+
+	for (e = c->buckets[h & (c->nbuckets - 1)]; e; e = e->chain)
+		if (e->hash == h && strcmp(e->key, key) == 0)
+			return e;
+	return NULL;
+}
+
+/* Doubling is best effort: on ENOMEM the chains just get longer. */
+static void table_grow(struct cache *c)
+{
+	size_t n = c->nbuckets * 2;
+	struct entry **b = calloc(n, sizeof(*b));
+
+	if (!b)
+		return;
+	for (size_t i = 0; i < c->nbuckets; i++) {
+		struct entry *e = c->buckets[i], *next;
+
+		for (; e; e = next) {
+			next = e->chain;
+			e->chain = b[e->hash & (n - 1)];
+			b[e->hash & (n - 1)] = e;
+		}
+	}
+	free(c->buckets);
+	c->buckets = b;
+	c->nbuckets = n;
+}
+
+static void table_insert(struct cache *c, struct entry *e)
+{
+	struct entry **b;
+
+	if (c->nentries >= c->nbuckets)
+		table_grow(c);
+	b = &c->buckets[e->hash & (c->nbuckets - 1)];
+	e->chain = *b;
+	*b = e;
+	c->nentries++;
+}
+
+static void table_remove(struct cache *c, struct entry *e)
+{
+	struct entry **p = &c->buckets[e->hash & (c->nbuckets - 1)];
+
+	while (*p != e)
+		p = &(*p)->chain;
+	*p = e->chain;
+	e->chain = NULL;
+	c->nentries--;
+}
+
+static void lru_unlink(struct cache *c, struct entry *e)
+{
+	if (e->newer)
+		e->newer->older = e->older;
+	else
+		c->mru = e->older;
+	if (e->older)
+		e->older->newer = e->newer;
+	else
+		c->lru = e->newer;
+	e->newer = e->older = NULL;
+}
+
+static void lru_push(struct cache *c, struct entry *e)
+{
+	e->newer = NULL;
+	e->older = c->mru;
+	if (c->mru)
+		c->mru->newer = e;
+	else
+		c->lru = e;
+	c->mru = e;
+}
+
+static void lru_touch(struct cache *c, struct entry *e)
+{
+	if (c->mru == e)
+		return;
+	lru_unlink(c, e);
+	lru_push(c, e);
+}
+
+/* A new, empty entry for key in the table and at the head of the LRU list; NULL on ENOMEM. */
+static struct entry *entry_new(struct cache *c, const char *key, uint64_t h)
+{
+	struct entry *e = calloc(1, sizeof(*e));
+
+	if (!e || !(e->key = strdup(key))) {
+		free(e);
+		return NULL;
+	}
+	e->hash = h;
+	table_insert(c, e);
+	lru_push(c, e);
+	return e;
+}
+
+/* The gauge is set, not adjusted, so a stats_reset() cannot leave it off for good. */
+static void values_changed(struct cache *c, long delta)
+{
+	c->nvalues = (size_t)((long)c->nvalues + delta);
+	stats_set(STATS_CACHE_ENTRIES, (int64_t)c->nvalues);
+}
+
+/* Takes e out of the table and the LRU list and onto *garbage (linked through chain), to be
+ * released with the lock dropped. A flight still running for it is detached: its result goes
+ * to its waiters only. */
+static void entry_retire(struct cache *c, struct entry *e, struct entry **garbage)
+{
+	table_remove(c, e);
+	lru_unlink(c, e);
+	if (e->value)
+		values_changed(c, -1);
+	if (e->flight) {
+		e->flight->entry = NULL;
+		e->flight = NULL;
+	}
+	e->chain = *garbage;
+	*garbage = e;
+}
+
+static void garbage_release(struct cache *c, struct entry *garbage)
+{
+	struct entry *next;
+
+	for (; garbage; garbage = next) {
+		next = garbage->chain;
+		if (garbage->value)
+			c->ops.unref(garbage->value);
+		free(garbage->key);
+		free(garbage);
+	}
+}
+
+static double value_age(double now, double fetched_at)
+{
+	return now > fetched_at ? now - fetched_at : 0.0;
+}
+
+static bool entry_fresh(const struct cache *c, const struct entry *e, double now)
+{
+	return e->value && value_age(now, e->fetched_at) < c->cfg.ttl;
+}
+
+/* Whether a value of this age may be answered without waiting: within the grace period, or
+ * within max_stale once a refresh has failed (the API is known to be in trouble, so making
+ * callers wait for it would only make them slow as well). */
+static bool entry_stale_servable(const struct cache *c, const struct entry *e, double age)
+{
+	return age < c->cfg.ttl + c->cfg.grace || (e->failures && age < c->cfg.max_stale);
+}
+
+/* The age past which a value can never be served again, however fetches go. */
+static double stale_limit(const struct cache *c)
+{
+	double l = c->cfg.ttl + c->cfg.grace;
+
+	return c->cfg.max_stale > l ? c->cfg.max_stale : l;
+}
+
+/* min(ttl, 1 s) after the first failure, doubling up to ttl: an outage costs one request per
+ * key per ttl at most, while a blip is retried within a second. */
+static double backoff(const struct cache *c, unsigned failures)
+{
+	double ttl = c->cfg.ttl, b = ttl < 1.0 ? ttl : 1.0;
+
+	for (unsigned i = 1; i < failures && b < ttl; i++)
+		b *= 2;
+	return b < ttl ? b : ttl;
+}
+
+/* Values nobody can be served any more are dead weight (a snapshot can be large). Runs only on
+ * misses, which are about to cost a network fetch anyway, so a scan is affordable there. */
+static void sweep_expired(struct cache *c, double now, struct entry **garbage)
+{
+	struct entry *e = c->lru, *newer;
+
+	for (; e; e = newer) {
+		newer = e->newer;
+		if (!e->flight && e->value && value_age(now, e->fetched_at) >= stale_limit(c))
+			entry_retire(c, e, garbage);
+	}
+}
+
+/* Evicts least recently used values until the cap holds, sparing keep and any entry with a
+ * fetch under way (its waiters are about to need it). May stay over the cap when only those
+ * are left. */
+static void evict_over_cap(struct cache *c, const struct entry *keep, struct entry **garbage)
+{
+	struct entry *e = c->lru, *newer;
+
+	if (!c->cfg.max_entries)
+		return;
+	for (; e && c->nvalues > c->cfg.max_entries; e = newer) {
+		newer = e->newer;
+		if (e == keep || e->flight || !e->value)
+			continue;
+		entry_retire(c, e, garbage);
+		stats_add(STATS_CACHE_EVICTIONS, 1);
+	}
+}
+
+static void err_fill(struct err_info *err, int rc, const char *key, const char *msg)
+{
+	memset(err, 0, sizeof(*err));
+	err->err = rc;
+	snprintf(err->message, sizeof(err->message), "%s", msg);
+	snprintf(err->query, sizeof(err->query), "%s", key);
+}
+
+int cache_new(const struct cache_config *cfg, const struct cache_ops *ops, void *ctx,
+	      struct cache **out)
+{
+	struct cache *c;
+
+	if (!cfg || !ops || !out || !ops->fetch || !ops->ref || !ops->unref || !ops->now ||
+	    !ops->arg_dup != !ops->arg_free || !(cfg->ttl >= 0) || !(cfg->grace >= 0) ||
+	    !(cfg->max_stale >= 0))
+		return -EINVAL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->buckets = calloc(CACHE_MIN_BUCKETS, sizeof(*c->buckets));
+	if (!c->buckets)
+		goto out_free;
+	c->nbuckets = CACHE_MIN_BUCKETS;
+	if (pthread_mutex_init(&c->lock, NULL))
+		goto out_buckets;
+	if (pthread_cond_init(&c->work_cv, NULL))
+		goto out_lock;
+	if (pthread_cond_init(&c->idle_cv, NULL))
+		goto out_work_cv;
+	c->cfg = *cfg;
+	c->ops = *ops;
+	c->ctx = ctx;
+	*out = c;
+	return 0;
+out_work_cv:
+	pthread_cond_destroy(&c->work_cv);
+out_lock:
+	pthread_mutex_destroy(&c->lock);
+out_buckets:
+	free(c->buckets);
+out_free:
+	free(c);
+	return -ENOMEM;
+}
+
+static struct flight *flight_new(void)
+{
+	struct flight *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return NULL;
+	if (pthread_cond_init(&f->done_cv, NULL)) {
+		free(f);
+		return NULL;
+	}
+	return f;
+}
+
+static void flight_free(struct cache *c, struct flight *f)
+{
+	if (f->value)
+		c->ops.unref(f->value);
+	if (f->stale)
+		c->ops.unref(f->stale);
+	pthread_cond_destroy(&f->done_cv);
+	free(f);
+}
+
+/* Called by the fetcher with the lock held: publishes the result to the entry (unless
+ * detached) and to the waiters. A value it replaces comes back in *old, to be released once the
+ * lock is dropped. A failure keeps the old value, hands it to the waiters while it is younger
+ * than max_stale, and starts or extends the back-off. */
+static void flight_finish(struct cache *c, struct flight *f, int rc, void *value,
+			  double now, const struct err_info *err, void **old,
+			  struct entry **garbage)
+{
+	struct entry *e = f->entry;
+
+	f->done = true;
+	f->rc = rc;
+	f->value = rc ? NULL : value;
+	f->fetched_at = now;
+	if (rc)
+		f->err = *err;
+	if (e) {
+		e->flight = NULL;
+		f->entry = NULL;
+		if (rc == 0) {
+			/* The old value goes only now that its replacement exists. */
+			if (e->value)
+				*old = e->value;
+			else
+				values_changed(c, 1);
+			c->ops.ref(value);
+			e->value = value;
+			e->fetched_at = now;
+			e->failures = 0;
+			e->retry_at = 0;
+			lru_touch(c, e);
+			evict_over_cap(c, e, garbage);
+		} else if (!e->value) {
+			/* Errors are not cached: the next caller fetches again. */
+			entry_retire(c, e, garbage);
+		} else {
+			double age = value_age(now, e->fetched_at);
+
+			if (age < c->cfg.max_stale) {
+				c->ops.ref(e->value);
+				f->stale = e->value;
+				f->stale_at = e->fetched_at;
+			}
+			if (age >= stale_limit(c)) {
+				entry_retire(c, e, garbage);
+			} else {
+				if (e->failures < 64)
+					e->failures++;
+				e->retry_at = now + backoff(c, e->failures);
+			}
+		}
+	}
+	pthread_cond_broadcast(&f->done_cv);
+}
+
+/* Runs the fetch callback with no lock held and normalises what it returns. */
+static int run_fetch(struct cache *c, const char *key, const void *arg, void **value,
+		     struct err_info *err)
+{
+	int rc;
+
+	*value = NULL;
+	memset(err, 0, sizeof(*err));
+	rc = c->ops.fetch(c->ctx, key, arg, value, err);
+	if (rc > 0)
+		rc = -rc;
+	if (rc == 0 && !*value) {
+		rc = -EIO;
+		err_fill(err, rc, key, "fetch produced no value");
+	}
+	if (rc)
+		*value = NULL;
+	if (rc && !err->err)
+		err->err = rc;
+	return rc;
+}
+
+/* With the lock held: a flight for e whose fetcher will be a background job (its one user
+ * until waiters join). NULL on ENOMEM. */
+static struct flight *bg_flight_start(struct cache *c, struct entry *e)
+{
+	struct flight *f = flight_new();
+
+	if (!f)
+		return NULL;
+	f->entry = e;
+	f->users = 1;
+	e->flight = f;
+	c->bg_pending++;
+	stats_add(STATS_CACHE_REFRESHES, 1);
+	return f;
+}
+
+/* The end of a background flight, in place of the fetcher: publishes rc/value (see
+ * flight_finish) and tells ops->replaced. No lock held. */
+static void bg_flight_end(struct cache *c, struct flight *f, const char *key, int rc,
+			  void *value, const struct err_info *err)
+{
+	struct entry *garbage = NULL;
+	void *old = NULL, *nv = NULL;
+	double now = c->ops.now(c->ctx);
+	bool last;
+
+	pthread_mutex_lock(&c->lock);
+	flight_finish(c, f, rc, value, now, err, &old, &garbage);
+	/* The flight's own reference may go with the last waiter: take one for the callback. */
+	if (old && c->ops.replaced) {
+		nv = f->value;
+		c->ops.ref(nv);
+	}
+	last = --f->users == 0;
+	pthread_mutex_unlock(&c->lock);
+
+	if (nv) {
+		c->ops.replaced(c->ctx, key, old, nv);
+		c->ops.unref(nv);
+	}
+	if (last)
+		flight_free(c, f);
+	if (old)
+		c->ops.unref(old);
+	garbage_release(c, garbage);
+}
+
+/* A background flight is wholly over (its job and arg copy released too): lets
+ * cache_wait_background go when it was the last. */
+static void bg_done(struct cache *c)
+{
+	pthread_mutex_lock(&c->lock);
+	if (--c->bg_pending == 0)
+		pthread_cond_broadcast(&c->idle_cv);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void job_free(struct cache *c, struct job *j)
+{
+	if (j->arg && c->ops.arg_free)
+		c->ops.arg_free(j->arg);
+	free(j->key);
+	free(j);
+}
+
+static void job_run(struct cache *c, struct job *j)
+{
+	struct err_info err;
+	void *v = NULL;
+	bool wanted;
+	int rc;
+
+	/* Dropped before it started and nobody waiting: the API call would be thrown away. */
+	pthread_mutex_lock(&c->lock);
+	wanted = j->flight->entry || j->flight->users > 1;
+	pthread_mutex_unlock(&c->lock);
+	if (wanted) {
+		rc = run_fetch(c, j->key, j->arg, &v, &err);
+	} else {
+		rc = -ECANCELED;
+		err_fill(&err, rc, j->key, "background fetch cancelled: cache dropped");
+	}
+	bg_flight_end(c, j->flight, j->key, rc, v, &err);
+	job_free(c, j);
+	bg_done(c);
+}
+
+/* Ends jobs without running them (no worker could be started). */
+static void jobs_fail(struct cache *c, struct job *j, int rc, const char *msg)
+{
+	struct err_info err;
+	struct job *next;
+
+	for (; j; j = next) {
+		next = j->next;
+		err_fill(&err, rc, j->key, msg);
+		bg_flight_end(c, j->flight, j->key, rc, NULL, &err);
+		job_free(c, j);
+		bg_done(c);
+	}
+}
+
+static void *worker_main(void *p)
+{
+	struct cache *c = p;
+	struct job *j;
+
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		while (!c->queue_head && !c->stopping) {
+			c->nidle++;
+			pthread_cond_wait(&c->work_cv, &c->lock);
+			c->nidle--;
+		}
+		/* Jobs still queued then are cancelled by cache_free. */
+		if (c->stopping)
+			break;
+		j = c->queue_head;
+		c->queue_head = j->next;
+		if (!c->queue_head)
+			c->queue_tail = NULL;
+		j->next = NULL;
+		pthread_mutex_unlock(&c->lock);
+		job_run(c, j);
+		pthread_mutex_lock(&c->lock);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+/* Starts one more worker. Signals stay blocked in it, so they keep going to the threads that
+ * expect them. Returns 0 or -EAGAIN. */
+static int worker_spawn(struct cache *c)
+{
+	sigset_t all, saved;
+	pthread_t th;
+	int rc;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &saved);
+	rc = pthread_create(&th, NULL, worker_main, c);
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
+	pthread_mutex_lock(&c->lock);
+	c->nspawning--;
+	if (rc == 0)
+		c->workers[c->nworkers++] = th;
+	pthread_mutex_unlock(&c->lock);
+	return rc ? -EAGAIN : 0;
+}
+
+/* Hands flight f (from bg_flight_start) to a worker, with a copy of arg. No lock held. On
+ * failure the flight is ended with the error (so its waiters and back-off see a failed
+ * refresh) and -ENOMEM or -EAGAIN is returned. */
+static int bg_submit(struct cache *c, struct flight *f, const char *key, const void *arg)
+{
+	struct job *j = calloc(1, sizeof(*j)), *orphans = NULL;
+	struct err_info err;
+	bool spawn = false, ours_failed = false;
+
+	if (!j || !(j->key = strdup(key)))
+		goto out_nomem;
+	if (arg && c->ops.arg_dup) {
+		j->arg = c->ops.arg_dup(arg);
+		if (!j->arg)
+			goto out_nomem;
+	} else {
+		j->arg = (void *)arg;
+	}
+	j->flight = f;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->queue_tail)
+		c->queue_tail->next = j;
+	else
+		c->queue_head = j;
+	c->queue_tail = j;
+	if (c->nidle) {
+		pthread_cond_signal(&c->work_cv);
+	} else if (c->nworkers + c->nspawning < CACHE_BG_THREADS) {
+		c->nspawning++;
+		spawn = true;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (!spawn || worker_spawn(c) == 0)
+		return 0;
+
+	/* With no worker at all, nothing would ever run the queue or wake its waiters. */
+	pthread_mutex_lock(&c->lock);
+	if (!c->nworkers && !c->nspawning) {
+		orphans = c->queue_head;
+		c->queue_head = c->queue_tail = NULL;
+		for (struct job *o = orphans; o; o = o->next)
+			ours_failed |= o == j;
+	}
+	pthread_mutex_unlock(&c->lock);
+	jobs_fail(c, orphans, -EAGAIN, "cannot start a background fetch thread");
+	return ours_failed ? -EAGAIN : 0;
+
+out_nomem:
+	if (j)
+		free(j->key);
+	free(j);
+	err_fill(&err, -ENOMEM, key, "out of memory");
+	bg_flight_end(c, f, key, -ENOMEM, NULL, &err);
+	bg_done(c);
+	return -ENOMEM;
+}
+
+int cache_get(struct cache *c, const char *key, const void *arg, void **value, double *age,
+	      struct err_info *err)
+{
+	struct err_info local_err, fetch_err;
+	struct entry *garbage = NULL, *e;
+	struct flight *f, *bg = NULL;
+	double now = c->ops.now(c->ctx), at = 0;
+	uint64_t h = key_hash(key);
+	void *v = NULL, *old = NULL;
+	bool last, stale = false;
+	int rc;
+
+	if (!err)
+		err = &local_err;
+	pthread_mutex_lock(&c->lock);
+	e = table_find(c, key, h);
+	if (e && e->value && entry_stale_servable(c, e, value_age(now, e->fetched_at))) {
+		enum stats_id counter = STATS_CACHE_HITS;
+
+		if (!entry_fresh(c, e, now)) {
+			counter = STATS_CACHE_STALE_SERVES;
+			if (!e->flight && !(e->failures && now < e->retry_at))
+				bg = bg_flight_start(c, e);
+		}
+		v = e->value;
+		at = e->fetched_at;
+		c->ops.ref(v);
+		lru_touch(c, e);
+		pthread_mutex_unlock(&c->lock);
+		stats_add(counter, 1);
+		/* A failure to start it is a failed refresh: the value stays, the back-off runs. */
+		if (bg)
+			bg_submit(c, bg, key, arg);
+		*value = v;
+		if (age)
+			*age = value_age(now, at);
+		return 0;
+	}
+	stats_add(STATS_CACHE_MISSES, 1);
+	if (e && e->flight) {
+		f = e->flight;
+		f->users++;
+		lru_touch(c, e);
+		while (!f->done)
+			pthread_cond_wait(&f->done_cv, &c->lock);
+		goto collect;
+	}
+	f = flight_new();
+	if (!f)
+		goto out_nomem;
+	if (!e) {
+		e = entry_new(c, key, h);
+		if (!e) {
+			flight_free(c, f);
+			goto out_nomem;
+		}
+	} else {
+		lru_touch(c, e);
+	}
+	f->entry = e;
+	f->users = 1;
+	e->flight = f;
+	sweep_expired(c, now, &garbage);
+	pthread_mutex_unlock(&c->lock);
+
+	garbage_release(c, garbage);
+	garbage = NULL;
+	rc = run_fetch(c, key, arg, &v, &fetch_err);
+	now = c->ops.now(c->ctx);
+
+	pthread_mutex_lock(&c->lock);
+	flight_finish(c, f, rc, v, now, &fetch_err, &old, &garbage);
+collect:
+	rc = f->rc;
+	if (rc == 0) {
+		v = f->value;
+		at = f->fetched_at;
+		c->ops.ref(v);
+	} else {
+		*err = f->err;
+		if (f->stale) {
+			v = f->stale;
+			at = f->stale_at;
+			c->ops.ref(v);
+			stale = true;
+		}
+	}
+	last = --f->users == 0;
+	pthread_mutex_unlock(&c->lock);
+
+	/* Only the fetcher gets old, and only after a success: v is then the new value. */
+	if (old && c->ops.replaced)
+		c->ops.replaced(c->ctx, key, old, v);
+	if (last)
+		flight_free(c, f);
+	if (old)
+		c->ops.unref(old);
+	garbage_release(c, garbage);
+	if (stale) {
+		stats_add(STATS_CACHE_STALE_SERVES, 1);
+		rc = 0;
+	}
+	if (rc)
+		return rc;
+	*value = v;
+	if (age)
+		*age = value_age(c->ops.now(c->ctx), at);
+	return 0;
+
+out_nomem:
+	pthread_mutex_unlock(&c->lock);
+	err_fill(err, -ENOMEM, key, "out of memory");
+	return -ENOMEM;
+}
+
+int cache_peek(struct cache *c, const char *key, void **value, double *age)
+{
+	double now = c->ops.now(c->ctx), at;
+	struct entry *e;
+	void *v;
+
+	pthread_mutex_lock(&c->lock);
+	e = table_find(c, key, key_hash(key));
+	if (!e || !entry_fresh(c, e, now)) {
+		pthread_mutex_unlock(&c->lock);
+		return -ENOENT;
+	}
+	v = e->value;
+	at = e->fetched_at;
+	c->ops.ref(v);
+	lru_touch(c, e);
+	pthread_mutex_unlock(&c->lock);
+	stats_add(STATS_CACHE_HITS, 1);
+	*value = v;
+	if (age)
+		*age = value_age(now, at);
+	return 0;
+}
+
+int cache_prefetch(struct cache *c, const char *key, const void *arg)
+{
+	double now = c->ops.now(c->ctx);
+	uint64_t h = key_hash(key);
+	struct flight *f;
+	struct entry *e;
+
+	pthread_mutex_lock(&c->lock);
+	e = table_find(c, key, h);
+	if (e && (e->flight || entry_fresh(c, e, now) ||
+		  (e->value && e->failures && now < e->retry_at))) {
+		pthread_mutex_unlock(&c->lock);
+		return -EALREADY;
+	}
+	if (!e && !(e = entry_new(c, key, h))) {
+		pthread_mutex_unlock(&c->lock);
+		return -ENOMEM;
+	}
+	f = bg_flight_start(c, e);
+	if (!f) {
+		struct entry *garbage = NULL;
+
+		if (!e->value)
+			entry_retire(c, e, &garbage);
+		pthread_mutex_unlock(&c->lock);
+		garbage_release(c, garbage);
+		return -ENOMEM;
+	}
+	lru_touch(c, e);
+	pthread_mutex_unlock(&c->lock);
+	return bg_submit(c, f, key, arg);
+}
+
+void cache_drop_all(struct cache *c)
+{
+	struct entry *garbage = NULL;
+
+	pthread_mutex_lock(&c->lock);
+	while (c->lru)
+		entry_retire(c, c->lru, &garbage);
+	pthread_mutex_unlock(&c->lock);
+	garbage_release(c, garbage);
+}
+
+size_t cache_entries(struct cache *c)
+{
+	size_t n;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->nvalues;
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+double cache_oldest_age(struct cache *c)
+{
+	double now = c->ops.now(c->ctx), oldest = 0;
+
+	pthread_mutex_lock(&c->lock);
+	for (struct entry *e = c->lru; e; e = e->newer) {
+		double a;
+
+		if (!e->value)
+			continue;
+		a = value_age(now, e->fetched_at);
+		if (a > oldest)
+			oldest = a;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return oldest;
+}
+
+void cache_wait_background(struct cache *c)
+{
+	pthread_mutex_lock(&c->lock);
+	while (c->bg_pending)
+		pthread_cond_wait(&c->idle_cv, &c->lock);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void cache_free(struct cache *c)
+{
+	struct entry *garbage = NULL;
+	struct job *j, *next;
+
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->stopping = true;
+	pthread_cond_broadcast(&c->work_cv);
+	pthread_mutex_unlock(&c->lock);
+	/* No call is in progress, so nworkers is final: nobody can be spawning one. */
+	for (unsigned i = 0; i < c->nworkers; i++)
+		pthread_join(c->workers[i], NULL);
+
+	/* Queued jobs have no waiters (no call is in progress): just take their flights down. */
+	for (j = c->queue_head; j; j = next) {
+		next = j->next;
+		if (j->flight->entry)
+			j->flight->entry->flight = NULL;
+		flight_free(c, j->flight);
+		job_free(c, j);
+	}
+	while (c->lru)
+		entry_retire(c, c->lru, &garbage);
+	garbage_release(c, garbage);
+	pthread_cond_destroy(&c->idle_cv);
+	pthread_cond_destroy(&c->work_cv);
+	pthread_mutex_destroy(&c->lock);
+	free(c->buckets);
+	free(c);
+}

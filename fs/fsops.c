@@ -1,0 +1,267 @@
+/* fsops: the FUSE callbacks, each a few lines over tree_*: everything outside .dswfs is read-only. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsops.h"
+#include "stats.h"
+#include "tree.h"
+
+static struct fsops_ctx *ctx_get(void)
+{
+	return fuse_get_context()->private_data;
+}
+
+static void to_stat(const struct tree_attr *a, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	switch (a->type) {
+	case TREE_DIR: st->st_mode = S_IFDIR; break;
+	case TREE_LINK: st->st_mode = S_IFLNK; break;
+	default: st->st_mode = S_IFREG; break;
+	}
+	st->st_mode |= a->mode;
+	/* 1 tells find(1) the subdirectory count is unknown, so it never skips one. */
+	st->st_nlink = 1;
+	st->st_uid = getuid();
+	st->st_gid = getgid();
+	st->st_size = a->size;
+	st->st_blksize = 4096;
+	st->st_blocks = (a->size + 511) / 512;
+	st->st_mtime = a->mtime;
+	st->st_atime = a->mtime;
+	st->st_ctime = a->ctime;
+}
+
+static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	struct fsops_ctx *c = ctx_get();
+
+	(void)conn;
+	cfg->entry_timeout = c->ttl;
+	cfg->attr_timeout = c->ttl;
+	cfg->negative_timeout = c->ttl;
+	cfg->use_ino = 0;
+	cfg->kernel_cache = 0;
+	return c;
+}
+
+static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+	struct tree_attr a;
+	int rc;
+
+	(void)fi;
+	rc = tree_getattr(ctx_get()->tree, path, &a);
+	if (rc == 0)
+		to_stat(&a, st);
+	return rc;
+}
+
+struct fill_ctx {
+	void *buf;
+	fuse_fill_dir_t filler;
+	enum fuse_readdir_flags flags;
+};
+
+static int fill_one(void *p, const char *name, const struct tree_attr *a)
+{
+	struct fill_ctx *f = p;
+	struct stat st;
+
+	if (a && (f->flags & FUSE_READDIR_PLUS)) {
+		to_stat(a, &st);
+		return f->filler(f->buf, name, &st, 0, FUSE_FILL_DIR_PLUS);
+	}
+	return f->filler(f->buf, name, NULL, 0, 0);
+}
+
+static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
+		      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+	struct fill_ctx f = { buf, filler, flags };
+
+	(void)off; (void)fi;
+	filler(buf, ".", NULL, 0, 0);
+	filler(buf, "..", NULL, 0, 0);
+	return tree_readdir(ctx_get()->tree, path, fill_one, &f);
+}
+
+static int op_open(const char *path, struct fuse_file_info *fi)
+{
+	struct tree *t = ctx_get()->tree;
+	struct tree_file *f;
+	int rc;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+		rc = tree_write(t, path);
+		if (rc)
+			return rc;
+		/* The refresh already happened; the write itself has nothing left to do. */
+		fi->fh = 0;
+		fi->direct_io = 1;
+		return 0;
+	}
+	rc = tree_open(t, path, &f);
+	if (rc)
+		return rc;
+	fi->fh = (uint64_t)(uintptr_t)f;
+	/* Reads come from the bytes pinned at open, never from a page cache that may hold an
+	 * older snapshot's bytes. */
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	return 0;
+}
+
+static int op_read(const char *path, char *buf, size_t size, off_t off,
+		   struct fuse_file_info *fi)
+{
+	struct tree_file *f = (struct tree_file *)(uintptr_t)fi->fh;
+	size_t n;
+
+	(void)path;
+	if (!f)
+		return 0;
+	n = tree_read(f, buf, size, off);
+	stats_add(STATS_FS_READS, 1);
+	stats_add(STATS_FS_BYTES_READ, (int64_t)n);
+	return (int)n;
+}
+
+static int op_release(const char *path, struct fuse_file_info *fi)
+{
+	(void)path;
+	tree_close((struct tree_file *)(uintptr_t)fi->fh);
+	return 0;
+}
+
+static int op_write(const char *path, const char *buf, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	(void)buf; (void)off; (void)fi;
+	/* Only .dswfs/refresh opens for writing; open() already dropped the cache. */
+	return path && strcmp(path, "/.dswfs/refresh") == 0 ? (int)size : -EROFS;
+}
+
+static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+	(void)size; (void)fi;
+	return strcmp(path, "/.dswfs/refresh") == 0 ? 0 : -EROFS;
+}
+
+static int op_readlink(const char *path, char *buf, size_t size)
+{
+	return tree_readlink(ctx_get()->tree, path, buf, size);
+}
+
+static int op_statfs(const char *path, struct statvfs *sv)
+{
+	(void)path;
+	memset(sv, 0, sizeof(*sv));
+	sv->f_bsize = 4096;
+	sv->f_frsize = 4096;
+	sv->f_namemax = 255;
+	sv->f_flag = ST_RDONLY | ST_NOSUID | ST_NODEV;
+	return 0;
+}
+
+static int op_rofs_path(const char *path)
+{
+	(void)path;
+	return -EROFS;
+}
+
+static int op_mkdir(const char *path, mode_t mode)
+{
+	(void)mode;
+	return op_rofs_path(path);
+}
+
+static int op_mknod(const char *path, mode_t mode, dev_t dev)
+{
+	(void)mode; (void)dev;
+	return op_rofs_path(path);
+}
+
+static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	(void)mode; (void)fi;
+	return op_rofs_path(path);
+}
+
+static int op_two_paths(const char *from, const char *to)
+{
+	(void)from; (void)to;
+	return -EROFS;
+}
+
+static int op_rename(const char *from, const char *to, unsigned int flags)
+{
+	(void)flags;
+	return op_two_paths(from, to);
+}
+
+static int op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	(void)mode; (void)fi;
+	return op_rofs_path(path);
+}
+
+static int op_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
+{
+	(void)uid; (void)gid; (void)fi;
+	return op_rofs_path(path);
+}
+
+static int op_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
+{
+	(void)tv; (void)fi;
+	return op_rofs_path(path);
+}
+
+static int op_setxattr(const char *path, const char *name, const char *value, size_t size,
+		       int flags)
+{
+	(void)name; (void)value; (void)size; (void)flags;
+	return op_rofs_path(path);
+}
+
+static int op_removexattr(const char *path, const char *name)
+{
+	(void)name;
+	return op_rofs_path(path);
+}
+
+static const struct fuse_operations ops = {
+	.init = op_init,
+	.getattr = op_getattr,
+	.readdir = op_readdir,
+	.open = op_open,
+	.read = op_read,
+	.release = op_release,
+	.write = op_write,
+	.truncate = op_truncate,
+	.readlink = op_readlink,
+	.statfs = op_statfs,
+	.mkdir = op_mkdir,
+	.mknod = op_mknod,
+	.create = op_create,
+	.unlink = op_rofs_path,
+	.rmdir = op_rofs_path,
+	.symlink = op_two_paths,
+	.link = op_two_paths,
+	.rename = op_rename,
+	.chmod = op_chmod,
+	.chown = op_chown,
+	.utimens = op_utimens,
+	.setxattr = op_setxattr,
+	.removexattr = op_removexattr,
+};
+
+const struct fuse_operations *fsops_operations(void)
+{
+	return &ops;
+}

@@ -1,0 +1,254 @@
+/* opts: dswfs's command line, parsed with libfuse's option parser so FUSE's options pass through. */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fuse.h>
+
+#include "buf.h"
+#include "creds.h"
+#include "opts.h"
+
+/* Raw text of the options that need checking after parsing. */
+struct raw {
+	char *ttl, *page_size, *connect_timeout, *timeout, *retries, *parallel, *max_snapshots;
+	char *verbose;
+	int show_secrets, ecs_role;
+};
+
+#define RAW(t, f) { t, offsetof(struct raw, f), 0 }
+#define STR(t, f) { t, offsetof(struct opts, f), 0 }
+
+static const struct fuse_opt raw_spec[] = {
+	RAW("ttl=%s", ttl), RAW("page_size=%s", page_size),
+	RAW("connect_timeout=%s", connect_timeout), RAW("timeout=%s", timeout),
+	RAW("retries=%s", retries), RAW("parallel_pages=%s", parallel),
+	RAW("max_snapshots=%s", max_snapshots), RAW("verbose=%s", verbose),
+	{ "show_secrets", offsetof(struct raw, show_secrets), 1 },
+	{ "ecs_role", offsetof(struct raw, ecs_role), 1 },
+	FUSE_OPT_END
+};
+
+static const struct fuse_opt str_spec[] = {
+	STR("endpoint=%s", endpoint), STR("region=%s", region), STR("profile=%s", profile),
+	STR("workspace_id=%s", workspace_id), STR("resource_id=%s", resource_id),
+	STR("ecs_endpoint=%s", ecs_endpoint), STR("ca_file=%s", ca_file),
+	STR("--query=%s", query_path), STR("--query %s", query_path),
+	FUSE_OPT_END
+};
+
+/* Consumes the dswfs options in both passes; keeps everything else for FUSE. */
+static int keep_unknown(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	(void)data; (void)arg; (void)key; (void)outargs;
+	return 1;
+}
+
+static int parse_double(const char *name, const char *s, double lo, double hi, double *out)
+{
+	char *end;
+	double v;
+
+	if (!s)
+		return 0;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || v < lo || v > hi) {
+		fprintf(stderr, "dswfs: option %s=%s: expected a number from %g to %g\n", name, s,
+			lo, hi);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_long(const char *name, const char *s, long lo, long hi, long *out)
+{
+	char *end;
+	long v;
+
+	if (!s)
+		return 0;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi) {
+		fprintf(stderr, "dswfs: option %s=%s: expected a whole number from %ld to %ld\n",
+			name, s, lo, hi);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+static char *dup_or(char *s, const char *dflt)
+{
+	return s ? s : strdup(dflt);
+}
+
+int opts_parse(struct fuse_args *args, struct opts *o)
+{
+	struct raw r;
+	long v;
+	int rc = -EINVAL;
+
+	memset(o, 0, sizeof(*o));
+	memset(&r, 0, sizeof(r));
+	o->ttl = 30;
+	o->page_size = 100;
+	o->connect_timeout_ms = 5000;
+	o->timeout_ms = 30000;
+	o->retries = 3;
+	o->parallel_pages = 4;
+	o->max_snapshots = 256;
+	/* Two passes: libfuse's parser fills one struct per pass, and dswfs's options must not
+	 * reach fuse_new, which rejects what it does not know. */
+	if (fuse_opt_parse(args, o, str_spec, keep_unknown) != 0)
+		goto out;
+	if (fuse_opt_parse(args, &r, raw_spec, keep_unknown) != 0)
+		goto out;
+	o->show_secrets = r.show_secrets;
+	o->ecs_role = r.ecs_role;
+	if (parse_double("ttl", r.ttl, 0, 86400 * 365, &o->ttl))
+		goto out;
+	v = o->page_size;
+	if (parse_long("page_size", r.page_size, 1, 1000, &v))
+		goto out;
+	o->page_size = (int)v;
+	if (parse_long("connect_timeout", r.connect_timeout, 1, 600000, &o->connect_timeout_ms))
+		goto out;
+	if (parse_long("timeout", r.timeout, 1, 3600000, &o->timeout_ms))
+		goto out;
+	v = o->retries;
+	if (parse_long("retries", r.retries, 0, 20, &v))
+		goto out;
+	o->retries = (int)v;
+	v = o->parallel_pages;
+	if (parse_long("parallel_pages", r.parallel, 1, 64, &v))
+		goto out;
+	o->parallel_pages = (int)v;
+	v = (long)o->max_snapshots;
+	if (parse_long("max_snapshots", r.max_snapshots, 1, 1000000, &v))
+		goto out;
+	o->max_snapshots = (size_t)v;
+	v = 0;
+	if (parse_long("verbose", r.verbose, 0, 2, &v))
+		goto out;
+	o->verbose = (int)v;
+	if (o->endpoint && !*o->endpoint) {
+		fprintf(stderr, "dswfs: option endpoint= needs a URL\n");
+		goto out;
+	}
+	o->workspace_id = dup_or(o->workspace_id, "ALL");
+	o->resource_id = dup_or(o->resource_id, "ALL");
+	if (!o->workspace_id || !o->resource_id) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = 0;
+out:
+	free(r.ttl); free(r.page_size); free(r.connect_timeout); free(r.timeout);
+	free(r.retries); free(r.parallel); free(r.max_snapshots); free(r.verbose);
+	return rc;
+}
+
+char *opts_endpoint(const struct opts *o, int *err)
+{
+	char *region = NULL, *url = NULL;
+
+	*err = 0;
+	if (o->endpoint) {
+		url = strdup(o->endpoint);
+		if (!url)
+			*err = -ENOMEM;
+		return url;
+	}
+	region = o->region ? strdup(o->region) : creds_default_region(o->profile);
+	if (!region) {
+		*err = -ENOENT;
+		return NULL;
+	}
+	if (asprintf(&url, "https://pai-dsw.%s.aliyuncs.com", region) < 0) {
+		url = NULL;
+		*err = -ENOMEM;
+	}
+	free(region);
+	return url;
+}
+
+void opts_usage(FILE *f, const char *prog)
+{
+	fprintf(f,
+"usage: %s [options] MOUNTPOINT\n"
+"       %s [options] --query PATH\n"
+"\n"
+"Shows Alibaba Cloud PAI-DSW notebook instances (ListInstances) as directories.\n"
+"Unmount with: fusermount3 -u MOUNTPOINT\n"
+"\n"
+"dswfs options (-o name=value[,name=value...]):\n"
+"    endpoint=URL          API endpoint (default https://pai-dsw.<region>.aliyuncs.com;\n"
+"                          http:// only for loopback hosts)\n"
+"    region=ID             region, e.g. cn-hangzhou (default ALIBABA_CLOUD_REGION_ID, then\n"
+"                          the aliyun CLI profile's region_id)\n"
+"    profile=NAME          aliyun CLI / credentials file profile (default\n"
+"                          ALIBABA_CLOUD_PROFILE, then the CLI's current profile)\n"
+"    ttl=SECONDS           how long a query's answer is reused (default 30)\n"
+"    page_size=N           instances per ListInstances page, 1-1000 (default 100)\n"
+"    workspace_id=ID       base query behind instances/ (default ALL)\n"
+"    resource_id=ID        base query behind instances/ (default ALL)\n"
+"    show_secrets          show ImageAuth, CredentialConfig and environment values\n"
+"                          (default: replaced by <redacted>)\n"
+"    connect_timeout=MS    TCP/TLS connect timeout (default 5000)\n"
+"    timeout=MS            whole-request timeout (default 30000)\n"
+"    retries=N             retries for throttling, 5xx and network errors (default 3)\n"
+"    parallel_pages=N      pages fetched at once after the first (default 4)\n"
+"    max_snapshots=N       cached query answers kept, least recently used dropped (256)\n"
+"    ecs_role              also try the ECS RAM role (instance metadata) credentials\n"
+"    ecs_endpoint=URL      metadata service (default http://100.100.100.200)\n"
+"    ca_file=FILE          extra CA bundle for TLS verification\n"
+"    verbose=N             0 warnings, 1 info, 2 debug (default 0)\n"
+"\n"
+"    --query PATH          print the JSON PATH/instances.json would hold, without mounting\n"
+"                          (e.g. --query workspaces/40823/status/Running)\n"
+"    -h, --help            this text and FUSE's options\n"
+"    -V, --version         versions\n"
+"\n"
+"Credentials: ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET[/SECURITY_TOKEN], ~/.aliyun/config.json,\n"
+"~/.alibabacloud/credentials, ALIBABA_CLOUD_CREDENTIALS_URI, ECS RAM role (with ecs_role).\n"
+"\n", prog, prog);
+}
+
+char *opts_describe(const struct opts *o, const char *endpoint, const char *creds_source)
+{
+	struct buf b;
+
+	buf_init(&b, 1 << 16);
+	buf_printf(&b, "endpoint %s\n", endpoint ? endpoint : "");
+	buf_printf(&b, "region %s\n", o->region ? o->region : "");
+	buf_printf(&b, "profile %s\n", o->profile ? o->profile : "");
+	buf_printf(&b, "credentials %s\n", creds_source ? creds_source : "");
+	buf_printf(&b, "ttl %g\n", o->ttl);
+	buf_printf(&b, "page_size %d\n", o->page_size);
+	buf_printf(&b, "workspace_id %s\n", o->workspace_id);
+	buf_printf(&b, "resource_id %s\n", o->resource_id);
+	buf_printf(&b, "show_secrets %d\n", o->show_secrets);
+	buf_printf(&b, "connect_timeout %ld\n", o->connect_timeout_ms);
+	buf_printf(&b, "timeout %ld\n", o->timeout_ms);
+	buf_printf(&b, "retries %d\n", o->retries);
+	buf_printf(&b, "parallel_pages %d\n", o->parallel_pages);
+	buf_printf(&b, "max_snapshots %zu\n", o->max_snapshots);
+	buf_printf(&b, "ecs_role %d\n", o->ecs_role);
+	if (buf_printf(&b, "version %s\n", DSWFS_VERSION) < 0) {
+		buf_free(&b);
+		return NULL;
+	}
+	return buf_steal(&b, NULL);
+}
+
+void opts_free(struct opts *o)
+{
+	free(o->endpoint); free(o->region); free(o->profile); free(o->workspace_id);
+	free(o->resource_id); free(o->ecs_endpoint); free(o->ca_file); free(o->query_path);
+	free(o->mountpoint);
+	memset(o, 0, sizeof(*o));
+}

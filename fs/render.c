@@ -1,0 +1,590 @@
+/* render: an instance's JSON object as a tree of files (names escaped, secrets redacted). Pure. */
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "render.h"
+
+/* Objects nested deeper than this many directories below the instance are rendered as
+ * "<Member>.json" files instead (their content is also in instance.json). It bounds the
+ * recursion and keeps every rendered path well inside PATH_MAX; real instances nest 3 deep. */
+#define RENDER_MAX_DEPTH 32
+
+/* One allocation per node, header then payload:
+ *   file:      name, NUL, data, NUL          (kids[] unused)
+ *   directory: kids[len] (sorted by name), then name, NUL
+ * 8 bytes of header: fleets render tens of millions of these. */
+struct render_node {
+	uint32_t len;		/* file: bytes of data; directory: number of children */
+	uint8_t dir;
+	uint8_t namelen;	/* names are at most 255 bytes */
+	struct render_node *kids[];
+};
+
+static char *node_name(const struct render_node *n)
+{
+	return (char *)(n->dir ? (const void *)(n->kids + n->len) : (const void *)n->kids);
+}
+
+/* ---- names ---- */
+
+static uint32_t fnv1a(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 16777619u;
+	}
+	return h;
+}
+
+static bool needs_escape(unsigned char c)
+{
+	return c == '%' || c == '/' || c < 0x20 || c == 0x7f;
+}
+
+/* Bytes of the UTF-8 sequence starting at s (1 for anything that is not a lead byte followed by
+ * its continuation bytes), so a cut never splits a character. */
+static size_t utf8_unit(const unsigned char *s)
+{
+	size_t want = s[0] >= 0xf0 && s[0] < 0xf8 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc0 ? 2 : 1;
+	size_t n = 1;
+
+	if (s[0] >= 0xf8)
+		return 1;
+	while (n < want && (s[n] & 0xc0) == 0x80)
+		n++;
+	return n;
+}
+
+/* render_escape_name with a suffix (".json") that is kept even when the name is cut. */
+static void escape_with_suffix(const char *name, const char *suffix, char out[RENDER_NAME_MAX])
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *p = (const unsigned char *)(name ? name : "");
+	size_t slen = strlen(suffix);
+	size_t room = RENDER_NAME_MAX - 1 - slen;	/* for the escaped name itself */
+	size_t cut_room = room - 9;			/* when "~" and 8 hex digits follow */
+	size_t o = 0, cut = 0;
+
+	if (!*p || strcmp((const char *)p, ".") == 0 || strcmp((const char *)p, "..") == 0) {
+		snprintf(out, RENDER_NAME_MAX, "%s%s",
+			 !*p ? "%00" : p[1] ? "%2E%2E" : "%2E", suffix);
+		return;
+	}
+	while (*p) {
+		char unit[4];
+		size_t ulen;
+
+		if (needs_escape(*p)) {
+			unit[0] = '%';
+			unit[1] = hex[*p >> 4];
+			unit[2] = hex[*p & 15];
+			ulen = 3;
+			p++;
+		} else {
+			ulen = utf8_unit(p);
+			memcpy(unit, p, ulen);
+			p += ulen;
+		}
+		if (o + ulen > room) {
+			snprintf(out + cut, RENDER_NAME_MAX - cut, "~%08x%s",
+				 (unsigned)fnv1a(name), suffix);
+			return;
+		}
+		memcpy(out + o, unit, ulen);
+		o += ulen;
+		if (o <= cut_room)
+			cut = o;
+	}
+	memcpy(out + o, suffix, slen + 1);
+}
+
+void render_escape_name(const char *name, char out[RENDER_NAME_MAX])
+{
+	escape_with_suffix(name, "", out);
+}
+
+/* ---- redaction ---- */
+
+/* Replaces item (a member or element of parent) with the string RENDER_REDACTED, keeping its
+ * name and place. */
+static int replace_redacted(cJSON *parent, cJSON *item)
+{
+	cJSON *r = cJSON_CreateString(RENDER_REDACTED);
+
+	if (!r)
+		return -ENOMEM;
+	r->string = item->string;
+	r->type |= item->type & cJSON_StringIsConst;
+	item->string = NULL;
+	item->type &= ~cJSON_StringIsConst;
+	cJSON_ReplaceItemViaPointer(parent, item, r);
+	return 0;
+}
+
+/* Every non-null scalar below container, whatever its depth (cJSON's parser caps nesting). */
+static int redact_leaves(cJSON *container)
+{
+	cJSON *it = container->child, *next;
+	int rc = 0;
+
+	for (; it && !rc; it = next) {
+		next = it->next;
+		if (cJSON_IsObject(it) || cJSON_IsArray(it))
+			rc = redact_leaves(it);
+		else if (!cJSON_IsNull(it))
+			rc = replace_redacted(container, it);
+	}
+	return rc;
+}
+
+/* A secret member: containers keep their shape (redact_leaves); scalars are replaced. Null
+ * stays null: there is nothing to hide and it renders as no file. */
+static int redact_member(cJSON *inst, cJSON *m, bool keep_names_only)
+{
+	cJSON *it, *next;
+	int rc = 0;
+
+	if (cJSON_IsNull(m))
+		return 0;
+	if (keep_names_only && cJSON_IsObject(m)) {
+		/* EnvironmentVariables: the names stay, every value goes, whatever its type. */
+		for (it = m->child; it && !rc; it = next) {
+			next = it->next;
+			if (!cJSON_IsNull(it))
+				rc = replace_redacted(m, it);
+		}
+		return rc;
+	}
+	if (cJSON_IsObject(m) || cJSON_IsArray(m))
+		return redact_leaves(m);
+	return replace_redacted(inst, m);
+}
+
+cJSON *render_redact(const cJSON *inst, bool show_secrets)
+{
+	cJSON *copy, *m, *next;
+	int rc = 0;
+
+	if (!inst)
+		return NULL;
+	copy = cJSON_Duplicate(inst, true);
+	if (!copy || show_secrets || !cJSON_IsObject(copy))
+		return copy;
+	/* Every member is checked, not just the first of a name: a repeated member would still
+	 * be printed in instance.json. Case-insensitively, to stay safe if casing drifts. */
+	for (m = copy->child; m && !rc; m = next) {
+		next = m->next;
+		if (!m->string)
+			continue;
+		if (strcasecmp(m->string, "ImageAuth") == 0)
+			rc = cJSON_IsNull(m) ? 0 : replace_redacted(copy, m);
+		else if (strcasecmp(m->string, "CredentialConfig") == 0)
+			rc = redact_member(copy, m, false);
+		else if (strcasecmp(m->string, "EnvironmentVariables") == 0)
+			rc = redact_member(copy, m, true);
+	}
+	if (rc) {
+		cJSON_Delete(copy);
+		return NULL;
+	}
+	return copy;
+}
+
+/* ---- scalars ---- */
+
+char *render_json(const cJSON *item, size_t *len)
+{
+	char *s, *t;
+	size_t n;
+
+	if (!item)
+		return NULL;
+	s = cJSON_Print(item);
+	if (!s)
+		return NULL;
+	n = strlen(s);
+	/* cJSON allocates with malloc: dswfs never installs other hooks. */
+	t = realloc(s, n + 2);
+	if (!t) {
+		free(s);
+		return NULL;
+	}
+	t[n] = '\n';
+	t[n + 1] = 0;
+	if (len)
+		*len = n + 1;
+	return t;
+}
+
+/* JSON numbers are doubles in cJSON. Integral values up to 2^53 (every integer a double holds
+ * exactly: ids, milliseconds, counters) print as plain integers; anything else prints with the
+ * fewest significant digits (15 to 17) that read back as the same double, in %g form ("0.5",
+ * "1e+300"). Non-finite values cannot come from JSON text (cJSON turns 1e999 into inf): they
+ * are treated as null, as cJSON_Print does. Returns false for those. */
+static bool format_number(double d, char out[32])
+{
+	if (!isfinite(d))
+		return false;
+	if (d == trunc(d) && fabs(d) <= 9007199254740992.0) {
+		snprintf(out, 32, "%.0f", d == 0 ? 0.0 : d);	/* no "-0" */
+		return true;
+	}
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(out, 32, "%.*g", prec, d);
+		if (strtod(out, NULL) == d)
+			break;
+	}
+	return true;
+}
+
+/* A scalar's file content without its "\n": *p and *n (into numbuf for numbers). False for
+ * what has no file (null, containers, non-finite numbers, raw or invalid items). */
+static bool scalar_text(const cJSON *item, char numbuf[32], const char **p, size_t *n)
+{
+	if (cJSON_IsString(item) && item->valuestring) {
+		*p = item->valuestring;
+	} else if (cJSON_IsNumber(item)) {
+		if (!format_number(item->valuedouble, numbuf))
+			return false;
+		*p = numbuf;
+	} else if (cJSON_IsTrue(item)) {
+		*p = "true";
+	} else if (cJSON_IsFalse(item)) {
+		*p = "false";
+	} else {
+		return false;
+	}
+	*n = strlen(*p);
+	return true;
+}
+
+char *render_scalar(const cJSON *item, size_t *len)
+{
+	char numbuf[32], *out;
+	const char *p;
+	size_t n;
+
+	if (!item || !scalar_text(item, numbuf, &p, &n))
+		return NULL;
+	out = malloc(n + 2);
+	if (!out)
+		return NULL;
+	memcpy(out, p, n);
+	out[n] = '\n';
+	out[n + 1] = 0;
+	if (len)
+		*len = n + 1;
+	return out;
+}
+
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (Howard Hinnant's
+ * days_from_civil), so no timegm and no locale or TZ state is involved. */
+static long long days_from_civil(long long y, unsigned m, unsigned d)
+{
+	long long era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (long long)doe - 719468;
+}
+
+static int digits(const char *s, int n)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+time_t render_parse_time(const char *s)
+{
+	static const int mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int y, mo, d, h, mi, se;
+
+	if (!s || strlen(s) != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' ||
+	    s[13] != ':' || s[16] != ':' || s[19] != 'Z')
+		return -1;
+	y = digits(s, 4);
+	mo = digits(s + 5, 2);
+	d = digits(s + 8, 2);
+	h = digits(s + 11, 2);
+	mi = digits(s + 14, 2);
+	se = digits(s + 17, 2);
+	if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h < 0 || h > 23 ||
+	    mi < 0 || mi > 59 || se < 0 || se > 59)
+		return -1;
+	if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
+		return -1;
+	return (time_t)(days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 +
+			mi * 60 + se);
+}
+
+/* ---- the tree ---- */
+
+static int new_file(const char *name, const char *data, size_t dlen, bool nl,
+		    struct render_node **out)
+{
+	size_t nlen = strlen(name), total = dlen + (nl ? 1 : 0);
+	struct render_node *n;
+	char *p;
+
+	if (total > UINT32_MAX)
+		return -EFBIG;
+	n = malloc(sizeof(*n) + nlen + 1 + total + 1);
+	if (!n)
+		return -ENOMEM;
+	n->dir = 0;
+	n->namelen = (uint8_t)nlen;
+	n->len = (uint32_t)total;
+	p = (char *)n->kids;
+	memcpy(p, name, nlen + 1);
+	p += nlen + 1;
+	memcpy(p, data, dlen);
+	if (nl)
+		p[dlen] = '\n';
+	p[total] = 0;
+	*out = n;
+	return 0;
+}
+
+void render_free(struct render_node *root)
+{
+	if (!root)
+		return;
+	if (root->dir)
+		for (uint32_t i = 0; i < root->len; i++)
+			render_free(root->kids[i]);
+	free(root);
+}
+
+struct pending {
+	struct render_node *node;
+	size_t order;	/* position among the members: the first of equal names wins */
+};
+
+static int pending_cmp(const void *a, const void *b)
+{
+	const struct pending *x = a, *y = b;
+	int c = strcmp(node_name(x->node), node_name(y->node));
+
+	if (c)
+		return c;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static int render_object(const cJSON *obj, const char *name, int depth, const cJSON *whole,
+			 struct render_node **out);
+
+/* The node for one member, or *out = NULL when it has none (null, unrenderable). */
+static int render_member(const cJSON *m, int depth, struct render_node **out)
+{
+	char fname[RENDER_NAME_MAX], numbuf[32];
+	const char *p;
+	size_t n;
+	char *json;
+	int rc;
+
+	*out = NULL;
+	if (cJSON_IsObject(m) && depth < RENDER_MAX_DEPTH) {
+		render_escape_name(m->string, fname);
+		return render_object(m, fname, depth + 1, NULL, out);
+	}
+	if (cJSON_IsObject(m) || cJSON_IsArray(m)) {
+		escape_with_suffix(m->string, ".json", fname);
+		json = render_json(m, &n);
+		if (!json)
+			return -ENOMEM;
+		rc = new_file(fname, json, n, false, out);
+		free(json);
+		return rc;
+	}
+	if (!scalar_text(m, numbuf, &p, &n))
+		return 0;
+	render_escape_name(m->string, fname);
+	return new_file(fname, p, n, true, out);
+}
+
+/* A directory for obj; with whole (the top level), an "instance.json" holding it comes first,
+ * so no member can displace it. */
+static int render_object(const cJSON *obj, const char *name, int depth, const cJSON *whole,
+			 struct render_node **out)
+{
+	struct pending *kids;
+	struct render_node *dir;
+	const cJSON *m;
+	size_t cap = whole ? 1 : 0, n = 0, keep = 0, nlen = strlen(name);
+	int rc = 0;
+
+	cJSON_ArrayForEach(m, obj)
+		cap++;
+	kids = calloc(cap ? cap : 1, sizeof(*kids));
+	if (!kids)
+		return -ENOMEM;
+	if (whole) {
+		size_t len;
+		char *json = render_json(whole, &len);
+
+		rc = json ? new_file("instance.json", json, len, false, &kids[0].node) : -ENOMEM;
+		free(json);
+		if (!rc)
+			n = 1;
+	}
+	cJSON_ArrayForEach(m, obj) {
+		if (rc)
+			break;
+		rc = render_member(m, depth, &kids[n].node);
+		if (!rc && kids[n].node) {
+			kids[n].order = n;
+			n++;
+		}
+	}
+	if (rc)
+		goto out_free;
+	qsort(kids, n, sizeof(*kids), pending_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (keep && strcmp(node_name(kids[keep - 1].node), node_name(kids[i].node)) == 0) {
+			render_free(kids[i].node);	/* a later member with a taken name */
+			continue;
+		}
+		kids[keep++] = kids[i];
+	}
+	n = keep;
+	dir = malloc(sizeof(*dir) + n * sizeof(dir->kids[0]) + nlen + 1);
+	if (!dir) {
+		rc = -ENOMEM;
+		goto out_free;
+	}
+	dir->dir = 1;
+	dir->namelen = (uint8_t)nlen;
+	dir->len = (uint32_t)n;
+	for (size_t i = 0; i < n; i++)
+		dir->kids[i] = kids[i].node;
+	memcpy(node_name(dir), name, nlen + 1);
+	free(kids);
+	*out = dir;
+	return 0;
+out_free:
+	for (size_t i = 0; i < n; i++)
+		render_free(kids[i].node);
+	free(kids);
+	return rc;
+}
+
+int render_instance(const cJSON *inst, struct render_node **out)
+{
+	*out = NULL;
+	if (!cJSON_IsObject(inst))
+		return -EINVAL;
+	return render_object(inst, "", 0, inst, out);
+}
+
+/* Compares a node's name with the component c[0..clen) in strcmp order. */
+static int name_cmp(const struct render_node *n, const char *c, size_t clen)
+{
+	size_t nlen = n->namelen;
+	int r = memcmp(node_name(n), c, nlen < clen ? nlen : clen);
+
+	if (r)
+		return r;
+	return nlen < clen ? -1 : nlen > clen;
+}
+
+const struct render_node *render_lookup(const struct render_node *root, const char *relpath)
+{
+	const struct render_node *n = root;
+	const char *p = relpath;
+
+	if (!root || !relpath)
+		return NULL;
+	if (!*p)
+		return root;
+	for (;;) {
+		const char *slash = strchr(p, '/');
+		size_t clen = slash ? (size_t)(slash - p) : strlen(p);
+		size_t lo = 0, hi;
+		const struct render_node *found = NULL;
+
+		if (!n->dir || clen == 0)
+			return NULL;
+		hi = n->len;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			int c = name_cmp(n->kids[mid], p, clen);
+
+			if (c == 0) {
+				found = n->kids[mid];
+				break;
+			}
+			if (c < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (!found)
+			return NULL;
+		if (!slash)
+			return found;
+		n = found;
+		p = slash + 1;
+	}
+}
+
+bool render_is_dir(const struct render_node *n)
+{
+	return n && n->dir;
+}
+
+const char *render_data(const struct render_node *n, size_t *size)
+{
+	if (!n || n->dir) {
+		if (size)
+			*size = 0;
+		return NULL;
+	}
+	if (size)
+		*size = n->len;
+	return (const char *)n->kids + n->namelen + 1;
+}
+
+size_t render_nchildren(const struct render_node *n)
+{
+	return n && n->dir ? n->len : 0;
+}
+
+const struct render_node *render_child(const struct render_node *n, size_t i)
+{
+	return n && n->dir && i < n->len ? n->kids[i] : NULL;
+}
+
+const char *render_name(const struct render_node *n)
+{
+	return n ? node_name(n) : NULL;
+}
+
+size_t render_bytes(const struct render_node *n)
+{
+	size_t total = 0;
+
+	if (!n)
+		return 0;
+	if (!n->dir)
+		return n->len;
+	for (uint32_t i = 0; i < n->len; i++)
+		total += render_bytes(n->kids[i]);
+	return total;
+}

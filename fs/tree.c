@@ -1,0 +1,756 @@
+/* tree: the mount's namespace, resolving every path to a directory, file or link of a snapshot. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "buf.h"
+#include "cache.h"
+#include "ctl.h"
+#include "log.h"
+#include "query.h"
+#include "render.h"
+#include "snap.h"
+#include "stats.h"
+#include "tree.h"
+
+struct tree {
+	struct tree_config cfg;
+	char *workspace_id, *resource_id;
+	struct query *base;
+	struct cache *cache;
+	time_t started;
+};
+
+struct tree_file {
+	struct snap *snap;	/* keeps data alive; NULL when data is owned */
+	const char *data;
+	char *owned;
+	size_t len;
+};
+
+static const char *const top_dirs[] = { "instances", "workspaces", "by-name", ".dswfs" };
+
+static double mono_now(void *ctx)
+{
+	struct timespec ts;
+
+	(void)ctx;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The cache's clock: its context is the tree, whose config holds the caller's clock. */
+static double tree_now(void *ctx)
+{
+	struct tree *t = ctx;
+
+	return t->cfg.now ? t->cfg.now(t->cfg.now_ctx) : mono_now(NULL);
+}
+
+/* Filters whose server-side meaning is plain equality on one top-level member (a comma list
+ * meaning any of its elements), so a cached broader answer can be narrowed locally with the
+ * same result. Keys whose server semantics are undocumented are not here and always go to the
+ * server. */
+static const struct {
+	const char *param;
+	bool list;
+} exact_keys[] = {
+	{ "WorkspaceId", false }, { "Status", true }, { "AcceleratorType", false },
+	{ "PaymentType", false }, { "Accessibility", false }, { "InstanceId", true },
+};
+
+static const struct sign_kv *find_param(const struct sign_kv *p, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(p[i].name, name) == 0)
+			return &p[i];
+	return NULL;
+}
+
+static bool value_matches(const char *field, const char *want, bool list)
+{
+	size_t fl;
+
+	if (!field)
+		return false;
+	if (!list)
+		return strcmp(field, want) == 0;
+	fl = strlen(field);
+	for (const char *p = want; *p;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+
+		if (len == fl && memcmp(p, field, len) == 0)
+			return true;
+		p += len + (comma ? 1 : 0);
+	}
+	return false;
+}
+
+/* Answers a query from a fresh cached answer of the base query when every filter it adds is an
+ * exact-match one. Returns 0 with *out, or -ENOENT when the server must be asked. */
+static int try_narrow(struct tree *t, const struct sign_kv *np, size_t nn, cJSON **out,
+		      time_t *fetched_at)
+{
+	const struct sign_kv *extra[sizeof(exact_keys) / sizeof(exact_keys[0])];
+	bool extra_list[sizeof(exact_keys) / sizeof(exact_keys[0])];
+	struct sign_kv *bp = NULL;
+	size_t bn = 0, nextra = 0;
+	struct snap *s = NULL;
+	cJSON *arr = NULL;
+	void *v;
+	int rc = -ENOENT;
+
+	if (query_params(t->base, &bp, &bn))
+		return -ENOENT;
+	/* Everything the base asks must be asked the same way, except an ALL workspace. */
+	for (size_t i = 0; i < bn; i++) {
+		const struct sign_kv *p = find_param(np, nn, bp[i].name);
+
+		if (!p)
+			goto out;
+		if (strcmp(p->value, bp[i].value) != 0 &&
+		    !(strcmp(bp[i].name, "WorkspaceId") == 0 && strcmp(bp[i].value, "ALL") == 0))
+			goto out;
+	}
+	for (size_t i = 0; i < nn; i++) {
+		const struct sign_kv *b = find_param(bp, bn, np[i].name);
+		size_t k;
+
+		if (b && strcmp(b->value, np[i].value) == 0)
+			continue;
+		for (k = 0; k < sizeof(exact_keys) / sizeof(exact_keys[0]); k++)
+			if (strcmp(exact_keys[k].param, np[i].name) == 0)
+				break;
+		if (k == sizeof(exact_keys) / sizeof(exact_keys[0]) ||
+		    nextra == sizeof(extra) / sizeof(extra[0]))
+			goto out;
+		if (strcmp(np[i].name, "WorkspaceId") == 0 && strcmp(np[i].value, "ALL") == 0)
+			continue;
+		extra[nextra] = &np[i];
+		extra_list[nextra++] = exact_keys[k].list;
+	}
+	if (nextra == 0)
+		goto out;	/* the base query itself, or the same answer: not a narrowing */
+	if (cache_peek(t->cache, query_canonical(t->base), &v, NULL))
+		goto out;
+	s = v;
+	arr = cJSON_CreateArray();
+	if (!arr) {
+		rc = -ENOMEM;
+		goto out_snap;
+	}
+	for (size_t i = 0; i < snap_count(s); i++) {
+		const cJSON *inst = snap_instance(s, i);
+		bool ok = true;
+		cJSON *copy;
+
+		for (size_t k = 0; k < nextra && ok; k++)
+			ok = value_matches(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+						   inst, extra[k]->name)),
+					   extra[k]->value, extra_list[k]);
+		if (!ok)
+			continue;
+		copy = cJSON_Duplicate(inst, 1);
+		if (!copy) {
+			rc = -ENOMEM;
+			goto out_snap;
+		}
+		cJSON_AddItemToArray(arr, copy);
+	}
+	*out = arr;
+	*fetched_at = snap_fetched_at(s);
+	arr = NULL;
+	rc = 0;
+	stats_add(STATS_QUERIES_NARROWED, 1);
+out_snap:
+	cJSON_Delete(arr);
+	snap_unref(s);
+out:
+	free(bp);
+	return rc;
+}
+
+/* The cache's fetch: one complete ListInstances answer turned into a snapshot. Failures are
+ * recorded for last_error here, once per fetch, not once per waiting reader. */
+static int fetch_snap(void *ctx, const char *key, const void *arg, void **value,
+		      struct err_info *err)
+{
+	struct tree *t = ctx;
+	const struct query *q = arg;
+	struct sign_kv *params = NULL;
+	cJSON *arr = NULL;
+	struct snap *s = NULL;
+	time_t fetched_at = time(NULL);
+	size_t n = 0;
+	int rc;
+
+	memset(err, 0, sizeof(*err));
+	rc = query_params(q, &params, &n);
+	if (rc)
+		goto out_fail;
+	rc = try_narrow(t, params, n, &arr, &fetched_at);
+	if (rc == -ENOENT)
+		rc = t->cfg.fetch(t->cfg.fetch_ctx, params, n, &arr, err);
+	free(params);
+	if (rc)
+		goto out_fail;
+	rc = snap_new(arr, t->cfg.show_secrets, fetched_at, &s);
+	if (rc)
+		goto out_fail;
+	if (snap_dropped(s))
+		log_msg(LOG_WARN, "query %s: ignored %zu malformed instance(s)", key,
+			snap_dropped(s));
+	stats_add(STATS_QUERIES_FETCHED, 1);
+	*value = s;
+	return 0;
+out_fail:
+	stats_add(STATS_QUERIES_FAILED, 1);
+	err->err = rc;
+	if (!err->when)
+		err->when = time(NULL);
+	if (!err->message[0])
+		snprintf(err->message, sizeof(err->message), "%s", strerror(-rc));
+	snprintf(err->query, sizeof(err->query), "%s", key);
+	ctl_record_error(err);
+	return rc;
+}
+
+static void snap_ref_cb(void *v)
+{
+	snap_ref(v);
+}
+
+static void snap_unref_cb(void *v)
+{
+	snap_unref(v);
+}
+
+int tree_new(const struct tree_config *cfg, struct tree **out)
+{
+	struct cache_config cc = { .ttl = cfg->ttl, .max_entries = cfg->max_snapshots };
+	struct cache_ops ops = {
+		.fetch = fetch_snap, .ref = snap_ref_cb, .unref = snap_unref_cb,
+		.now = tree_now,
+	};
+	struct tree *t;
+	int rc = -ENOMEM;
+
+	if (!cfg->fetch)
+		return -EINVAL;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->cfg = *cfg;
+	t->workspace_id = strdup(cfg->workspace_id ? cfg->workspace_id : "");
+	t->resource_id = strdup(cfg->resource_id ? cfg->resource_id : "");
+	if (!t->workspace_id || !t->resource_id)
+		goto out_free;
+	t->cfg.workspace_id = t->workspace_id;
+	t->cfg.resource_id = t->resource_id;
+	t->base = query_new(t->workspace_id, t->resource_id);
+	if (!t->base)
+		goto out_free;
+	rc = cache_new(&cc, &ops, t, &t->cache);
+	if (rc)
+		goto out_query;
+	t->started = time(NULL);
+	*out = t;
+	return 0;
+out_query:
+	query_free(t->base);
+out_free:
+	free(t->workspace_id);
+	free(t->resource_id);
+	free(t);
+	return rc;
+}
+
+void tree_free(struct tree *t)
+{
+	if (!t)
+		return;
+	cache_free(t->cache);
+	query_free(t->base);
+	free(t->workspace_id);
+	free(t->resource_id);
+	free(t);
+}
+
+static int get_snap(struct tree *t, const struct query *q, struct snap **s, double *age)
+{
+	struct err_info err;
+	void *v;
+	int rc;
+
+	rc = cache_get(t->cache, query_canonical(q), q, &v, age, &err);
+	if (rc)
+		return rc;
+	*s = v;
+	return 0;
+}
+
+static void dir_attr(struct tree_attr *a, time_t mtime, time_t ctime_)
+{
+	memset(a, 0, sizeof(*a));
+	a->type = TREE_DIR;
+	a->mode = 0555;
+	a->mtime = mtime;
+	a->ctime = ctime_;
+}
+
+static void file_attr(struct tree_attr *a, size_t size, time_t mtime, time_t ctime_)
+{
+	memset(a, 0, sizeof(*a));
+	a->type = TREE_FILE;
+	a->mode = 0444;
+	a->size = (off_t)size;
+	a->mtime = mtime;
+	a->ctime = ctime_;
+}
+
+static char *query_info(const struct query *q, const struct snap *s, double age, size_t *len)
+{
+	char when[32];
+	struct tm tm;
+	time_t f = snap_fetched_at(s);
+	struct buf b;
+
+	gmtime_r(&f, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	buf_init(&b, 1 << 16);
+	if (buf_printf(&b, "query %s\nfetched_at %s\nage_seconds %.1f\ninstances %zu\n",
+		       query_canonical(q), when, age, snap_count(s)) < 0) {
+		buf_free(&b);
+		return NULL;
+	}
+	return buf_steal(&b, len);
+}
+
+static char *stats_text(struct tree *t, size_t *len)
+{
+	char *extra = tree_stats(t);
+	char *text = ctl_render(CTL_STATS, extra, len);
+
+	free(extra);
+	return text;
+}
+
+/* Resolves a path to what it names. For files the bytes come back in *f (when f is not NULL),
+ * pinned by a snapshot reference or owned. */
+static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct tree_file **f)
+{
+	struct query_path qp;
+	struct snap *s = NULL;
+	const struct render_node *node;
+	const char *data = NULL;
+	char *owned = NULL;
+	size_t len = 0;
+	double age = 0;
+	long i;
+	int rc;
+
+	rc = query_parse_path(path, t->base, &qp);
+	if (rc)
+		return rc;
+	switch (qp.node) {
+	case QN_ROOT: case QN_WORKSPACES: case QN_BYNAME: case QN_CTL_DIR:
+	case QN_QUERY_DIR: case QN_KEY_DIR:
+		dir_attr(a, t->started, t->started);
+		break;
+	case QN_INSTANCES_JSON:
+		rc = get_snap(t, qp.query, &s, NULL);
+		if (rc)
+			break;
+		data = snap_instances_json(s, &len);
+		if (!data) {
+			rc = -ENOMEM;
+			break;
+		}
+		file_attr(a, len, snap_fetched_at(s), snap_fetched_at(s));
+		break;
+	case QN_QUERY_INFO:
+		rc = get_snap(t, qp.query, &s, &age);
+		if (rc)
+			break;
+		owned = query_info(qp.query, s, age, &len);
+		if (!owned) {
+			rc = -ENOMEM;
+			break;
+		}
+		file_attr(a, len, snap_fetched_at(s), snap_fetched_at(s));
+		break;
+	case QN_INSTANCE:
+		rc = get_snap(t, qp.query, &s, NULL);
+		if (rc)
+			break;
+		i = snap_find(s, qp.name);
+		if (i < 0) {
+			rc = -ENOENT;
+			break;
+		}
+		if (!*qp.rest) {
+			dir_attr(a, snap_mtime(s, (size_t)i), snap_ctime(s, (size_t)i));
+			break;
+		}
+		node = snap_tree(s, (size_t)i);
+		if (!node) {
+			rc = -ENOMEM;
+			break;
+		}
+		node = render_lookup(node, qp.rest);
+		if (!node) {
+			rc = -ENOENT;
+			break;
+		}
+		if (render_is_dir(node)) {
+			dir_attr(a, snap_mtime(s, (size_t)i), snap_ctime(s, (size_t)i));
+			break;
+		}
+		data = render_data(node, &len);
+		file_attr(a, len, snap_mtime(s, (size_t)i), snap_ctime(s, (size_t)i));
+		break;
+	case QN_BYNAME_ENTRY:
+		rc = get_snap(t, t->base, &s, NULL);
+		if (rc)
+			break;
+		i = snap_link_find(s, qp.name);
+		if (i < 0) {
+			rc = -ENOENT;
+			break;
+		}
+		memset(a, 0, sizeof(*a));
+		a->type = TREE_LINK;
+		a->mode = 0777;
+		a->size = (off_t)(strlen("../instances/") + strlen(snap_dirname(s, (size_t)i)));
+		a->mtime = snap_mtime(s, (size_t)i);
+		a->ctime = snap_ctime(s, (size_t)i);
+		break;
+	case QN_CTL_FILE:
+		rc = ctl_lookup(qp.name);
+		if (rc < 0)
+			break;
+		owned = rc == CTL_STATS ? stats_text(t, &len) : ctl_render(rc, NULL, &len);
+		if (!owned) {
+			rc = -ENOMEM;
+			break;
+		}
+		file_attr(a, len, time(NULL), t->started);
+		if (ctl_writable(rc))
+			a->mode = 0644;
+		rc = 0;
+		break;
+	}
+	if (rc == 0 && f && a->type == TREE_FILE) {
+		struct tree_file *tf = calloc(1, sizeof(*tf));
+
+		if (!tf) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		tf->snap = owned ? NULL : s;
+		tf->data = owned ? owned : data;
+		tf->owned = owned;
+		tf->len = len;
+		if (!owned)
+			s = NULL;	/* the file keeps the reference */
+		owned = NULL;
+		*f = tf;
+	} else if (rc == 0 && f) {
+		rc = a->type == TREE_DIR ? -EISDIR : -EINVAL;
+	}
+out:
+	free(owned);
+	if (s)
+		snap_unref(s);
+	query_path_free(&qp);
+	return rc;
+}
+
+int tree_getattr(struct tree *t, const char *path, struct tree_attr *a)
+{
+	return resolve(t, path, a, NULL);
+}
+
+int tree_open(struct tree *t, const char *path, struct tree_file **f)
+{
+	struct tree_attr a;
+
+	return resolve(t, path, &a, f);
+}
+
+size_t tree_read(const struct tree_file *f, char *buf, size_t size, off_t off)
+{
+	if (off < 0 || (size_t)off >= f->len)
+		return 0;
+	if (size > f->len - (size_t)off)
+		size = f->len - (size_t)off;
+	memcpy(buf, f->data + off, size);
+	return size;
+}
+
+size_t tree_file_size(const struct tree_file *f)
+{
+	return f->len;
+}
+
+void tree_close(struct tree_file *f)
+{
+	if (!f)
+		return;
+	if (f->snap)
+		snap_unref(f->snap);
+	free(f->owned);
+	free(f);
+}
+
+int tree_readlink(struct tree *t, const char *path, char *buf, size_t size)
+{
+	struct query_path qp;
+	struct snap *s = NULL;
+	long i;
+	int rc;
+
+	rc = query_parse_path(path, t->base, &qp);
+	if (rc)
+		return rc;
+	if (qp.node != QN_BYNAME_ENTRY) {
+		rc = -EINVAL;
+		goto out;
+	}
+	rc = get_snap(t, t->base, &s, NULL);
+	if (rc)
+		goto out;
+	i = snap_link_find(s, qp.name);
+	if (i < 0) {
+		rc = -ENOENT;
+		goto out_snap;
+	}
+	snprintf(buf, size, "../instances/%s", snap_dirname(s, (size_t)i));
+out_snap:
+	snap_unref(s);
+out:
+	query_path_free(&qp);
+	return rc;
+}
+
+/* Lists instance directories with exact attributes, so readdirplus spares the lookups. */
+static int list_instances(struct snap *s, int (*fill)(void *, const char *, const struct tree_attr *),
+			  void *ctx)
+{
+	struct tree_attr a;
+
+	if (fill(ctx, "instances.json", NULL))
+		return 0;
+	for (size_t i = 0; i < snap_count(s); i++) {
+		dir_attr(&a, snap_mtime(s, i), snap_ctime(s, i));
+		if (fill(ctx, snap_dirname(s, i), &a))
+			break;
+	}
+	return 0;
+}
+
+static int list_values(struct tree *t, struct snap *s, enum query_key k,
+		       int (*fill)(void *, const char *, const struct tree_attr *), void *ctx)
+{
+	struct tree_attr a;
+	const char *const *v;
+	size_t n;
+
+	v = snap_key_values(s, k, &n);
+	dir_attr(&a, t->started, t->started);
+	for (size_t i = 0; i < n; i++)
+		if (fill(ctx, v[i], &a))
+			break;
+	return 0;
+}
+
+int tree_readdir(struct tree *t, const char *path,
+		 int (*fill)(void *ctx, const char *name, const struct tree_attr *a), void *ctx)
+{
+	struct query_path qp;
+	struct snap *s = NULL;
+	const struct render_node *node;
+	struct tree_attr a;
+	long i;
+	int rc;
+
+	rc = query_parse_path(path, t->base, &qp);
+	if (rc)
+		return rc;
+	switch (qp.node) {
+	case QN_ROOT:
+		dir_attr(&a, t->started, t->started);
+		for (size_t k = 0; k < sizeof(top_dirs) / sizeof(top_dirs[0]); k++)
+			if (fill(ctx, top_dirs[k], &a))
+				break;
+		break;
+	case QN_CTL_DIR:
+		for (int k = 0; k < CTL__COUNT; k++)
+			if (fill(ctx, ctl_name(k), NULL))
+				break;
+		break;
+	case QN_QUERY_DIR:
+		rc = get_snap(t, qp.query, &s, NULL);
+		if (rc == 0)
+			rc = list_instances(s, fill, ctx);
+		break;
+	case QN_KEY_DIR:
+		rc = get_snap(t, qp.query, &s, NULL);
+		if (rc == 0)
+			rc = list_values(t, s, qp.key, fill, ctx);
+		break;
+	case QN_WORKSPACES:
+		rc = get_snap(t, t->base, &s, NULL);
+		if (rc == 0)
+			rc = list_values(t, s, QK_WORKSPACE_ID, fill, ctx);
+		break;
+	case QN_BYNAME:
+		rc = get_snap(t, t->base, &s, NULL);
+		if (rc)
+			break;
+		for (size_t k = 0; k < snap_count(s); k++) {
+			const char *name = snap_link_name(s, k);
+
+			if (!name) {
+				rc = -ENOMEM;
+				break;
+			}
+			memset(&a, 0, sizeof(a));
+			a.type = TREE_LINK;
+			a.mode = 0777;
+			a.size = (off_t)(strlen("../instances/") + strlen(snap_dirname(s, k)));
+			a.mtime = snap_mtime(s, k);
+			a.ctime = snap_ctime(s, k);
+			if (fill(ctx, name, &a))
+				break;
+		}
+		break;
+	case QN_INSTANCE:
+		rc = get_snap(t, qp.query, &s, NULL);
+		if (rc)
+			break;
+		i = snap_find(s, qp.name);
+		if (i < 0) {
+			rc = -ENOENT;
+			break;
+		}
+		node = snap_tree(s, (size_t)i);
+		if (!node) {
+			rc = -ENOMEM;
+			break;
+		}
+		node = render_lookup(node, qp.rest);
+		if (!node) {
+			rc = -ENOENT;
+			break;
+		}
+		if (!render_is_dir(node)) {
+			rc = -ENOTDIR;
+			break;
+		}
+		for (size_t k = 0; k < render_nchildren(node); k++) {
+			const struct render_node *c = render_child(node, k);
+			size_t len = 0;
+
+			if (render_is_dir(c))
+				dir_attr(&a, snap_mtime(s, (size_t)i), snap_ctime(s, (size_t)i));
+			else {
+				render_data(c, &len);
+				file_attr(&a, len, snap_mtime(s, (size_t)i), snap_ctime(s, (size_t)i));
+			}
+			if (fill(ctx, render_name(c), &a))
+				break;
+		}
+		break;
+	default:
+		rc = -ENOTDIR;
+		break;
+	}
+	if (s)
+		snap_unref(s);
+	query_path_free(&qp);
+	return rc;
+}
+
+int tree_write(struct tree *t, const char *path)
+{
+	struct query_path qp;
+	int rc;
+
+	rc = query_parse_path(path, t->base, &qp);
+	if (rc)
+		return rc;
+	if (qp.node == QN_CTL_FILE && ctl_lookup(qp.name) == CTL_REFRESH) {
+		tree_refresh(t);
+		rc = 0;
+	} else {
+		rc = -EROFS;
+	}
+	query_path_free(&qp);
+	return rc;
+}
+
+void tree_refresh(struct tree *t)
+{
+	cache_drop_all(t->cache);
+	log_msg(LOG_INFO, "cache dropped on request");
+}
+
+int tree_query_json(struct tree *t, const char *path, char **json, size_t *len,
+		    struct err_info *err)
+{
+	struct query_path qp;
+	struct snap *s = NULL;
+	const char *data;
+	char *full = NULL;
+	void *v;
+	int rc;
+
+	memset(err, 0, sizeof(*err));
+	while (*path == '/')
+		path++;
+	if (asprintf(&full, "/%s", path) < 0)
+		return -ENOMEM;
+	/* Trailing slashes are what shells complete directory names with. */
+	for (size_t n = strlen(full); n > 1 && full[n - 1] == '/'; n--)
+		full[n - 1] = 0;
+	rc = query_parse_path(full, t->base, &qp);
+	if (rc)
+		goto out;
+	if (qp.node != QN_QUERY_DIR) {
+		rc = -ENOENT;
+		snprintf(err->message, sizeof(err->message),
+			 "%s is not a query directory (try instances/ or workspaces/ID/status/Running)",
+			 path);
+		goto out_qp;
+	}
+	rc = cache_get(t->cache, query_canonical(qp.query), qp.query, &v, NULL, err);
+	if (rc)
+		goto out_qp;
+	s = v;
+	data = snap_instances_json(s, len);
+	*json = data ? malloc(*len + 1) : NULL;
+	if (!*json)
+		rc = -ENOMEM;
+	else
+		memcpy(*json, data, *len + 1);
+	snap_unref(s);
+out_qp:
+	query_path_free(&qp);
+out:
+	free(full);
+	return rc;
+}
+
+char *tree_stats(struct tree *t)
+{
+	char *s = NULL;
+
+	if (asprintf(&s, "cache_snapshots %zu\ncache_ttl_seconds %g\n", cache_entries(t->cache),
+		     t->cfg.ttl) < 0)
+		return NULL;
+	return s;
+}

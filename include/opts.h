@@ -1,0 +1,54 @@
+/* opts: dswfs's command line (-o name=value options, --help, --version, --query). */
+#ifndef DSWFS_OPTS_H
+#define DSWFS_OPTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+struct fuse_args;
+
+/* Every dswfs option with its effective value. Strings are owned (opts_free). */
+struct opts {
+	char *endpoint;		/* explicit endpoint, or NULL (derived from region) */
+	char *region;		/* -o region, or NULL */
+	char *profile;		/* -o profile, or NULL */
+	double ttl;		/* seconds, default 30 */
+	int page_size;		/* default 100 */
+	char *workspace_id;	/* base query, default "ALL" */
+	char *resource_id;	/* base query, default "ALL" */
+	bool show_secrets;
+	long connect_timeout_ms; /* default 5000 */
+	long timeout_ms;	/* default 30000 */
+	int retries;		/* default 3 */
+	int parallel_pages;	/* default 4 */
+	size_t max_snapshots;	/* default 256 */
+	bool ecs_role;		/* try the ECS RAM role source */
+	char *ecs_endpoint;	/* metadata service base URL */
+	char *ca_file;
+	int verbose;		/* -o verbose=N: 0 warnings, 1 info, 2 debug */
+	char *query_path;	/* --query PATH */
+	bool help, version;
+	char *mountpoint;	/* the first non-option argument */
+};
+
+/* Parses argv into *o, leaving FUSE's own options (and -f, -d, -s, -o allow_other, ...) in args
+ * for fuse_main. Returns 0, or -EINVAL after printing a one-line "dswfs: ..." reason to stderr
+ * (unknown dswfs option value, a number out of range, an extra argument). */
+int opts_parse(struct fuse_args *args, struct opts *o);
+
+/* The endpoint to use: the explicit one, else https://pai-dsw.<region>.aliyuncs.com with the
+ * region from the option, ALIBABA_CLOUD_REGION_ID or the CLI profile. Caller frees. NULL with
+ * -ENOENT in *err when no region is known, -ENOMEM. */
+char *opts_endpoint(const struct opts *o, int *err);
+
+/* Prints the --help text. */
+void opts_usage(FILE *f, const char *prog);
+
+/* "name value" lines of the effective configuration (no secret is ever an option). Caller
+ * frees; NULL on ENOMEM. */
+char *opts_describe(const struct opts *o, const char *endpoint, const char *creds_source);
+
+void opts_free(struct opts *o);
+
+#endif

@@ -1,0 +1,86 @@
+/* tree: the mount's namespace: paths to directories, files and links built from cached
+ * snapshots. No FUSE here, so it is tested directly; fsops.c is a thin layer over it. */
+#ifndef DSWFS_TREE_H
+#define DSWFS_TREE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
+#include <cjson/cJSON.h>
+
+#include "err.h"
+#include "sign.h"
+
+/* Produces the instances of one query as a JSON array (ownership passes to the caller), or
+ * -errno with *err filled. The API client in production, a fake in tests. */
+typedef int (*tree_fetch_fn)(void *ctx, const struct sign_kv *params, size_t nparams,
+			     cJSON **instances, struct err_info *err);
+
+struct tree_config {
+	const char *workspace_id;	/* base query */
+	const char *resource_id;
+	double ttl;
+	size_t max_snapshots;
+	bool show_secrets;
+	tree_fetch_fn fetch;
+	void *fetch_ctx;
+	double (*now)(void *ctx);	/* monotonic clock for the cache; NULL = CLOCK_MONOTONIC */
+	void *now_ctx;
+};
+
+struct tree;
+
+/* Returns 0 and *out (free with tree_free), -EINVAL, -ENOMEM. */
+int tree_new(const struct tree_config *cfg, struct tree **out);
+void tree_free(struct tree *t);
+
+enum tree_type { TREE_DIR, TREE_FILE, TREE_LINK };
+
+struct tree_attr {
+	enum tree_type type;
+	mode_t mode;		/* permission bits */
+	off_t size;
+	time_t mtime, ctime;
+};
+
+/* Attributes of path. Returns 0, -ENOENT, or the fetch's -errno (the failure is recorded in
+ * last_error). */
+int tree_getattr(struct tree *t, const char *path, struct tree_attr *a);
+
+/* Calls fill for each entry of directory path (without "." and ".."); a non-zero return from
+ * fill stops the listing. Returns 0, -ENOTDIR, -ENOENT, or the fetch's -errno. */
+int tree_readdir(struct tree *t, const char *path,
+		 int (*fill)(void *ctx, const char *name, const struct tree_attr *a), void *ctx);
+
+/* An open file's bytes, pinned for as long as it is open so every read sees one version. */
+struct tree_file;
+
+/* Returns 0 and *f (release with tree_close), -ENOENT, -EISDIR, the fetch's -errno. */
+int tree_open(struct tree *t, const char *path, struct tree_file **f);
+
+/* Copies up to size bytes at off into buf; returns the count (0 at EOF). */
+size_t tree_read(const struct tree_file *f, char *buf, size_t size, off_t off);
+size_t tree_file_size(const struct tree_file *f);
+void tree_close(struct tree_file *f);
+
+/* The target of a by-name link into buf. Returns 0, -ENOENT, -EINVAL (not a link), the fetch's
+ * -errno. */
+int tree_readlink(struct tree *t, const char *path, char *buf, size_t size);
+
+/* A write to path: only .dswfs/refresh accepts it (and drops every cached snapshot); anything
+ * else is -EROFS (or -ENOENT when it does not exist). */
+int tree_write(struct tree *t, const char *path);
+
+/* Drops every cached snapshot (refresh, SIGHUP). */
+void tree_refresh(struct tree *t);
+
+/* The JSON array path/instances.json would hold, for --query. path is relative to the mount
+ * ("workspaces/40823/status/Running"). Caller frees; -ENOENT when path is not a query dir. */
+int tree_query_json(struct tree *t, const char *path, char **json, size_t *len,
+		    struct err_info *err);
+
+/* Extra "name value" lines for .dswfs/stats (cache size, snapshot bytes). Caller frees. */
+char *tree_stats(struct tree *t);
+
+#endif

@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""bench: measures dswfs against the local DSW API server and prints a table.
+
+For each fleet size: API requests and wall time of a cold and a warm `grep -r` over instances/,
+the same grep over a tmpfs copy of the tree (the floor), a warm `ls -l instances/`, a cold walk
+with 50 ms of server latency with serial and parallel pages, and the daemon's peak RSS against
+the fleet's raw JSON size. It measures; it asserts nothing.
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                                "integration"))
+import harness  # noqa: E402
+
+
+def timed(cmd, **kw):
+    t0 = time.monotonic()
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
+    return time.monotonic() - t0
+
+
+def peak_rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def grep_cmd(root):
+    # A pattern that matches nothing makes grep read every byte of every file.
+    return ["grep", "-r", "-c", "--", "no-such-string-anywhere", root]
+
+
+def bench_size(n, latency_ms, tmp_root):
+    row = {"instances": n}
+    with harness.MockServer(instances=n, seed=7) as srv:
+        fleet = srv.fleet()
+        row["raw_json_mib"] = len(json.dumps(fleet["Instances"]).encode()) / 2**20
+        with harness.Mount(srv, "ttl=3600") as m:
+            srv.control("POST", "stats/reset")
+            row["cold_grep_s"] = timed(grep_cmd(m.path("instances")))
+            row["cold_grep_req"] = srv.list_requests()
+            srv.control("POST", "stats/reset")
+            row["warm_grep_s"] = timed(grep_cmd(m.path("instances")))
+            row["warm_grep_req"] = srv.list_requests()
+            row["warm_ls_l_s"] = timed(["ls", "-l", m.path("instances")])
+            copy = tempfile.mkdtemp(prefix="dswfs-bench-", dir=tmp_root)
+            try:
+                t0 = time.monotonic()
+                subprocess.run(["cp", "-r", m.path("instances"), copy], check=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                row["copy_s"] = time.monotonic() - t0
+                row["tmpfs_grep_s"] = timed(grep_cmd(copy))
+            finally:
+                shutil.rmtree(copy, ignore_errors=True)
+            row["peak_rss_mib"] = peak_rss_kib(m.proc.pid) / 1024
+        for label, par in (("serial", 1), ("parallel", 4)):
+            srv.control("POST", "faults", {"faults": [{"kind": "latency", "ms": latency_ms}]})
+            with harness.Mount(srv, "ttl=3600", f"parallel_pages={par}") as m:
+                srv.control("POST", "stats/reset")
+                row[f"walk_{label}_s"] = timed(["ls", m.path("instances")])
+                row[f"walk_{label}_req"] = srv.list_requests()
+            srv.control("DELETE", "faults")
+    return row
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="1000,10000,50000")
+    ap.add_argument("--latency-ms", type=int, default=50)
+    ap.add_argument("--tmpfs", default="/dev/shm")
+    a = ap.parse_args()
+    rows = []
+    for n in [int(x) for x in a.sizes.split(",")]:
+        print(f"bench: {n} instances ...", file=sys.stderr, flush=True)
+        rows.append(bench_size(n, a.latency_ms, a.tmpfs))
+    cols = [("instances", "%d"), ("raw_json_mib", "%.1f"), ("cold_grep_req", "%d"),
+            ("cold_grep_s", "%.2f"), ("warm_grep_req", "%d"), ("warm_grep_s", "%.2f"),
+            ("tmpfs_grep_s", "%.2f"), ("warm_ls_l_s", "%.3f"), ("walk_serial_req", "%d"),
+            ("walk_serial_s", "%.2f"), ("walk_parallel_s", "%.2f"), ("peak_rss_mib", "%.1f")]
+    print(" | ".join(c for c, _ in cols))
+    print(" | ".join("---" for _ in cols))
+    for r in rows:
+        print(" | ".join(f % r[c] for c, f in cols))
+    print(f"(cold walk = `ls instances/` with {a.latency_ms} ms added per request; "
+          "tmpfs = the same tree copied to tmpfs, the floor)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1297 @@
+#!/usr/bin/env python3
+"""dsw_mock_server: a faithful local PAI-DSW API server (ListInstances) with a control API and faults.
+
+Serves GET /api/v2/instances on 127.0.0.1 the way the real service does: every documented query
+parameter filters server-side, paging, sorting, the real error shapes and codes, and (with
+--access-key-id/--access-key-secret or --sts) ACS3-HMAC-SHA256 signature verification. An unsigned
+control API under /_mock/ lets tests inspect and change the fleet, read request counters and inject
+faults (see /work/notes/design.md and --help).
+
+Decisions where the reference is silent (documented here, kept stable for tests):
+- Default workspace (WorkspaceId absent or empty): 40823 (--default-workspace). "ALL" = every one.
+- ResourceId absent or empty: only PaymentType == PayAsYouGo; "ALL" = all; else exact ResourceId.
+- PageSize default 10; above --max-page-size (1000) -> 400 ValidationError, or clamped with
+  --page-size-overflow clamp. PageNumber < 1 or PageSize < 1 -> 400 ValidationError.
+- Non-integer PageNumber/PageSize, Labels that is not a JSON object of strings, Tag that is not a JSON
+  array of {"Key": string, "Value": string|null} -> 400 InvalidParameter (the gateway checks types:
+  error body without Success/HttpStatusCode). Bad enum values, non-numeric or negative Min*/Max*,
+  bad CreateTime*, more than 4 labels or 20 tags -> 400 ValidationError (the service checks
+  values: body also has "Success": false and "HttpStatusCode": 400).
+- Exact, case-sensitive matches: InstanceName, ImageName, GpuType (RequestedResource.GPUType),
+  CreateUserId (UserId), WorkspaceId, ResourceId, OversoldInfo, OversoldType, enum values.
+- Status and InstanceId: comma lists, items trimmed, empty items ignored; any item matches.
+- Labels: every given Key/Value must be in the instance's Labels. Tag: every {"Key","Value"} must be
+  in Tags (TagKey/TagValue); a Tag element without Value (or null) matches the key with any value.
+- Min/MaxCpu and Min/MaxGpu: thousandths, inclusive, against RequestedResource.CPU/GPU (a decimal
+  string of cores, or "500m"). Min/MaxMemory: GB, inclusive, against RequestedResource.Memory
+  ("32Gi", "32G", "32", "512Mi"; Gi and G both count as GB). Min/MaxGpuMemory: GB of one GPU from
+  dsw_fleet.GPU_MEMORY_GB by GPUType (else a "<n>G" in the type name). An instance whose value is
+  missing or unparsable never matches a bound on it. Min > Max simply matches nothing.
+- CreateTimeAfter/Before: inclusive, "2024-01-12T14:36:01Z" (fraction and +hh:mm also accepted).
+- Order: SortBy default GmtCreateTime, Order default DESC; ties broken by GmtCreateTime DESC then
+  InstanceId ASC; instances lacking the sort value come last.
+- Query values are decoded as forms are ('+' is a space), then re-encoded RFC 3986 for signing.
+"""
+import argparse
+import calendar
+import collections
+import datetime
+import functools
+import hashlib
+import hmac
+import json
+import os
+import random
+import re
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+import urllib.parse
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dsw_fleet  # noqa: E402  (sibling module)
+
+API_PATH = "/api/v2/instances"
+API_ACTION = "ListInstances"
+API_VERSION = "2022-01-01"
+ALGORITHM = "ACS3-HMAC-SHA256"
+MAX_SKEW = 15 * 60
+JSON_CT = "application/json;charset=utf-8"
+
+STATUSES = set(dsw_fleet.STATUSES)
+ENUMS = {
+    "PaymentType": ("PayAsYouGo", "Subscription"),
+    "Accessibility": ("PRIVATE", "PUBLIC"),
+    "AcceleratorType": ("CPU", "GPU"),
+    "SortBy": ("Priority", "GmtCreateTime", "GmtModifiedTime"),
+    "Order": ("ASC", "DESC"),
+}
+MAX_LABELS = 4
+MAX_TAGS = 20
+
+MESSAGES = {
+    "ServiceUnavailableTemporary": "The request has failed due to a temporary failure of the server.",
+    "ServiceUnavailable": "The request has failed due to a temporary failure of the server.",
+    "InternalError": "The request processing has failed due to some unknown error, exception or failure.",
+    "InternalFailure": "The request processing has failed due to some unknown error, exception or failure.",
+    "Throttling": "Request was denied due to request throttling.",
+    "Throttling.User": "Request was denied due to user flow control.",
+    "Throttling.Api": "Request was denied due to api flow control.",
+    "Forbidden.RAM": "User not authorized to operate on the specified resource, or this API doesn't support RAM.",
+    "GatewayTimeout": "The request has timed out at the gateway.",
+}
+DEFAULT_CODES = {500: "InternalError", 502: "BadGateway", 503: "ServiceUnavailableTemporary",
+                 504: "GatewayTimeout", 403: "Forbidden.RAM", 429: "Throttling", 400: "InvalidParameter",
+                 404: "InvalidAction.NotFound"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Small parsers
+
+
+def rfc3986(s):
+    """Percent-encodes s (UTF-8) leaving only letters, digits and -_.~ as they are."""
+    return urllib.parse.quote(s, safe="-_.~")
+
+
+_TIME_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})$")
+
+
+_DAYS = {}
+
+
+def _day_start(day):
+    """UNIX time of 00:00Z on "YYYY-MM-DD" (cached: fleets share few days), None if invalid."""
+    t = _DAYS.get(day)
+    if t is None:
+        if not re.match(r"^\d{4}-\d{2}-\d{2}$", day):
+            return None
+        try:
+            datetime.date(int(day[:4]), int(day[5:7]), int(day[8:10]))
+        except ValueError:
+            return None
+        t = calendar.timegm((int(day[:4]), int(day[5:7]), int(day[8:10]), 0, 0, 0, 0, 0, 0))
+        if len(_DAYS) < 200000:
+            _DAYS[day] = t
+    return t
+
+
+def parse_time(s):
+    """UNIX seconds for "2024-01-12T14:36:01Z" (optional fraction, Z or +hh:mm), else None."""
+    if not isinstance(s, str):
+        return None
+    if len(s) == 20 and s[10] == "T" and s[13] == ":" and s[16] == ":" and s[19] == "Z":
+        hms = s[11:13] + s[14:16] + s[17:19]
+        if hms.isascii() and hms.isdigit():  # the usual shape: no regex
+            day = _day_start(s[:10])
+            h, mi, sec = int(hms[:2]), int(hms[2:4]), int(hms[4:])
+            if day is None or h > 23 or mi > 59 or sec > 59:
+                return None
+            return day + h * 3600 + mi * 60 + sec
+    m = _TIME_RE.match(s)
+    if not m:
+        return None
+    day = _day_start(s[:10])
+    h, mi, sec = int(m.group(4)), int(m.group(5)), int(m.group(6))
+    if day is None or h > 23 or mi > 59 or sec > 59:
+        return None
+    t = day + h * 3600 + mi * 60 + sec
+    if m.group(7):
+        t += float("0." + m.group(7))
+    tz = m.group(8)
+    if tz != "Z":
+        sign = 1 if tz[0] == "+" else -1
+        digits = tz[1:].replace(":", "")
+        t -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
+    return t
+
+
+_DEC_RE = re.compile(r"^\d+(?:\.\d+)?$")
+_QTY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
+_MEM_UNITS = {"": 1.0, "G": 1.0, "Gi": 1.0, "GB": 1.0, "GiB": 1.0, "M": 1 / 1024, "Mi": 1 / 1024,
+              "MB": 1 / 1024, "MiB": 1 / 1024, "K": 1 / 1048576, "Ki": 1 / 1048576, "T": 1024.0,
+              "Ti": 1024.0, "TB": 1024.0}
+
+
+def parse_milli(v):
+    """Thousandths of a core/GPU for "4", "0.5" or "500m"; None if not such a string."""
+    return _parse_milli(v) if isinstance(v, str) else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_milli(v):
+    m = _QTY_RE.match(v)
+    if not m or m.group(2) not in ("", "m"):
+        return None
+    x = float(m.group(1))
+    return round(x) if m.group(2) == "m" else round(x * 1000)
+
+
+def parse_mem_gb(v):
+    """GB for "32Gi", "32G", "32" (GB), "512Mi"; None if not such a string."""
+    return _parse_mem_gb(v) if isinstance(v, str) else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_mem_gb(v):
+    m = _QTY_RE.match(v)
+    if not m or m.group(2) not in _MEM_UNITS:
+        return None
+    return float(m.group(1)) * _MEM_UNITS[m.group(2)]
+
+
+_GPU_MEM_RE = re.compile(r"(\d+)\s*G", re.I)
+
+
+def gpu_memory_gb(gpu_type):
+    """GB of one GPU of gpu_type (the dsw_fleet table, else "<n>G" in the name), None if unknown."""
+    return _gpu_memory_gb(gpu_type) if isinstance(gpu_type, str) and gpu_type else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _gpu_memory_gb(gpu_type):
+    if gpu_type in dsw_fleet.GPU_MEMORY_GB:
+        return float(dsw_fleet.GPU_MEMORY_GB[gpu_type])
+    m = _GPU_MEM_RE.search(gpu_type)
+    return float(m.group(1)) if m else None
+
+
+def dumps(obj):
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+
+
+def new_request_id():
+    return str(uuid.uuid4()).upper()
+
+
+def now_iso():
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+
+
+class ApiError(Exception):
+    """An error answer. service=True adds "Success": false and "HttpStatusCode" (backend errors)."""
+
+    def __init__(self, status, code, message, service=False):
+        super().__init__(message)
+        self.status, self.code, self.message, self.service = status, code, message, service
+
+
+def invalid_param(name, why):
+    return ApiError(400, "InvalidParameter", 'The specified parameter "%s" is not valid. %s' % (name, why))
+
+
+def validation(message):
+    return ApiError(400, "ValidationError", message, service=True)
+
+
+def error_body(err, request_id, host):
+    body = {"RequestId": request_id, "HostId": host, "Code": err.code, "Message": err.message,
+            "Recommend": "https://api.aliyun.com/troubleshoot?q=%s&product=pai-dsw&requestId=%s"
+                         % (err.code, request_id)}
+    if err.service:
+        body["Success"] = False
+        body["HttpStatusCode"] = err.status
+    return dumps(body)
+
+
+# ---------------------------------------------------------------------------------------------
+# The fleet: each instance is kept as its JSON text (made on first use) plus a small index record.
+
+
+def _s(v):
+    return v if isinstance(v, str) else None
+
+
+class Rec:
+    """Index record of one instance: the fields filters and sorts look at, and its JSON bytes."""
+    __slots__ = ("iid", "inst", "raw", "ser", "ws", "name", "status", "pay", "acc", "accel", "rid",
+                 "uid", "image", "gtype", "cpu", "gpu", "mem", "gmem", "ctime", "mtime", "prio",
+                 "labels", "tags", "osinfo", "ostype")
+
+    def raw_bytes(self):
+        inst = self.inst  # read before raw: another thread may serialise and drop inst meanwhile
+        raw = self.raw
+        if raw is None:
+            raw = self.ser(inst)
+            self.raw = raw
+            self.inst = None
+        return raw
+
+    def to_dict(self):
+        return json.loads(self.raw_bytes())
+
+
+def make_rec(inst, ser=dumps, raw=None, pooled=None):
+    """Index record for inst; pooled: {id(list): frozenset} of shared Labels/Tags lists (or None)."""
+    r = Rec()
+    r.inst, r.raw, r.ser = (None if raw is not None else inst), raw, ser
+    g = inst.get
+    r.iid = _s(g("InstanceId"))
+    r.ws, r.name, r.status = _s(g("WorkspaceId")), _s(g("InstanceName")), _s(g("Status"))
+    r.pay, r.acc, r.accel = _s(g("PaymentType")), _s(g("Accessibility")), _s(g("AcceleratorType"))
+    r.rid, r.uid, r.image = _s(g("ResourceId")), _s(g("UserId")), _s(g("ImageName"))
+    r.osinfo, r.ostype = _s(g("OversoldInfo")), _s(g("OversoldType"))
+    rr = g("RequestedResource")
+    if isinstance(rr, dict):
+        r.gtype = _s(rr.get("GPUType"))
+        r.cpu, r.gpu, r.mem = parse_milli(rr.get("CPU")), parse_milli(rr.get("GPU")), parse_mem_gb(rr.get("Memory"))
+        r.gmem = gpu_memory_gb(r.gtype) if r.gpu else None
+    else:
+        r.gtype = r.cpu = r.gpu = r.mem = r.gmem = None
+    r.ctime, r.mtime = parse_time(g("GmtCreateTime")), parse_time(g("GmtModifiedTime"))
+    p = g("Priority")
+    r.prio = p if isinstance(p, (int, float)) and not isinstance(p, bool) else None
+    lab, tag = g("Labels"), g("Tags")
+    if pooled is not None:
+        r.labels = pooled.get(id(lab)) if lab else _EMPTY
+        r.tags = pooled.get(id(tag)) if tag else _EMPTY
+        if r.labels is None:
+            r.labels = _pairs(lab, "Key", "Value")
+        if r.tags is None:
+            r.tags = _pairs(tag, "TagKey", "TagValue")
+    else:
+        r.labels = _pairs(lab, "Key", "Value")
+        r.tags = _pairs(tag, "TagKey", "TagValue")
+    return r
+
+
+_EMPTY = frozenset()
+
+
+def _pairs(lst, kname, vname):
+    if not isinstance(lst, list) or not lst:
+        return _EMPTY
+    out = set()
+    for e in lst:
+        if isinstance(e, dict):
+            k, v = e.get(kname), e.get(vname)
+            if isinstance(k, str) and isinstance(v, str):
+                out.add((k, v))
+    return frozenset(out)
+
+
+def pooled_pairs(gen):
+    """{id(list): frozenset of pairs} for the generator's shared Labels and Tags lists."""
+    out = {id(lst): _pairs(lst, "Key", "Value") for lst in gen.label_sets}
+    out.update((id(lst), _pairs(lst, "TagKey", "TagValue")) for lst in gen.tag_sets)
+    return out
+
+
+def sort_recs(recs, sort_by, order):
+    """Sorted copy: primary (sort_by, order), then GmtCreateTime DESC, then InstanceId ASC."""
+    out = sorted(recs, key=lambda r: r.iid or "")
+    out.sort(key=lambda r: (r.ctime is not None, r.ctime or 0), reverse=True)
+    if sort_by != "GmtCreateTime" or order != "DESC":
+        attr = {"GmtCreateTime": "ctime", "GmtModifiedTime": "mtime", "Priority": "prio"}[sort_by]
+        if order == "ASC":
+            out.sort(key=lambda r: (getattr(r, attr) is None, getattr(r, attr) or 0))
+        else:
+            out.sort(key=lambda r: (getattr(r, attr) is not None, getattr(r, attr) or 0), reverse=True)
+    return out
+
+
+class Fleet:
+    """The instances, replaced copy-on-write so readers never see a half-made change."""
+
+    def __init__(self, recs, gen):
+        self.lock = threading.Lock()
+        self.recs = recs
+        self.version = 0
+        self.gen = gen
+        self.pooled = pooled_pairs(gen)
+        self._sorted = {}
+        self._cache = collections.OrderedDict()
+
+    def _changed(self, recs):
+        self.recs = recs
+        self.version += 1
+        self._sorted.clear()
+        self._cache.clear()
+
+    def select(self, q):
+        """Instances matching q in q's order (a list shared with the cache: do not modify)."""
+        with self.lock:
+            ver, recs = self.version, self.recs
+            key = (ver, q.fkey, q.sort_by, q.order)
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+            base = self._sorted.get((q.sort_by, q.order))
+        if base is None:
+            base = sort_recs(recs, q.sort_by, q.order)
+            with self.lock:
+                if self.version == ver:
+                    self._sorted[(q.sort_by, q.order)] = base
+        res = base
+        for pred in q.preds:
+            res = [r for r in res if pred(r)]
+        with self.lock:
+            if self.version == ver:
+                self._cache[key] = res
+                while len(self._cache) > 64:
+                    self._cache.popitem(last=False)
+        return res
+
+    def all_json(self):
+        recs = self.recs
+        return b'{"TotalCount":%d,"Instances":[' % len(recs) + b",".join(r.raw_bytes() for r in recs) + b"]}"
+
+    def replace(self, insts):
+        recs = [make_rec(i) for i in insts]
+        with self.lock:
+            self._changed(recs)
+        return len(recs)
+
+    def add(self, inst):
+        rec = make_rec(inst)
+        with self.lock:
+            self._changed(self.recs + [rec])
+        return rec
+
+    def delete(self, iid):
+        with self.lock:
+            keep = [r for r in self.recs if r.iid != iid]
+            n = len(self.recs) - len(keep)
+            if n:
+                self._changed(keep)
+        return n
+
+    def patch(self, iid, fields):
+        with self.lock:
+            recs = list(self.recs)
+            done = None
+            for k, r in enumerate(recs):
+                if r.iid == iid:
+                    inst = r.to_dict()
+                    inst.update(fields)
+                    if "GmtModifiedTime" not in fields:
+                        inst["GmtModifiedTime"] = now_iso()
+                    recs[k] = make_rec(inst)
+                    done = inst
+            if done is not None:
+                self._changed(recs)
+        return done
+
+    def drift(self, add, remove, rng):
+        """Removes `remove` random instances and adds `add` new ones created now."""
+        with self.lock:
+            recs = list(self.recs)
+            for _ in range(min(remove, len(recs))):
+                recs.pop(rng.randrange(len(recs)))
+            ids = {r.iid for r in recs}
+            now = int(time.time())
+            for k in range(add):
+                inst = self.gen.make(len(recs) + k, created=now, awkward=False)
+                while inst["InstanceId"] in ids:
+                    inst["InstanceId"] = self.gen.new_id()
+                ids.add(inst["InstanceId"])
+                recs.append(make_rec(inst, self.gen.serialize, pooled=self.pooled))
+            self._changed(recs)
+
+
+# ---------------------------------------------------------------------------------------------
+# ListInstances parameters
+
+
+class Query:
+    __slots__ = ("preds", "fkey", "sort_by", "order", "page", "size")
+
+
+def _opt(params, name):
+    v = params.get(name)
+    if v is None or v == "":
+        return None
+    return v if isinstance(v, str) else str(v)
+
+
+def _int_param(params, name, default):
+    v = _opt(params, name)
+    if v is None:
+        return default
+    if not re.match(r"^[+-]?\d{1,18}$", v.strip()):
+        raise invalid_param(name, "It must be an integer.")
+    return int(v)
+
+
+def _enum(params, name, allowed):
+    v = _opt(params, name)
+    if v is not None and v not in allowed:
+        raise validation("Invalid parameter %s: '%s' is not one of [%s]." % (name, v, ", ".join(allowed)))
+    return v
+
+
+def _number(params, name):
+    v = _opt(params, name)
+    if v is None:
+        return None
+    if not _DEC_RE.match(v.strip()):
+        raise validation("Invalid parameter %s: '%s' is not a non-negative number." % (name, v))
+    return float(v)
+
+
+def _exact(attr, value):
+    return lambda r: getattr(r, attr) == value
+
+
+def _range(attr, lo, hi, scale=1.0):
+    lo = None if lo is None else lo * scale
+    hi = None if hi is None else hi * scale
+
+    def pred(r):
+        x = getattr(r, attr)
+        return x is not None and (lo is None or x >= lo) and (hi is None or x <= hi)
+    return pred
+
+
+def parse_query(params, default_ws, max_page_size, clamp, paging=True):
+    """Validated Query for decoded ListInstances params (name -> str); raises ApiError."""
+    q = Query()
+    preds, fkey = [], []
+
+    ws = _opt(params, "WorkspaceId")
+    if ws is None:
+        preds.append(_exact("ws", default_ws))
+        fkey.append(("WorkspaceId", None))
+    elif ws != "ALL":
+        preds.append(_exact("ws", ws))
+        fkey.append(("WorkspaceId", ws))
+    rid = _opt(params, "ResourceId")
+    if rid is None:
+        preds.append(_exact("pay", "PayAsYouGo"))
+        fkey.append(("ResourceId", None))
+    elif rid != "ALL":
+        preds.append(_exact("rid", rid))
+        fkey.append(("ResourceId", rid))
+
+    st = _opt(params, "Status")
+    if st is not None:
+        items = [s.strip() for s in st.split(",") if s.strip()]
+        for s in items:
+            if s not in STATUSES:
+                raise validation("Invalid parameter Status: '%s' is not one of [%s]."
+                                 % (s, ", ".join(dsw_fleet.STATUSES)))
+        if items:
+            wanted = frozenset(items)
+            preds.append(lambda r: r.status in wanted)
+            fkey.append(("Status", tuple(sorted(wanted))))
+    for name, attr in (("PaymentType", "pay"), ("Accessibility", "acc"), ("AcceleratorType", "accel")):
+        v = _enum(params, name, ENUMS[name])
+        if v is not None:
+            preds.append(_exact(attr, v))
+            fkey.append((name, v))
+    ids = _opt(params, "InstanceId")
+    if ids is not None:
+        wanted_ids = frozenset(s.strip() for s in ids.split(",") if s.strip())
+        if wanted_ids:
+            preds.append(lambda r: r.iid in wanted_ids)
+            fkey.append(("InstanceId", tuple(sorted(wanted_ids))))
+    for name, attr in (("InstanceName", "name"), ("ImageName", "image"), ("CreateUserId", "uid"),
+                       ("GpuType", "gtype"), ("OversoldInfo", "osinfo"), ("OversoldType", "ostype")):
+        v = _opt(params, name)
+        if v is not None:
+            preds.append(_exact(attr, v))
+            fkey.append((name, v))
+
+    lab = _opt(params, "Labels")
+    if lab is not None:
+        try:
+            obj = json.loads(lab)
+        except ValueError:
+            raise invalid_param("Labels", "It must be a JSON object string.") from None
+        if not isinstance(obj, dict) or not all(isinstance(v, str) for v in obj.values()):
+            raise invalid_param("Labels", "It must be a JSON object whose values are strings.")
+        if len(obj) > MAX_LABELS:
+            raise validation("Invalid parameter Labels: at most %d labels are allowed, got %d."
+                             % (MAX_LABELS, len(obj)))
+        if obj:
+            want = frozenset(obj.items())
+            preds.append(lambda r: want <= r.labels)
+            fkey.append(("Labels", tuple(sorted(want))))
+    tag = _opt(params, "Tag")
+    if tag is not None:
+        try:
+            arr = json.loads(tag)
+        except ValueError:
+            raise invalid_param("Tag", "It must be a JSON array string.") from None
+        if not isinstance(arr, list):
+            raise invalid_param("Tag", "It must be a JSON array of {\"Key\",\"Value\"} objects.")
+        tag_pairs = []
+        for e in arr:
+            if (not isinstance(e, dict) or not isinstance(e.get("Key"), str) or not e.get("Key")
+                    or not isinstance(e.get("Value"), (str, type(None)))):
+                raise invalid_param("Tag", "Each tag must be an object with a string Key and a string Value.")
+            tag_pairs.append((e["Key"], e.get("Value")))
+        if len(tag_pairs) > MAX_TAGS:
+            raise validation("Invalid parameter Tag: at most %d tags are allowed." % MAX_TAGS)
+        if tag_pairs:
+            tp = tuple(tag_pairs)
+
+            def tag_pred(r):
+                for k, v in tp:
+                    if v is None:
+                        if not any(tk == k for tk, _ in r.tags):
+                            return False
+                    elif (k, v) not in r.tags:
+                        return False
+                return True
+            preds.append(tag_pred)
+            fkey.append(("Tag", tuple(sorted(tag_pairs, key=lambda p: (p[0], p[1] or "")))))
+
+    for lo_name, hi_name, attr, scale in (("MinCpu", "MaxCpu", "cpu", 1.0), ("MinGpu", "MaxGpu", "gpu", 1.0),
+                                          ("MinMemory", "MaxMemory", "mem", 1.0),
+                                          ("MinGpuMemory", "MaxGpuMemory", "gmem", 1.0)):
+        lo, hi = _number(params, lo_name), _number(params, hi_name)
+        if lo is not None or hi is not None:
+            preds.append(_range(attr, lo, hi, scale))
+            fkey.append((lo_name, lo, hi))
+
+    after_s, before_s = _opt(params, "CreateTimeAfter"), _opt(params, "CreateTimeBefore")
+    after = before = None
+    for name, v in (("CreateTimeAfter", after_s), ("CreateTimeBefore", before_s)):
+        if v is not None and parse_time(v) is None:
+            raise validation("Invalid parameter %s: '%s' is not a time like 2024-01-12T14:36:01Z." % (name, v))
+    if after_s is not None:
+        after = parse_time(after_s)
+    if before_s is not None:
+        before = parse_time(before_s)
+    if after is not None or before is not None:
+        preds.append(_range("ctime", after, before))
+        fkey.append(("CreateTime", after, before))
+
+    sort_by = _enum(params, "SortBy", ENUMS["SortBy"]) or "GmtCreateTime"
+    order = _enum(params, "Order", ENUMS["Order"]) or "DESC"
+    page = _int_param(params, "PageNumber", 1)
+    size = _int_param(params, "PageSize", 10)
+    if paging:
+        if page < 1:
+            raise validation("Invalid parameter PageNumber: %d, it must be 1 or greater." % page)
+        if size < 1:
+            raise validation("Invalid parameter PageSize: %d, it must be 1 or greater." % size)
+        if size > max_page_size:
+            if not clamp:
+                raise validation("Invalid parameter PageSize: %d, it must be at most %d." % (size, max_page_size))
+            size = max_page_size
+    q.preds, q.fkey, q.sort_by, q.order, q.page, q.size = preds, tuple(fkey), sort_by, order, page, size
+    return q
+
+
+# ---------------------------------------------------------------------------------------------
+# ACS3-HMAC-SHA256 verification
+
+
+def parse_query_string(raw):
+    """[(name, value)] decoded as a form ('+' is a space), keeping order and duplicates."""
+    out = []
+    for part in raw.split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        out.append((urllib.parse.unquote_plus(name), urllib.parse.unquote_plus(value)))
+    return out
+
+
+def canonical_request(method, raw_path, pairs, headers, signed, payload_hash):
+    """The canonical request the server recomputes (headers: name -> [values])."""
+    uri = rfc3986(urllib.parse.unquote(raw_path)).replace("%2F", "/") or "/"
+    cq = "&".join("%s=%s" % (rfc3986(n), rfc3986(v)) for n, v in sorted(pairs, key=lambda p: p[0]))
+    ch = "".join("%s:%s\n" % (h, ",".join(sorted(v.strip() for v in headers.get(h, [])))) for h in signed)
+    return "\n".join([method, uri, cq, ch, ";".join(signed), payload_hash])
+
+
+class Auth:
+    """Known keys: id -> (secret, STS token or None). Empty = no signature required."""
+
+    def __init__(self, keys):
+        self.keys = keys
+        self.lock = threading.Lock()
+        self.nonces = {}
+
+    @property
+    def enabled(self):
+        return bool(self.keys)
+
+    def check(self, method, raw_path, pairs, headers, body):
+        """None if the request is properly signed, else the ApiError to answer with."""
+        auth = headers.get("authorization")
+        if not auth:
+            return ApiError(400, "MissingAuthorization",
+                            "The Authorization header that is mandatory for processing this request is not supplied.")
+        auth = auth[0].strip()
+        algo, _, rest = auth.partition(" ")
+        fields = {}
+        for item in rest.split(","):
+            k, eq, v = item.strip().partition("=")
+            if eq:
+                fields[k.strip()] = v.strip()
+        if algo != ALGORITHM or not {"Credential", "SignedHeaders", "Signature"} <= set(fields):
+            return ApiError(400, "IncompleteSignature",
+                            "The request signature does not conform to Aliyun standards. "
+                            "Expected: %s Credential=<AccessKeyId>,SignedHeaders=<headers>,Signature=<hex>"
+                            % ALGORITHM)
+        key_id = fields["Credential"]
+        if key_id not in self.keys:
+            return ApiError(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
+        secret, token = self.keys[key_id]
+        if token is not None:
+            got = headers.get("x-acs-security-token")
+            if not got or not got[0].strip():
+                return ApiError(400, "InvalidSecurityToken.Malformed",
+                                "Specified SecurityToken is malformed: the x-acs-security-token header is missing.")
+            if got[0].strip() != token:
+                return ApiError(400, "InvalidSecurityToken.MismatchWithAccessKey",
+                                "Specified SecurityToken mismatch with the AccessKey.")
+        for h in ("x-acs-date", "x-acs-signature-nonce"):
+            if not headers.get(h) or not headers[h][0].strip():
+                return ApiError(400, "MissingParameter", 'The input parameter "%s" that is mandatory for '
+                                                         "processing this request is not supplied." % h)
+        signed = [h.strip().lower() for h in fields["SignedHeaders"].split(";") if h.strip()]
+        must = ["host"] + sorted(h for h in headers if h.startswith("x-acs-"))
+        for h in must:
+            if h not in signed:
+                return ApiError(400, "IncompleteSignature",
+                                "The request signature does not conform to Aliyun standards. "
+                                "Header %s must be signed (listed in SignedHeaders)." % h)
+        date = headers["x-acs-date"][0].strip()
+        t = parse_time(date) if re.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$", date) else None
+        if t is None:
+            return ApiError(400, "InvalidTimeStamp.Format",
+                            "Specified time stamp or date value is not well formatted.")
+        if abs(time.time() - t) > MAX_SKEW:
+            return ApiError(400, "InvalidTimeStamp.Expired",
+                            "Specified time stamp or date value is expired. Server time: %s, x-acs-date: %s."
+                            % (now_iso(), date))
+        payload = hashlib.sha256(body).hexdigest()
+        declared = headers.get("x-acs-content-sha256")
+        if declared and declared[0].strip().lower() != payload:
+            return ApiError(400, "InvalidParameter.ContentSha256",
+                            "The x-acs-content-sha256 header does not match the SHA-256 of the request body.")
+        creq = canonical_request(method, raw_path, pairs, headers, signed, payload)
+        sts = ALGORITHM + "\n" + hashlib.sha256(creq.encode("utf-8", "surrogateescape")).hexdigest()
+        want = hmac.new(secret.encode(), sts.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(want, fields["Signature"].lower()):
+            return ApiError(400, "SignatureDoesNotMatch",
+                            "Specified signature does not match our calculation. server string to sign is:" + sts)
+        nonce = headers["x-acs-signature-nonce"][0].strip()
+        now = time.time()
+        with self.lock:
+            if len(self.nonces) > 100000:
+                self.nonces = {k: v for k, v in self.nonces.items() if v > now}
+            exp = self.nonces.get((key_id, nonce))
+            if exp is not None and exp > now:
+                return ApiError(400, "SignatureNonceUsed", "Specified signature nonce was used already.")
+            self.nonces[(key_id, nonce)] = now + 2 * MAX_SKEW
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Faults
+
+PASS_KINDS = ("latency", "drift")
+REPLACE_KINDS = ("status", "throttle", "timeout", "truncate", "malformed", "wrong_types", "reset", "huge")
+KINDS = PASS_KINDS + REPLACE_KINDS
+WRONG_VARIANTS = ("mixed", "instance_fields", "instances_string", "instances_null", "instances_object",
+                  "instance_not_object", "totalcount_string", "top_level_array", "success_string")
+MALFORMED_VARIANTS = ("cut", "html", "garbage", "empty", "trailing")
+
+
+class Faults:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.rules = []
+
+    def set(self, rules):
+        norm = []
+        for r in rules:
+            if not isinstance(r, dict) or r.get("kind") not in KINDS:
+                raise ValueError("each rule needs a kind, one of: " + ", ".join(KINDS))
+            r = dict(r)
+            for k, d in (("count", -1), ("after", 0)):
+                v = r.get(k, d)
+                if not isinstance(v, int) or isinstance(v, bool):
+                    raise ValueError("%s must be an integer" % k)
+                r[k] = v
+            if r.get("page") is not None and not isinstance(r["page"], int):
+                raise ValueError("page must be an integer")
+            if r["kind"] == "wrong_types" and r.get("variant", "mixed") not in WRONG_VARIANTS:
+                raise ValueError("wrong_types variant must be one of: " + ", ".join(WRONG_VARIANTS))
+            if r["kind"] == "malformed" and r.get("variant", "cut") not in MALFORMED_VARIANTS:
+                raise ValueError("malformed variant must be one of: " + ", ".join(MALFORMED_VARIANTS))
+            r.setdefault("hits", 0)
+            norm.append(r)
+        with self.lock:
+            self.rules = norm
+
+    def snapshot(self):
+        with self.lock:
+            return [dict(r) for r in self.rules]
+
+    def match(self, page):
+        """(pass-through rules, the replacing rule or None) that apply to a request for page."""
+        passing, replace = [], None
+        with self.lock:
+            for r in self.rules:
+                if r.get("page") is not None and r["page"] != page:
+                    continue
+                if r["count"] == 0:
+                    continue
+                if r["after"] > 0:
+                    r["after"] -= 1
+                    continue
+                if r["kind"] in REPLACE_KINDS:
+                    if replace is not None:
+                        continue
+                    replace = r
+                else:
+                    passing.append(r)
+                if r["count"] > 0:
+                    r["count"] -= 1
+                r["hits"] += 1
+        return passing, replace
+
+
+WRONG_FIELDS = [
+    {"InstanceName": 42, "Status": None, "GmtCreateTime": 1704067200},
+    {"Labels": {"team": "nlp"}, "Tags": "env=prod", "Datasets": {"DatasetId": "d-1"}},
+    {"RequestedResource": "CPU=4,Memory=16Gi", "Priority": "high", "AccumulatedRunningTimeInMs": "3600000"},
+    {"InstanceId": 123456789},
+    {"UserVpc": ["vpc-1"], "EnvironmentVariables": ["A=1"], "LatestSnapshot": "none"},
+    {"WorkspaceId": 40823, "UserName": {"first": "a"}, "InstanceSnapshotList": {}},
+    {"AccumulatedRunningTimeInMs": 1.5e300, "Priority": -1, "GmtModifiedTime": "yesterday"},
+    {"InstanceName": ["a", "b"], "IdleInstanceCuller": 5,
+     "RequestedResource": {"CPU": 4, "GPU": None, "Memory": True}},
+]
+
+
+def wrong_types_body(variant, insts, total, rid):
+    body = collections.OrderedDict([("RequestId", rid), ("Success", True), ("Code", None), ("Message", None),
+                                    ("HttpStatusCode", 200), ("TotalCount", total), ("Instances", insts)])
+    if variant in ("mixed", "instance_fields"):
+        if not insts:
+            insts.append({"InstanceId": "dsw-0000000000000000"})
+        for k, inst in enumerate(insts):
+            inst.update(WRONG_FIELDS[k % len(WRONG_FIELDS)])
+        if variant == "mixed":
+            body["TotalCount"] = str(total)
+    elif variant == "instances_string":
+        body["Instances"] = dumps(insts).decode()
+    elif variant == "instances_null":
+        body["Instances"] = None
+    elif variant == "instances_object":
+        body["Instances"] = {"Instance": insts}
+    elif variant == "instance_not_object":
+        body["Instances"] = insts + ["dsw-bogus", 42, None, [], True]
+    elif variant == "totalcount_string":
+        body["TotalCount"] = str(total)
+    elif variant == "top_level_array":
+        return dumps(insts)
+    elif variant == "success_string":
+        body["Success"], body["HttpStatusCode"], body["Code"] = "true", "200", 0
+    return dumps(body)
+
+
+# ---------------------------------------------------------------------------------------------
+# Counters and the request log
+
+
+class Stats:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self):
+        self.requests = self.list_requests = self.ok_requests = 0
+        self.log = collections.deque(maxlen=1000)
+
+    def to_dict(self):
+        with self.lock:
+            return {"requests": self.requests, "list_requests": self.list_requests,
+                    "ok_requests": self.ok_requests, "log": list(self.log)}
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+
+    def handle_error(self, request, client_address):
+        if self.cfg.verbose:
+            super().handle_error(request, client_address)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 120  # idle keep-alive connections are closed, as real front ends do
+
+    def setup(self):
+        super().setup()
+        # Headers and body go out in separate writes; without this Nagle holds the body back until
+        # the client's delayed ACK (40 ms a request on keep-alive connections).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def version_string(self):
+        return "Tengine"
+
+    def log_message(self, fmt, *args):
+        if self.server.cfg.verbose:
+            sys.stderr.write("%s - %s\n" % (self.address_string(), fmt % args))
+
+    def do_GET(self):
+        self.dispatch()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
+
+    # --- plumbing ------------------------------------------------------------------------------
+    def read_body(self):
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            while True:
+                line = self.rfile.readline(65537)
+                size = int(line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline(65537)
+            return b"".join(chunks)
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n > 0 else b""
+
+    def send(self, status, body, ctype=JSON_CT, request_id=None):
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        if request_id:
+            self.send_header("x-acs-request-id", request_id)
+        self.send_header("Access-Control-Allow-Origin", "*")
+        self.send_header("Connection", "close" if self.close_connection else "keep-alive")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def send_json(self, status, obj):
+        self.send(status, dumps(obj))
+
+    def host_id(self):
+        host = (self.headers.get("Host") or "pai-dsw.%s.aliyuncs.com" % dsw_fleet.REGION).strip()
+        return host.rsplit(":", 1)[0] if not host.endswith("]") else host
+
+    def reset_connection(self):
+        """Closes the connection with a TCP RST (SO_LINGER 0, no FIN first)."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        try:
+            self.rfile.close()
+            self.connection.close()
+        except OSError:
+            pass
+
+    def dispatch(self):
+        try:
+            body = self.read_body()
+            raw_path, _, raw_query = self.path.partition("?")
+            if raw_path == "/_mock" or raw_path.startswith("/_mock/"):
+                self.control(raw_path[len("/_mock"):].strip("/"), body)
+            else:
+                self.api(raw_path, raw_query, body)
+        except (BrokenPipeError, ConnectionResetError, socket.timeout):
+            self.close_connection = True
+
+    # --- the API -------------------------------------------------------------------------------
+    def api(self, raw_path, raw_query, body):
+        srv = self.server
+        cfg = srv.cfg
+        rid = new_request_id()
+        with srv.stats.lock:
+            srv.stats.requests += 1
+        if cfg.latency_ms > 0:
+            time.sleep(cfg.latency_ms / 1000.0)
+        pairs = parse_query_string(raw_query)
+        params = {}
+        for n, v in pairs:
+            params.setdefault(n, v)
+        entry = {"time": now_iso(), "method": self.command, "path": raw_path, "query": params,
+                 "status": None, "code": None, "auth": None, "fault": None, "request_id": rid}
+        try:
+            if raw_path != API_PATH or self.command != "GET":
+                err = ApiError(404, "InvalidAction.NotFound",
+                               "Specified api is not found, please check your url and method.")
+                entry["auth"] = "unchecked"
+                self.send_error_json(err, rid, entry)
+                return
+            with srv.stats.lock:
+                srv.stats.list_requests += 1
+            self.list_instances(raw_path, pairs, params, body, rid, entry)
+        finally:
+            with srv.stats.lock:
+                srv.stats.log.append(entry)
+
+    def send_error_json(self, err, rid, entry):
+        entry["status"], entry["code"] = err.status, err.code
+        self.send(err.status, error_body(err, rid, self.host_id()), request_id=rid)
+
+    def precheck(self, raw_path, pairs, body):
+        """(ApiError or None, auth label for the log): API routing headers, then the signature."""
+        srv = self.server
+        headers = {}
+        for k, v in self.headers.items():
+            headers.setdefault(k.lower(), []).append(v)
+        action, version = headers.get("x-acs-action"), headers.get("x-acs-version")
+        if srv.auth.enabled:
+            for h, got in (("x-acs-action", action), ("x-acs-version", version)):
+                if not got:
+                    return ApiError(400, "MissingParameter", 'The input parameter "%s" that is mandatory for '
+                                                             "processing this request is not supplied." % h), "unchecked"
+        if action and action[0].strip() != API_ACTION:
+            return ApiError(404, "InvalidAction.NotFound",
+                            "Specified api is not found, please check your url and method."), "unchecked"
+        if version and version[0].strip() != API_VERSION:
+            return ApiError(400, "InvalidVersion", "Specified parameter Version is not valid."), "unchecked"
+        if not srv.auth.enabled:
+            return None, "none"
+        err = srv.auth.check(self.command, raw_path, pairs, headers, body)
+        return err, ("ok" if err is None else err.code)
+
+    def list_instances(self, raw_path, pairs, params, body, rid, entry):
+        srv = self.server
+        cfg = srv.cfg
+        err, entry["auth"] = self.precheck(raw_path, pairs, body)
+        try:
+            page = _int_param(params, "PageNumber", 1)
+        except ApiError:
+            page = None
+        passing, rule = srv.faults.match(page)
+        for r in passing:
+            entry["fault"] = r["kind"]
+            if r["kind"] == "latency":
+                time.sleep(float(r.get("ms", 50)) / 1000.0)
+            elif r["kind"] == "drift":
+                with srv.drift_lock:
+                    srv.fleet.drift(int(r.get("add", 0)), int(r.get("remove", 0)), srv.drift_rng)
+        kind = rule["kind"] if rule else None
+        if kind:
+            entry["fault"] = kind
+        if kind in ("status", "throttle"):
+            status = int(rule.get("status", 503 if kind == "status" else 400))
+            code = rule.get("code") or ("Throttling.User" if kind == "throttle" else DEFAULT_CODES.get(status, "InternalError"))
+            msg = rule.get("message") or MESSAGES.get(code, "The request has failed: %s." % code)
+            self.send_error_json(ApiError(status, code, msg), rid, entry)
+            return
+        if kind == "timeout":
+            time.sleep(float(rule.get("ms", 30000)) / 1000.0)
+            self.close_connection = True
+            return
+        if kind == "reset":
+            self.reset_connection()
+            return
+        if kind == "huge":
+            self.send_huge(int(rule.get("bytes", 16 << 20)), rid, entry)
+            return
+        if kind == "malformed" and rule.get("variant", "cut") != "cut":
+            self.send_malformed(rule.get("variant"), rid, entry)
+            return
+
+        # The genuine answer (which truncate, malformed "cut" and wrong_types then spoil).
+        status, out, q, total, page_recs = 200, None, None, 0, []
+        if err is None:
+            try:
+                q = parse_query(params, cfg.default_workspace, cfg.max_page_size, cfg.page_size_overflow == "clamp")
+            except ApiError as e:
+                err = e
+        if err is not None:
+            status, out = err.status, error_body(err, rid, self.host_id())
+            entry["code"] = err.code
+        else:
+            matches = srv.fleet.select(q)
+            total = len(matches)
+            start = (q.page - 1) * q.size
+            page_recs = matches[start:start + q.size] if start < total else []
+            head = dumps(collections.OrderedDict([("RequestId", rid), ("Success", True), ("Code", None),
+                                                  ("Message", None), ("HttpStatusCode", 200),
+                                                  ("TotalCount", total)]))
+            out = head[:-1] + b',"Instances":[' + b",".join(r.raw_bytes() for r in page_recs) + b"]}"
+        entry["status"] = status
+        if kind == "wrong_types":
+            insts = [r.to_dict() for r in page_recs] or [r.to_dict() for r in srv.fleet.recs[:3]]
+            entry["status"], entry["code"] = 200, None
+            self.send(200, wrong_types_body(rule.get("variant", "mixed"), insts, total, rid), request_id=rid)
+            return
+        if kind == "malformed":  # variant "cut": the genuine body cut short, with a matching length
+            entry["status"], entry["code"] = 200, None
+            self.send(200, out[:max(1, len(out) * 3 // 5)], request_id=rid)
+            return
+        if kind == "truncate":
+            self.close_connection = True
+            self.send_response(status)
+            self.send_header("Content-Type", JSON_CT)
+            self.send_header("Content-Length", str(len(out)))
+            self.send_header("x-acs-request-id", rid)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(out[:len(out) // 2])
+            return
+        if status == 200:
+            with srv.stats.lock:
+                srv.stats.ok_requests += 1
+        self.send(status, out, request_id=rid)
+
+    def send_huge(self, n, rid, entry):
+        entry["status"] = 200
+        head = b'{"RequestId":"%s","Success":true,"Code":null,"Message":null,"HttpStatusCode":200,' \
+               b'"TotalCount":0,"Instances":[],"Padding":"' % rid.encode()
+        tail = b'"}'
+        self.close_connection = True
+        self.send_response(200)
+        self.send_header("Content-Type", JSON_CT)
+        self.send_header("Content-Length", str(n))
+        self.send_header("x-acs-request-id", rid)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if n < len(head) + len(tail):
+            self.wfile.write(b" " * n)
+            return
+        self.wfile.write(head)
+        left = n - len(head) - len(tail)
+        chunk = b"x" * (1 << 20)
+        while left > 0:
+            self.wfile.write(chunk[:min(left, len(chunk))])
+            left -= min(left, len(chunk))
+        self.wfile.write(tail)
+
+    def send_malformed(self, variant, rid, entry):
+        entry["status"] = 200
+        if variant == "html":
+            body = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad "
+                    b"Gateway</h1></center>\r\n<hr><center>Tengine</center>\r\n</body>\r\n</html>\r\n")
+            self.send(200, body, ctype="text/html", request_id=rid)
+            return
+        if variant == "garbage":
+            body = bytes(random.Random(rid).getrandbits(8) for _ in range(512)) + b"\xff\xfe{"
+        elif variant == "empty":
+            body = b""
+        else:  # trailing
+            body = b'{"RequestId":"%s","Success":true,"TotalCount":0,"Instances":[]}}]garbage' % rid.encode()
+        self.send(200, body, request_id=rid)
+
+    # --- the control API -----------------------------------------------------------------------
+    def control(self, path, body):
+        srv = self.server
+        m = self.command
+        try:
+            req = json.loads(body) if body.strip() else None
+        except ValueError as e:
+            self.send_json(400, {"error": "invalid JSON: %s" % e})
+            return
+        try:
+            if path == "health" and m == "GET":
+                self.send_json(200, {"ok": True})
+            elif path == "stats" and m == "GET":
+                self.send_json(200, srv.stats.to_dict())
+            elif path == "stats/reset" and m == "POST":
+                with srv.stats.lock:
+                    srv.stats.reset()
+                self.send_json(200, {"ok": True})
+            elif path == "fleet" and m == "GET":
+                self.send(200, srv.fleet.all_json())
+            elif path == "fleet" and m in ("POST", "PUT"):
+                insts = req.get("Instances") if isinstance(req, dict) else req
+                if not isinstance(insts, list) or not all(isinstance(i, dict) for i in insts):
+                    raise ValueError('body must be {"Instances": [object, ...]}')
+                self.send_json(200, {"ok": True, "TotalCount": srv.fleet.replace(insts)})
+            elif path == "instances" and m == "POST":
+                if not isinstance(req, dict):
+                    raise ValueError("body must be an instance object")
+                if "InstanceId" not in req:
+                    req["InstanceId"] = srv.fleet.gen.new_id()
+                if any(r.iid == req["InstanceId"] for r in srv.fleet.recs):
+                    self.send_json(409, {"error": "instance %s exists" % req["InstanceId"]})
+                    return
+                srv.fleet.add(req)
+                self.send_json(200, req)
+            elif path.startswith("instances/") and m in ("DELETE", "PATCH"):
+                iid = urllib.parse.unquote(path[len("instances/"):])
+                if m == "DELETE":
+                    n = srv.fleet.delete(iid)
+                    self.send_json(200 if n else 404, {"ok": bool(n), "deleted": n})
+                else:
+                    if not isinstance(req, dict):
+                        raise ValueError("body must be an object of fields")
+                    inst = srv.fleet.patch(iid, req)
+                    self.send_json(200 if inst is not None else 404,
+                                   inst if inst is not None else {"error": "no instance %s" % iid})
+            elif path == "query" and m == "POST":
+                params = (req or {}).get("params") or {}
+                if not isinstance(params, dict):
+                    raise ValueError("params must be an object")
+                params = {k: (v if isinstance(v, str) else dumps(v).decode()) for k, v in params.items()
+                          if v is not None}
+                cfg = srv.cfg
+                try:
+                    q = parse_query(params, cfg.default_workspace, cfg.max_page_size, True, paging=False)
+                except ApiError as e:
+                    self.send(e.status, error_body(e, new_request_id(), self.host_id()))
+                    return
+                recs = srv.fleet.select(q)
+                self.send(200, b'{"TotalCount":%d,"Instances":[' % len(recs)
+                          + b",".join(r.raw_bytes() for r in recs) + b"]}")
+            elif path == "faults" and m == "POST":
+                rules = req.get("faults") if isinstance(req, dict) else req
+                if not isinstance(rules, list):
+                    raise ValueError('body must be {"faults": [rule, ...]}')
+                srv.faults.set(rules)
+                self.send_json(200, {"ok": True, "faults": srv.faults.snapshot()})
+            elif path == "faults" and m == "DELETE":
+                srv.faults.set([])
+                self.send_json(200, {"ok": True})
+            elif path == "faults" and m == "GET":
+                self.send_json(200, {"faults": srv.faults.snapshot()})
+            else:
+                self.send_json(404, {"error": "no control endpoint %s /_mock/%s" % (m, path)})
+        except ValueError as e:
+            self.send_json(400, {"error": str(e)})
+
+
+# ---------------------------------------------------------------------------------------------
+# Start-up
+
+
+def load_fleet_file(path):
+    with open(path, encoding="utf-8") as f:
+        doc = json.load(f)
+    insts = doc.get("Instances") if isinstance(doc, dict) else doc
+    if not isinstance(insts, list) or not all(isinstance(i, dict) for i in insts):
+        raise ValueError('%s: expected {"Instances": [object, ...]}' % path)
+    return insts
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(
+        prog="dsw_mock_server.py",
+        description="Local PAI-DSW API server: GET /api/v2/instances (ListInstances) on 127.0.0.1, with an "
+                    "unsigned control API under /_mock/ (health, stats, stats/reset, fleet, instances, query, "
+                    "faults). Prints 'listening on 127.0.0.1:PORT' once ready.")
+    ap.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0 = any free port)")
+    ap.add_argument("--instances", type=int, default=300, help="size of the generated fleet (default 300)")
+    ap.add_argument("--seed", default="1", help="seed of the generated fleet (default 1)")
+    ap.add_argument("--fleet", metavar="FILE", help='serve the instances of a saved {"Instances": [...]} file')
+    ap.add_argument("--access-key-id", metavar="ID", help="require ACS3-HMAC-SHA256 signatures with this key")
+    ap.add_argument("--access-key-secret", metavar="SECRET")
+    ap.add_argument("--sts", metavar="ID:SECRET:TOKEN", action="append", default=[],
+                    help="an STS key: requests signed with ID must carry x-acs-security-token: TOKEN")
+    ap.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every API request")
+    ap.add_argument("--default-workspace", default=dsw_fleet.DEFAULT_WORKSPACE,
+                    help="workspace used when WorkspaceId is absent (default %(default)s)")
+    ap.add_argument("--max-page-size", type=int, default=1000, help="largest PageSize (default 1000)")
+    ap.add_argument("--page-size-overflow", choices=("reject", "clamp"), default="reject",
+                    help="a larger PageSize is rejected (400 ValidationError, default) or clamped")
+    ap.add_argument("--verbose", action="store_true", help="log requests and errors on stderr")
+    args = ap.parse_args(argv)
+    if bool(args.access_key_id) != bool(args.access_key_secret):
+        ap.error("--access-key-id and --access-key-secret go together")
+    keys = {}
+    if args.access_key_id:
+        keys[args.access_key_id] = (args.access_key_secret, None)
+    for s in args.sts:
+        parts = s.split(":", 2)
+        if len(parts) != 3 or not all(parts):
+            ap.error("--sts wants ID:SECRET:TOKEN")
+        keys[parts[0]] = (parts[1], parts[2])
+    args.keys = keys
+    if args.instances < 0:
+        ap.error("--instances must be 0 or more")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    seed = int(args.seed) if re.match(r"^-?\d+$", args.seed) else args.seed
+    gen = dsw_fleet.Generator(seed)
+    if args.fleet:
+        try:
+            recs = [make_rec(i) for i in load_fleet_file(args.fleet)]
+        except (OSError, ValueError) as e:
+            print("dsw_mock_server: %s" % e, file=sys.stderr)
+            return 2
+    else:
+        pooled = pooled_pairs(gen)
+        recs = [make_rec(gen.make(i), gen.serialize, pooled=pooled) for i in range(args.instances)]
+    srv = Server(("127.0.0.1", args.port), Handler)
+    srv.cfg = args
+    srv.fleet = Fleet(recs, gen)
+    srv.auth = Auth(args.keys)
+    srv.faults = Faults()
+    srv.stats = Stats()
+    srv.drift_lock = threading.Lock()
+    srv.drift_rng = random.Random("drift-%s" % args.seed)
+
+    def stop(signum, frame):
+        threading.Thread(target=srv.shutdown, daemon=True).start()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print("listening on 127.0.0.1:%d" % srv.server_address[1], flush=True)
+    try:
+        srv.serve_forever(poll_interval=0.1)
+    finally:
+        srv.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,360 @@
+/* test_tree: the mount's namespace over a fake fetch and a fake clock (no FUSE, no network). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "tree.h"
+#include "tf.h"
+
+static const char *fleet_json =
+	"["
+	"{\"InstanceId\":\"dsw-aaa\",\"InstanceName\":\"alpha\",\"WorkspaceId\":\"40823\","
+	" \"Status\":\"Running\",\"AcceleratorType\":\"GPU\",\"GmtCreateTime\":\"2024-01-02T03:04:05Z\","
+	" \"GmtModifiedTime\":\"2024-02-02T03:04:05Z\",\"Priority\":1,"
+	" \"RequestedResource\":{\"CPU\":\"4\",\"GPUType\":\"NVIDIA A10\"},"
+	" \"Labels\":[{\"Key\":\"team\",\"Value\":\"nlp\"}],\"ImageAuth\":\"c2VjcmV0\","
+	" \"EnvironmentVariables\":{\"TOKEN\":\"hunter2\"},\"Datasets\":[],\"Nothing\":null},"
+	"{\"InstanceId\":\"dsw-bbb\",\"InstanceName\":\"alpha\",\"WorkspaceId\":\"40823\","
+	" \"Status\":\"Stopped\",\"AcceleratorType\":\"CPU\"},"
+	"{\"InstanceId\":\"dsw-ccc\",\"InstanceName\":\"a/b\",\"WorkspaceId\":\"7\","
+	" \"Status\":\"Running\",\"AcceleratorType\":\"CPU\"}"
+	"]";
+
+struct fake {
+	int calls;
+	int fail;	/* -errno to return, 0 for success */
+	char last_params[1024];
+	double now;
+};
+
+static int fake_fetch(void *ctx, const struct sign_kv *params, size_t n, cJSON **out,
+		      struct err_info *err)
+{
+	struct fake *f = ctx;
+	cJSON *all, *res, *it;
+	const char *status = NULL, *ws = NULL;
+
+	f->calls++;
+	f->last_params[0] = 0;
+	for (size_t i = 0; i < n; i++) {
+		strncat(f->last_params, params[i].name, sizeof(f->last_params) - strlen(f->last_params) - 1);
+		strncat(f->last_params, "=", sizeof(f->last_params) - strlen(f->last_params) - 1);
+		strncat(f->last_params, params[i].value, sizeof(f->last_params) - strlen(f->last_params) - 1);
+		strncat(f->last_params, ";", sizeof(f->last_params) - strlen(f->last_params) - 1);
+		if (!strcmp(params[i].name, "Status"))
+			status = params[i].value;
+		if (!strcmp(params[i].name, "WorkspaceId") && strcmp(params[i].value, "ALL"))
+			ws = params[i].value;
+	}
+	if (f->fail) {
+		err->http_status = 503;
+		snprintf(err->code, sizeof(err->code), "ServiceUnavailableTemporary");
+		snprintf(err->message, sizeof(err->message), "try later");
+		return f->fail;
+	}
+	all = cJSON_Parse(fleet_json);
+	res = cJSON_CreateArray();
+	while ((it = cJSON_DetachItemFromArray(all, 0))) {
+		const char *s = cJSON_GetStringValue(cJSON_GetObjectItem(it, "Status"));
+		const char *w = cJSON_GetStringValue(cJSON_GetObjectItem(it, "WorkspaceId"));
+
+		if ((status && strcmp(status, s)) || (ws && strcmp(ws, w)))
+			cJSON_Delete(it);
+		else
+			cJSON_AddItemToArray(res, it);
+	}
+	cJSON_Delete(all);
+	*out = res;
+	return 0;
+}
+
+static double fake_now(void *ctx)
+{
+	return ((struct fake *)ctx)->now;
+}
+
+static struct tree *make_tree(struct fake *f, bool show_secrets)
+{
+	struct tree_config c = {
+		.workspace_id = "ALL", .resource_id = "ALL", .ttl = 30, .max_snapshots = 16,
+		.show_secrets = show_secrets, .fetch = fake_fetch, .fetch_ctx = f,
+		.now = fake_now, .now_ctx = f,
+	};
+	struct tree *t = NULL;
+
+	memset(f, 0, sizeof(*f));
+	f->now = 1000;
+	CHECK_EQ_INT(tree_new(&c, &t), 0);
+	return t;
+}
+
+struct names {
+	char buf[4096];
+	int n;
+};
+
+static int collect(void *ctx, const char *name, const struct tree_attr *a)
+{
+	struct names *nm = ctx;
+
+	(void)a;
+	strncat(nm->buf, name, sizeof(nm->buf) - strlen(nm->buf) - 2);
+	strcat(nm->buf, " ");
+	nm->n++;
+	return 0;
+}
+
+static char *read_all(struct tree *t, const char *path, size_t *len)
+{
+	struct tree_file *f = NULL;
+	char *out;
+	int rc = tree_open(t, path, &f);
+
+	if (rc) {
+		tf_fail(__FILE__, __LINE__, "open %s: %d", path, rc);
+		return NULL;
+	}
+	*len = tree_file_size(f);
+	out = calloc(1, *len + 1);
+	CHECK_EQ_INT(tree_read(f, out, *len + 10, 0), *len);
+	tree_close(f);
+	return out;
+}
+
+TEST(root_and_listing)
+{
+	struct fake f;
+	struct tree *t = make_tree(&f, false);
+	struct names nm = { "", 0 };
+	struct tree_attr a;
+
+	CHECK_EQ_INT(tree_readdir(t, "/", collect, &nm), 0);
+	CHECK_EQ_STR(nm.buf, "instances workspaces by-name .dswfs ");
+	memset(&nm, 0, sizeof(nm));
+	CHECK_EQ_INT(tree_readdir(t, "/instances", collect, &nm), 0);
+	CHECK_EQ_STR(nm.buf, "instances.json dsw-aaa dsw-bbb dsw-ccc ");
+	CHECK_EQ_INT(tree_getattr(t, "/instances/dsw-aaa", &a), 0);
+	CHECK_EQ_INT(a.type, TREE_DIR);
+	CHECK_EQ_INT(a.mode, 0555);
+	CHECK_EQ_INT(a.mtime, 1706843045);
+	CHECK_EQ_INT(a.ctime, 1704164645);
+	CHECK_EQ_INT(tree_getattr(t, "/instances/dsw-zzz", &a), -ENOENT);
+	CHECK_EQ_INT(tree_getattr(t, "/nope", &a), -ENOENT);
+	CHECK_EQ_INT(f.calls, 1);
+	tree_free(t);
+}
+
+TEST(instance_files)
+{
+	struct fake f;
+	struct tree *t = make_tree(&f, false);
+	struct names nm = { "", 0 };
+	struct tree_attr a;
+	size_t len;
+	char *s;
+
+	CHECK_EQ_INT(tree_readdir(t, "/instances/dsw-aaa", collect, &nm), 0);
+	CHECK(strstr(nm.buf, "Status ") != NULL);
+	CHECK(strstr(nm.buf, "RequestedResource ") != NULL);
+	CHECK(strstr(nm.buf, "Labels.json ") != NULL);
+	CHECK(strstr(nm.buf, "instance.json ") != NULL);
+	CHECK(strstr(nm.buf, "Nothing") == NULL);
+	s = read_all(t, "/instances/dsw-aaa/Status", &len);
+	CHECK_EQ_STR(s, "Running\n");
+	free(s);
+	CHECK_EQ_INT(tree_getattr(t, "/instances/dsw-aaa/RequestedResource/GPUType", &a), 0);
+	CHECK_EQ_INT(a.size, strlen("NVIDIA A10\n"));
+	CHECK_EQ_INT(a.mode, 0444);
+	s = read_all(t, "/instances/dsw-aaa/ImageAuth", &len);
+	CHECK_EQ_STR(s, "<redacted>\n");
+	free(s);
+	s = read_all(t, "/instances/dsw-aaa/instance.json", &len);
+	CHECK(s && !strstr(s, "hunter2") && !strstr(s, "c2VjcmV0"));
+	free(s);
+	s = read_all(t, "/instances/instances.json", &len);
+	CHECK(s && strstr(s, "dsw-ccc") && !strstr(s, "hunter2"));
+	free(s);
+	CHECK_EQ_INT(tree_readdir(t, "/instances/dsw-aaa/Status", collect, &nm), -ENOTDIR);
+	CHECK_EQ_INT(f.calls, 1);
+	tree_free(t);
+}
+
+TEST(show_secrets)
+{
+	struct fake f;
+	struct tree *t = make_tree(&f, true);
+	size_t len;
+	char *s = read_all(t, "/instances/dsw-aaa/EnvironmentVariables/TOKEN", &len);
+
+	CHECK_EQ_STR(s, "hunter2\n");
+	free(s);
+	tree_free(t);
+}
+
+TEST(filters_and_key_dirs)
+{
+	struct fake f;
+	struct tree *t = make_tree(&f, false);
+	struct names nm = { "", 0 };
+	struct tree_attr a;
+
+	CHECK_EQ_INT(tree_readdir(t, "/instances/status", collect, &nm), 0);
+	CHECK_EQ_STR(nm.buf, "Running Stopped ");
+	memset(&nm, 0, sizeof(nm));
+	/* answered from the cached instances/ without asking the server */
+	CHECK_EQ_INT(tree_readdir(t, "/workspaces/40823/status/Running", collect, &nm), 0);
+	CHECK_EQ_STR(nm.buf, "instances.json dsw-aaa ");
+	CHECK_EQ_INT(f.calls, 1);
+	memset(&nm, 0, sizeof(nm));
+	CHECK_EQ_INT(tree_readdir(t, "/instances/status/Stopped,Running/accelerator-type/CPU",
+				  collect, &nm), 0);
+	CHECK_EQ_STR(nm.buf, "instances.json dsw-bbb dsw-ccc ");
+	CHECK_EQ_INT(f.calls, 1);
+	/* gpu-type's server semantics are not documented: always asked */
+	CHECK_EQ_INT(tree_readdir(t, "/workspaces/40823/gpu-type/A10", collect, &nm), 0);
+	CHECK_EQ_INT(f.calls, 2);
+	CHECK(strstr(f.last_params, "GpuType=A10;") != NULL);
+	CHECK(strstr(f.last_params, "WorkspaceId=40823;") != NULL);
+	CHECK_EQ_INT(tree_getattr(t, "/instances/status/Runing", &a), -ENOENT);
+	CHECK_EQ_INT(tree_getattr(t, "/workspaces/40823/status/Running/dsw-aaa/Status", &a), 0);
+	/* the same query by another path costs nothing */
+	int calls = f.calls;
+	CHECK_EQ_INT(tree_getattr(t, "/instances/status/Running/workspace-id/40823/dsw-aaa", &a), 0);
+	CHECK_EQ_INT(f.calls, calls);
+	memset(&nm, 0, sizeof(nm));
+	CHECK_EQ_INT(tree_readdir(t, "/workspaces", collect, &nm), 0);
+	CHECK_EQ_STR(nm.buf, "40823 7 ");
+	tree_free(t);
+}
+
+TEST(narrowing_needs_fresh_base)
+{
+	struct fake f;
+	struct tree *t = make_tree(&f, false);
+	struct names nm = { "", 0 };
+
+	/* nothing cached: the narrow query goes to the server */
+	CHECK_EQ_INT(tree_readdir(t, "/workspaces/7", collect, &nm), 0);
+	CHECK_EQ_STR(nm.buf, "instances.json dsw-ccc ");
+	CHECK_EQ_INT(f.calls, 1);
+	CHECK(strstr(f.last_params, "WorkspaceId=7;") != NULL);
+	memset(&nm, 0, sizeof(nm));
+	CHECK_EQ_INT(tree_readdir(t, "/instances", collect, &nm), 0);
+	CHECK_EQ_INT(f.calls, 2);
+	/* a stale base is not used */
+	f.now += 31;
+	memset(&nm, 0, sizeof(nm));
+	CHECK_EQ_INT(tree_readdir(t, "/workspaces/40823", collect, &nm), 0);
+	CHECK_EQ_INT(f.calls, 3);
+	tree_free(t);
+}
+
+TEST(by_name_links)
+{
+	struct fake f;
+	struct tree *t = make_tree(&f, false);
+	struct names nm = { "", 0 };
+	struct tree_attr a;
+	char target[256];
+
+	CHECK_EQ_INT(tree_readdir(t, "/by-name", collect, &nm), 0);
+	CHECK_EQ_INT(nm.n, 3);
+	CHECK(strstr(nm.buf, "alpha@dsw-aaa ") != NULL);
+	CHECK(strstr(nm.buf, "alpha@dsw-bbb ") != NULL);
+	CHECK(strstr(nm.buf, "a%2Fb ") != NULL);
+	CHECK_EQ_INT(tree_getattr(t, "/by-name/a%2Fb", &a), 0);
+	CHECK_EQ_INT(a.type, TREE_LINK);
+	CHECK_EQ_INT(tree_readlink(t, "/by-name/a%2Fb", target, sizeof(target)), 0);
+	CHECK_EQ_STR(target, "../instances/dsw-ccc");
+	CHECK_EQ_INT(a.size, strlen(target));
+	tree_free(t);
+}
+
+TEST(ttl_and_refresh)
+{
+	struct fake f;
+	struct tree *t = make_tree(&f, false);
+	struct tree_attr a;
+
+	CHECK_EQ_INT(tree_getattr(t, "/instances/dsw-aaa/Status", &a), 0);
+	f.now += 29;
+	CHECK_EQ_INT(tree_getattr(t, "/instances/dsw-aaa/Status", &a), 0);
+	CHECK_EQ_INT(f.calls, 1);
+	f.now += 2;
+	CHECK_EQ_INT(tree_getattr(t, "/instances/dsw-aaa/Status", &a), 0);
+	CHECK_EQ_INT(f.calls, 2);
+	CHECK_EQ_INT(tree_write(t, "/.dswfs/refresh"), 0);
+	CHECK_EQ_INT(tree_getattr(t, "/instances/dsw-aaa/Status", &a), 0);
+	CHECK_EQ_INT(f.calls, 3);
+	CHECK_EQ_INT(tree_write(t, "/instances/dsw-aaa/Status"), -EROFS);
+	CHECK_EQ_INT(tree_write(t, "/.dswfs/stats"), -EROFS);
+	tree_free(t);
+}
+
+TEST(errors_reach_last_error)
+{
+	struct fake f;
+	struct tree *t = make_tree(&f, false);
+	struct tree_attr a;
+	struct tree_file *tf;
+	size_t len;
+	char *s;
+
+	ctl_clear_error();
+	f.fail = -EIO;
+	CHECK_EQ_INT(tree_getattr(t, "/instances/dsw-aaa", &a), -EIO);
+	s = read_all(t, "/.dswfs/last_error", &len);
+	CHECK(s && strstr(s, "ServiceUnavailableTemporary") && strstr(s, "503"));
+	free(s);
+	/* errors are not cached */
+	f.fail = 0;
+	CHECK_EQ_INT(tree_open(t, "/instances/dsw-aaa/Status", &tf), 0);
+	tree_close(tf);
+	CHECK_EQ_INT(f.calls, 2);
+	tree_free(t);
+}
+
+TEST(query_json)
+{
+	struct fake f;
+	struct tree *t = make_tree(&f, false);
+	struct err_info err;
+	char *json = NULL;
+	size_t len = 0;
+	cJSON *arr;
+
+	CHECK_EQ_INT(tree_query_json(t, "workspaces/40823/status/Running/", &json, &len, &err), 0);
+	arr = cJSON_Parse(json);
+	CHECK(cJSON_IsArray(arr) && cJSON_GetArraySize(arr) == 1);
+	cJSON_Delete(arr);
+	free(json);
+	CHECK_EQ_INT(tree_query_json(t, "by-name", &json, &len, &err), -ENOENT);
+	CHECK(err.message[0] != 0);
+	tree_free(t);
+}
+
+TEST(ctl_files)
+{
+	struct fake f;
+	struct tree *t = make_tree(&f, false);
+	struct names nm = { "", 0 };
+	struct tree_attr a;
+	size_t len;
+	char *s;
+
+	CHECK_EQ_INT(tree_readdir(t, "/.dswfs", collect, &nm), 0);
+	CHECK_EQ_STR(nm.buf, "config last_error refresh stats version ");
+	s = read_all(t, "/.dswfs/stats", &len);
+	CHECK(s && strstr(s, "api_requests ") && strstr(s, "cache_hits "));
+	CHECK_EQ_INT(tree_getattr(t, "/.dswfs/stats", &a), 0);
+	free(s);
+	s = read_all(t, "/.dswfs/version", &len);
+	CHECK(s && !strncmp(s, "dswfs ", 6));
+	free(s);
+	CHECK_EQ_INT(tree_getattr(t, "/.dswfs/refresh", &a), 0);
+	CHECK_EQ_INT(a.mode, 0644);
+	CHECK_EQ_INT(tree_getattr(t, "/.dswfs/nope", &a), -ENOENT);
+	tree_free(t);
+}

@@ -1155,7 +1155,14 @@ static int walk_once(struct api_client *c, const struct list_req *r, bool lenien
 		rc = w.rc;
 		goto out;
 	}
-	rc = idset_init(&ids, (size_t)w.total);
+	{
+		/* Sized by what arrived, not by TotalCount, which the server could inflate. */
+		size_t items = 0;
+
+		for (int pn = 1; pn <= w.npages && w.pages[pn]; pn++)
+			items += (size_t)page_count(w.pages[pn]);
+		rc = idset_init(&ids, items);
+	}
 	out = cJSON_CreateArray();
 	if (rc || !out) {
 		rc = -ENOMEM;

@@ -75,6 +75,7 @@ struct cache {
 	pthread_cond_t work_cv;		/* workers wait here for jobs or for stopping */
 	pthread_cond_t idle_cv;		/* broadcast when bg_pending drops to 0 */
 	struct job *queue_head, *queue_tail;
+	size_t nqueued;
 	size_t bg_pending;		/* background flights not yet completed */
 	pthread_t workers[CACHE_BG_THREADS];
 	unsigned nworkers;		/* started and recorded in workers[] */
@@ -570,6 +571,7 @@ static void *worker_main(void *p)
 		c->queue_head = j->next;
 		if (!c->queue_head)
 			c->queue_tail = NULL;
+		c->nqueued--;
 		j->next = NULL;
 		pthread_mutex_unlock(&c->lock);
 		job_run(c, j);
@@ -579,16 +581,22 @@ static void *worker_main(void *p)
 	return NULL;
 }
 
-/* Starts one more worker. Signals stay blocked in it, so they keep going to the threads that
- * expect them. Returns 0 or -EAGAIN. */
+/* Starts one more worker. Asynchronous signals stay blocked in it, so they keep going to the
+ * threads that expect them; the synchronous ones must not be, or a crash in a fetch would kill
+ * the process without its handler (or a sanitizer's report) ever running. Returns 0 or
+ * -EAGAIN. */
 static int worker_spawn(struct cache *c)
 {
-	sigset_t all, saved;
+	static const int sync_signals[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS,
+					    SIGABRT };
+	sigset_t mask, saved;
 	pthread_t th;
 	int rc;
 
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &saved);
+	sigfillset(&mask);
+	for (size_t i = 0; i < sizeof(sync_signals) / sizeof(sync_signals[0]); i++)
+		sigdelset(&mask, sync_signals[i]);
+	pthread_sigmask(SIG_SETMASK, &mask, &saved);
 	rc = pthread_create(&th, NULL, worker_main, c);
 	pthread_sigmask(SIG_SETMASK, &saved, NULL);
 	pthread_mutex_lock(&c->lock);
@@ -625,9 +633,11 @@ static int bg_submit(struct cache *c, struct flight *f, const char *key, const v
 	else
 		c->queue_head = j;
 	c->queue_tail = j;
-	if (c->nidle) {
-		pthread_cond_signal(&c->work_cv);
-	} else if (c->nworkers + c->nspawning < CACHE_BG_THREADS) {
+	c->nqueued++;
+	pthread_cond_signal(&c->work_cv);
+	/* Idle workers may already have been claimed by jobs queued just before this one. */
+	if (c->nqueued > c->nidle + c->nspawning &&
+	    c->nworkers + c->nspawning < CACHE_BG_THREADS) {
 		c->nspawning++;
 		spawn = true;
 	}
@@ -640,6 +650,7 @@ static int bg_submit(struct cache *c, struct flight *f, const char *key, const v
 	if (!c->nworkers && !c->nspawning) {
 		orphans = c->queue_head;
 		c->queue_head = c->queue_tail = NULL;
+		c->nqueued = 0;
 		for (struct job *o = orphans; o; o = o->next)
 			ours_failed |= o == j;
 	}
@@ -793,6 +804,24 @@ int cache_peek(struct cache *c, const char *key, void **value, double *age)
 	*value = v;
 	if (age)
 		*age = value_age(now, at);
+	return 0;
+}
+
+int cache_peek_any(struct cache *c, const char *key, void **value)
+{
+	struct entry *e;
+	void *v = NULL;
+
+	pthread_mutex_lock(&c->lock);
+	e = table_find(c, key, key_hash(key));
+	if (e && e->value) {
+		v = e->value;
+		c->ops.ref(v);
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (!v)
+		return -ENOENT;
+	*value = v;
 	return 0;
 }
 

@@ -1,6 +1,8 @@
 /* fsops: the FUSE callbacks, each a few lines over tree_*: everything outside .dswfs is read-only. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -43,7 +45,9 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	(void)conn;
 	cfg->entry_timeout = c->ttl;
 	cfg->attr_timeout = c->ttl;
-	cfg->negative_timeout = c->ttl;
+	/* Negative entries cannot be invalidated through the path API, so a new instance must
+	 * not stay hidden behind one for a whole TTL. */
+	cfg->negative_timeout = c->ttl < 1.0 ? c->ttl : 1.0;
 	cfg->use_ino = 0;
 	cfg->kernel_cache = 0;
 	return c;
@@ -264,4 +268,132 @@ static const struct fuse_operations ops = {
 const struct fuse_operations *fsops_operations(void)
 {
 	return &ops;
+}
+
+#define INVAL_MAX 1000000
+
+struct inval_item {
+	struct inval_item *next;
+	char path[];
+};
+
+struct fsops_inval {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct inval_item *head, *tail;
+	size_t count;
+	struct fuse *fuse;
+	pthread_t thread;
+	int running, stop;
+};
+
+struct fsops_inval *fsops_inval_new(void)
+{
+	struct fsops_inval *q = calloc(1, sizeof(*q));
+
+	if (!q)
+		return NULL;
+	pthread_mutex_init(&q->lock, NULL);
+	pthread_cond_init(&q->cond, NULL);
+	return q;
+}
+
+static void *inval_main(void *arg)
+{
+	struct fsops_inval *q = arg;
+	struct inval_item *it;
+
+	pthread_mutex_lock(&q->lock);
+	for (;;) {
+		while (!q->head && !q->stop)
+			pthread_cond_wait(&q->cond, &q->lock);
+		if (q->stop)
+			break;
+		it = q->head;
+		q->head = it->next;
+		if (!q->head)
+			q->tail = NULL;
+		q->count--;
+		pthread_mutex_unlock(&q->lock);
+		/* -ENOENT means the kernel never saw the path: nothing to invalidate. */
+		fuse_invalidate_path(q->fuse, it->path);
+		free(it);
+		pthread_mutex_lock(&q->lock);
+	}
+	pthread_mutex_unlock(&q->lock);
+	return NULL;
+}
+
+int fsops_inval_start(struct fsops_inval *q, struct fuse *f)
+{
+	int rc;
+
+	q->fuse = f;
+	rc = pthread_create(&q->thread, NULL, inval_main, q);
+	if (rc)
+		return -rc;
+	pthread_mutex_lock(&q->lock);
+	q->running = 1;
+	pthread_mutex_unlock(&q->lock);
+	return 0;
+}
+
+void fsops_invalidate(void *arg, const char *path)
+{
+	struct fsops_inval *q = arg;
+	size_t len = strlen(path);
+	struct inval_item *it;
+
+	pthread_mutex_lock(&q->lock);
+	if (!q->running || q->count >= INVAL_MAX) {
+		pthread_mutex_unlock(&q->lock);
+		return;
+	}
+	pthread_mutex_unlock(&q->lock);
+	it = malloc(sizeof(*it) + len + 1);
+	if (!it)
+		return;
+	memcpy(it->path, path, len + 1);
+	it->next = NULL;
+	pthread_mutex_lock(&q->lock);
+	if (q->tail)
+		q->tail->next = it;
+	else
+		q->head = it;
+	q->tail = it;
+	q->count++;
+	pthread_cond_signal(&q->cond);
+	pthread_mutex_unlock(&q->lock);
+}
+
+void fsops_inval_stop(struct fsops_inval *q)
+{
+	int running;
+
+	if (!q)
+		return;
+	pthread_mutex_lock(&q->lock);
+	q->stop = 1;
+	running = q->running;
+	q->running = 0;
+	pthread_cond_signal(&q->cond);
+	pthread_mutex_unlock(&q->lock);
+	if (running)
+		pthread_join(q->thread, NULL);
+}
+
+void fsops_inval_free(struct fsops_inval *q)
+{
+	struct inval_item *it, *next;
+
+	if (!q)
+		return;
+	fsops_inval_stop(q);
+	for (it = q->head; it; it = next) {
+		next = it->next;
+		free(it);
+	}
+	pthread_cond_destroy(&q->cond);
+	pthread_mutex_destroy(&q->lock);
+	free(q);
 }

@@ -72,9 +72,18 @@ static int run_query(struct tree *t, const char *path)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
-static int mount_and_serve(struct fuse_args *args, struct fuse_cmdline_opts *co,
-			   struct fsops_ctx *fc)
+static void *prefetch_thread(void *arg)
 {
+	/* A failure is already in the log and last_error; the first access will retry. */
+	tree_prefetch(arg);
+	return NULL;
+}
+
+static int mount_and_serve(struct fuse_args *args, struct fuse_cmdline_opts *co,
+			   struct fsops_ctx *fc, bool prefetch)
+{
+	pthread_t pre;
+	bool pre_started = false;
 	struct fuse_loop_config *lc = NULL;
 	struct fuse *f;
 	pthread_t hup;
@@ -86,6 +95,8 @@ static int mount_and_serve(struct fuse_args *args, struct fuse_cmdline_opts *co,
 		return 2;	/* libfuse printed the reason (usually an unknown option) */
 	if (fuse_mount(f, co->mountpoint) != 0)
 		goto out_destroy;
+	if (fc->inval && fsops_inval_start(fc->inval, f) != 0)
+		log_msg(LOG_WARN, "no invalidation thread: kernel caches will age out with the TTL");
 	if (fuse_daemonize(co->foreground) != 0)
 		goto out_unmount;
 	if (fuse_set_signal_handlers(fuse_get_session(f)) != 0)
@@ -96,6 +107,8 @@ static int mount_and_serve(struct fuse_args *args, struct fuse_cmdline_opts *co,
 	if (pthread_create(&hup, NULL, hup_thread, fc->tree) == 0)
 		pthread_detach(hup);
 	log_msg(LOG_INFO, "mounted on %s", co->mountpoint);
+	if (prefetch && pthread_create(&pre, NULL, prefetch_thread, fc->tree) == 0)
+		pre_started = true;
 	if (co->singlethread) {
 		rc = fuse_loop(f) ? 1 : 0;
 	} else {
@@ -110,7 +123,10 @@ static int mount_and_serve(struct fuse_args *args, struct fuse_cmdline_opts *co,
 	}
 out_signals:
 	fuse_remove_signal_handlers(fuse_get_session(f));
+	if (pre_started)
+		pthread_join(pre, NULL);
 out_unmount:
+	fsops_inval_stop(fc->inval);
 	fuse_unmount(f);
 out_destroy:
 	fuse_destroy(f);
@@ -127,7 +143,7 @@ int main(int argc, char **argv)
 	struct api_config acfg;
 	struct tree_config tcfg;
 	struct tree *tree = NULL;
-	struct fsops_ctx fc;
+	struct fsops_ctx fc = { 0 };
 	struct err_info err;
 	struct opts o;
 	char msg[1024], *endpoint = NULL, *config = NULL;
@@ -200,6 +216,13 @@ int main(int argc, char **argv)
 	tcfg.show_secrets = o.show_secrets;
 	tcfg.fetch = api_fetch;
 	tcfg.fetch_ctx = api;
+	tcfg.grace = o.grace;
+	tcfg.max_stale = o.max_stale;
+	if (!o.query_path) {
+		fc.inval = fsops_inval_new();
+		tcfg.invalidate = fc.inval ? fsops_invalidate : NULL;
+		tcfg.invalidate_ctx = fc.inval;
+	}
 	if (tree_new(&tcfg, &tree) != 0) {
 		fprintf(stderr, "dswfs: out of memory\n");
 		goto out_api;
@@ -224,10 +247,11 @@ int main(int argc, char **argv)
 	ctl_set_config(config);
 	fc.tree = tree;
 	fc.ttl = o.ttl;
-	rc = mount_and_serve(&args, &co, &fc);
+	rc = mount_and_serve(&args, &co, &fc, o.prefetch);
 	ctl_set_config(NULL);
 out_tree:
 	tree_free(tree);
+	fsops_inval_free(fc.inval);
 out_api:
 	api_client_free(api);
 out_endpoint:

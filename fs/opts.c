@@ -13,8 +13,8 @@
 /* Raw text of the options that need checking after parsing. */
 struct raw {
 	char *ttl, *page_size, *connect_timeout, *timeout, *retries, *parallel, *max_snapshots;
-	char *verbose;
-	int show_secrets, ecs_role;
+	char *verbose, *grace, *max_stale;
+	int show_secrets, ecs_role, prefetch;
 };
 
 #define RAW(t, f) { t, offsetof(struct raw, f), 0 }
@@ -25,6 +25,8 @@ static const struct fuse_opt raw_spec[] = {
 	RAW("connect_timeout=%s", connect_timeout), RAW("timeout=%s", timeout),
 	RAW("retries=%s", retries), RAW("parallel_pages=%s", parallel),
 	RAW("max_snapshots=%s", max_snapshots), RAW("verbose=%s", verbose),
+	RAW("grace=%s", grace), RAW("max_stale=%s", max_stale),
+	{ "prefetch", offsetof(struct raw, prefetch), 1 },
 	{ "show_secrets", offsetof(struct raw, show_secrets), 1 },
 	{ "ecs_role", offsetof(struct raw, ecs_role), 1 },
 	FUSE_OPT_END
@@ -95,6 +97,8 @@ int opts_parse(struct fuse_args *args, struct opts *o)
 	memset(o, 0, sizeof(*o));
 	memset(&r, 0, sizeof(r));
 	o->ttl = 30;
+	o->grace = 30;
+	o->max_stale = 600;
 	o->page_size = 100;
 	o->connect_timeout_ms = 5000;
 	o->timeout_ms = 30000;
@@ -109,7 +113,12 @@ int opts_parse(struct fuse_args *args, struct opts *o)
 		goto out;
 	o->show_secrets = r.show_secrets;
 	o->ecs_role = r.ecs_role;
+	o->prefetch = r.prefetch;
 	if (parse_double("ttl", r.ttl, 0, 86400 * 365, &o->ttl))
+		goto out;
+	if (parse_double("grace", r.grace, 0, 86400 * 365, &o->grace))
+		goto out;
+	if (parse_double("max_stale", r.max_stale, 0, 86400 * 365, &o->max_stale))
 		goto out;
 	v = o->page_size;
 	if (parse_long("page_size", r.page_size, 1, 1000, &v))
@@ -149,6 +158,7 @@ int opts_parse(struct fuse_args *args, struct opts *o)
 out:
 	free(r.ttl); free(r.page_size); free(r.connect_timeout); free(r.timeout);
 	free(r.retries); free(r.parallel); free(r.max_snapshots); free(r.verbose);
+	free(r.grace); free(r.max_stale);
 	return rc;
 }
 
@@ -193,6 +203,11 @@ void opts_usage(FILE *f, const char *prog)
 "    profile=NAME          aliyun CLI / credentials file profile (default\n"
 "                          ALIBABA_CLOUD_PROFILE, then the CLI's current profile)\n"
 "    ttl=SECONDS           how long a query's answer is reused (default 30)\n"
+"    grace=SECONDS         past the TTL, serve the old answer at once while one\n"
+"                          background fetch refreshes it (default 30)\n"
+"    max_stale=SECONDS     when refreshes fail, keep serving the last good answer up\n"
+"                          to this age (default 600; 0 = never)\n"
+"    prefetch              fetch instances/ in the background at mount time\n"
 "    page_size=N           instances per ListInstances page, 1-1000 (default 100)\n"
 "    workspace_id=ID       base query behind instances/ (default ALL)\n"
 "    resource_id=ID        base query behind instances/ (default ALL)\n"
@@ -228,6 +243,9 @@ char *opts_describe(const struct opts *o, const char *endpoint, const char *cred
 	buf_printf(&b, "profile %s\n", o->profile ? o->profile : "");
 	buf_printf(&b, "credentials %s\n", creds_source ? creds_source : "");
 	buf_printf(&b, "ttl %g\n", o->ttl);
+	buf_printf(&b, "grace %g\n", o->grace);
+	buf_printf(&b, "max_stale %g\n", o->max_stale);
+	buf_printf(&b, "prefetch %d\n", o->prefetch);
 	buf_printf(&b, "page_size %d\n", o->page_size);
 	buf_printf(&b, "workspace_id %s\n", o->workspace_id);
 	buf_printf(&b, "resource_id %s\n", o->resource_id);

@@ -644,8 +644,9 @@ static int check_path(const char *path)
 	}
 }
 
-/* The path below a query directory's own components, starting at c. */
-static int parse_query_dir(struct comp *c, struct query *q, struct query_path *out)
+/* The path below a query directory's own components, starting at c. *added counts the filters
+ * it adds to q. */
+static int parse_query_dir(struct comp *c, struct query *q, struct query_path *out, int *added)
 {
 	char value[COMP_MAX + 1];
 	int k, where, rc;
@@ -676,6 +677,7 @@ static int parse_query_dir(struct comp *c, struct query *q, struct query_path *o
 			rc = add_filter(q, k, value, &where);
 			if (rc)
 				return rc == -ENOMEM ? rc : -ENOENT;
+			(*added)++;
 			if (c->next)
 				comp_at(c, c->next);
 			else
@@ -706,7 +708,7 @@ int query_parse_path(const char *path, const struct query *base, struct query_pa
 {
 	struct query *q = NULL;
 	struct comp c;
-	int rc;
+	int rc, added = 0;
 
 	memset(out, 0, sizeof(*out));
 	if (!path || path[0] != '/')
@@ -752,15 +754,17 @@ int query_parse_path(const char *path, const struct query *base, struct query_pa
 		rc = add_filter(q, QK_WORKSPACE_ID, id, &where);
 		if (rc)
 			goto out_fail;
+		added++;
 	}
 	if (c.next)
 		comp_at(&c, c.next);
 	else
 		c.s = NULL;
-	rc = parse_query_dir(&c, q, out);
+	rc = parse_query_dir(&c, q, out, &added);
 	if (rc)
 		goto out_fail;
-	rc = finish(q);
+	/* Most lookups (files of instances/<id>/) add nothing: the copy's strings are current. */
+	rc = added ? finish(q) : 0;
 	if (rc)
 		goto out_fail;
 	out->query = q;

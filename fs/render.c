@@ -25,6 +25,8 @@ struct render_node {
 	struct render_node *kids[];
 };
 
+_Static_assert(sizeof(struct render_node) <= 8, "render nodes must stay compact");
+
 static char *node_name(const struct render_node *n)
 {
 	return (char *)(n->dir ? (const void *)(n->kids + n->len) : (const void *)n->kids);

@@ -370,6 +370,11 @@ const struct render_node *snap_tree(struct snap *s, size_t i)
 	return t;
 }
 
+const struct render_node *snap_tree_peek(const struct snap *s, size_t i)
+{
+	return i < s->n ? __atomic_load_n(&s->inst[i].tree, __ATOMIC_ACQUIRE) : NULL;
+}
+
 const char *snap_instances_json(struct snap *s, size_t *len)
 {
 	char *j = __atomic_load_n(&s->json, __ATOMIC_ACQUIRE);

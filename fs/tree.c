@@ -1,5 +1,6 @@
 /* tree: the mount's namespace, resolving every path to a directory, file or link of a snapshot. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,12 +16,32 @@
 #include "stats.h"
 #include "tree.h"
 
+/* Which directory paths the kernel has been shown for each query, so that when a refresh
+ * replaces a query's snapshot the paths below them can be invalidated. Bounded: past the cap,
+ * new paths are not remembered (their kernel entries then age out with the TTL). */
+#define REG_BUCKETS 1024
+#define REG_MAX_PATHS 65536
+
+struct reg_path {
+	struct reg_path *next;
+	char path[];
+};
+
+struct reg_key {
+	struct reg_key *next;
+	struct reg_path *paths;
+	char key[];
+};
+
 struct tree {
 	struct tree_config cfg;
 	char *workspace_id, *resource_id;
 	struct query *base;
 	struct cache *cache;
 	time_t started;
+	pthread_mutex_t reg_lock;
+	struct reg_key *reg[REG_BUCKETS];
+	size_t reg_count;
 };
 
 struct tree_file {
@@ -47,6 +68,189 @@ static double tree_now(void *ctx)
 	struct tree *t = ctx;
 
 	return t->cfg.now ? t->cfg.now(t->cfg.now_ctx) : mono_now(NULL);
+}
+
+static size_t reg_hash(const char *s)
+{
+	size_t h = 14695981039346656037ULL;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+	return h % REG_BUCKETS;
+}
+
+/* Remembers that the kernel was shown the query directory dir (len bytes of it) for key. */
+static void reg_note(struct tree *t, const char *key, const char *dir, size_t len)
+{
+	struct reg_key *k;
+	struct reg_path *p;
+	size_t b;
+
+	if (!t->cfg.invalidate)
+		return;
+	b = reg_hash(key);
+	pthread_mutex_lock(&t->reg_lock);
+	for (k = t->reg[b]; k && strcmp(k->key, key); k = k->next)
+		;
+	if (!k && t->reg_count < REG_MAX_PATHS) {
+		k = calloc(1, sizeof(*k) + strlen(key) + 1);
+		if (k) {
+			strcpy(k->key, key);
+			k->next = t->reg[b];
+			t->reg[b] = k;
+		}
+	}
+	if (!k)
+		goto out;
+	for (p = k->paths; p; p = p->next)
+		if (strlen(p->path) == len && memcmp(p->path, dir, len) == 0)
+			goto out;
+	if (t->reg_count >= REG_MAX_PATHS)
+		goto out;
+	p = malloc(sizeof(*p) + len + 1);
+	if (!p)
+		goto out;
+	memcpy(p->path, dir, len);
+	p->path[len] = 0;
+	p->next = k->paths;
+	k->paths = p;
+	t->reg_count++;
+out:
+	pthread_mutex_unlock(&t->reg_lock);
+}
+
+/* A copy of the directories remembered for key (or for every key when key is NULL), as one
+ * NUL-separated block ending in an empty string. Caller frees; NULL when there are none. */
+static char *reg_paths(struct tree *t, const char *key)
+{
+	struct buf b;
+
+	buf_init(&b, (size_t)REG_MAX_PATHS * 4096);
+	pthread_mutex_lock(&t->reg_lock);
+	for (size_t i = 0; i < REG_BUCKETS; i++) {
+		if (key && i != reg_hash(key))
+			continue;
+		for (struct reg_key *k = t->reg[i]; k; k = k->next) {
+			if (key && strcmp(k->key, key))
+				continue;
+			for (struct reg_path *p = k->paths; p; p = p->next)
+				buf_append(&b, p->path, strlen(p->path) + 1);
+		}
+	}
+	pthread_mutex_unlock(&t->reg_lock);
+	if (b.len == 0 || buf_append(&b, "", 1) < 0) {
+		buf_free(&b);
+		return NULL;
+	}
+	return buf_steal(&b, NULL);
+}
+
+static void reg_free(struct tree *t)
+{
+	for (size_t i = 0; i < REG_BUCKETS; i++) {
+		struct reg_key *k = t->reg[i], *kn;
+
+		for (; k; k = kn) {
+			struct reg_path *p = k->paths, *pn;
+
+			for (; p; p = pn) {
+				pn = p->next;
+				free(p);
+			}
+			kn = k->next;
+			free(k);
+		}
+	}
+}
+
+static void invalidate(struct tree *t, const char *dir, const char *a, const char *b)
+{
+	char path[8192];
+
+	snprintf(path, sizeof(path), "%s%s%s%s%s", dir, a ? "/" : "", a ? a : "", b ? "/" : "",
+		 b ? b : "");
+	t->cfg.invalidate(t->cfg.invalidate_ctx, path);
+}
+
+/* Every file and directory below a rendered node, as dir/prefix/... */
+static void invalidate_tree(struct tree *t, const char *dir, const struct render_node *n)
+{
+	char path[8192];
+
+	for (size_t i = 0; i < render_nchildren(n); i++) {
+		const struct render_node *c = render_child(n, i);
+
+		if (snprintf(path, sizeof(path), "%s/%s", dir, render_name(c)) >= (int)sizeof(path))
+			continue;
+		t->cfg.invalidate(t->cfg.invalidate_ctx, path);
+		if (render_is_dir(c))
+			invalidate_tree(t, path, c);
+	}
+}
+
+/* Invalidates what the kernel may hold for instance i of old under every directory in dirs:
+ * the instance directory and, when it was rendered (nothing below it was shown otherwise),
+ * every file and directory below it. */
+static void invalidate_instance(struct tree *t, const char *dirs, const struct snap *old,
+				size_t i)
+{
+	const struct render_node *n = snap_tree_peek(old, i);
+	const char *name = snap_dirname(old, i);
+	char inst[8192];
+
+	for (const char *d = dirs; d && *d; d += strlen(d) + 1) {
+		if (snprintf(inst, sizeof(inst), "%s/%s", d, name) >= (int)sizeof(inst))
+			continue;
+		t->cfg.invalidate(t->cfg.invalidate_ctx, inst);
+		if (n)
+			invalidate_tree(t, inst, n);
+	}
+}
+
+static void invalidate_dirs(struct tree *t, const char *dirs, bool base)
+{
+	for (const char *d = dirs; d && *d; d += strlen(d) + 1) {
+		invalidate(t, d, NULL, NULL);
+		invalidate(t, d, "instances.json", NULL);
+		invalidate(t, d, ".query", NULL);
+	}
+	if (base) {
+		invalidate(t, "/by-name", NULL, NULL);
+		invalidate(t, "/workspaces", NULL, NULL);
+	}
+}
+
+/* After a refresh: the directories showing key, and everything below each instance that
+ * changed or went away (new == NULL: every instance), lose their kernel-cached attributes and
+ * contents. */
+static void on_replaced(void *ctx, const char *key, void *old_value, void *new_value)
+{
+	struct tree *t = ctx;
+	struct snap *old = old_value, *new = new_value;
+	bool base = strcmp(key, query_canonical(t->base)) == 0;
+	char *dirs = reg_paths(t, key);
+
+	for (size_t i = 0; i < snap_count(old); i++) {
+		long j = new ? snap_find(new, snap_dirname(old, i)) : -1;
+
+		if (j >= 0 && cJSON_Compare(snap_instance(old, i), snap_instance(new, (size_t)j), 1))
+			continue;
+		invalidate_instance(t, dirs, old, i);
+		if (base && snap_link_name(old, i))
+			invalidate(t, "/by-name", snap_link_name(old, i), NULL);
+	}
+	invalidate_dirs(t, dirs, base);
+	free(dirs);
+}
+
+static void *query_dup_cb(const void *q)
+{
+	return query_dup(q);
+}
+
+static void query_free_cb(void *q)
+{
+	query_free(q);
 }
 
 /* Filters whose server-side meaning is plain equality on one top-level member (a comma list
@@ -230,10 +434,14 @@ static void snap_unref_cb(void *v)
 
 int tree_new(const struct tree_config *cfg, struct tree **out)
 {
-	struct cache_config cc = { .ttl = cfg->ttl, .max_entries = cfg->max_snapshots };
+	struct cache_config cc = {
+		.ttl = cfg->ttl, .max_entries = cfg->max_snapshots, .grace = cfg->grace,
+		.max_stale = cfg->max_stale,
+	};
 	struct cache_ops ops = {
 		.fetch = fetch_snap, .ref = snap_ref_cb, .unref = snap_unref_cb,
-		.now = tree_now,
+		.now = tree_now, .arg_dup = query_dup_cb, .arg_free = query_free_cb,
+		.replaced = cfg->invalidate ? on_replaced : NULL,
 	};
 	struct tree *t;
 	int rc = -ENOMEM;
@@ -257,6 +465,7 @@ int tree_new(const struct tree_config *cfg, struct tree **out)
 	if (rc)
 		goto out_query;
 	t->started = time(NULL);
+	pthread_mutex_init(&t->reg_lock, NULL);
 	*out = t;
 	return 0;
 out_query:
@@ -273,6 +482,8 @@ void tree_free(struct tree *t)
 	if (!t)
 		return;
 	cache_free(t->cache);
+	reg_free(t);
+	pthread_mutex_destroy(&t->reg_lock);
 	query_free(t->base);
 	free(t->workspace_id);
 	free(t->resource_id);
@@ -290,6 +501,17 @@ static int get_snap(struct tree *t, const struct query *q, struct snap **s, doub
 		return rc;
 	*s = v;
 	return 0;
+}
+
+/* get_snap for a query directory the kernel is being shown (dir, len bytes of the path). */
+static int get_snap_noted(struct tree *t, const struct query *q, const char *dir, size_t len,
+			  struct snap **s, double *age)
+{
+	int rc = get_snap(t, q, s, age);
+
+	if (rc == 0)
+		reg_note(t, query_canonical(q), dir, len);
+	return rc;
 }
 
 static void dir_attr(struct tree_attr *a, time_t mtime, time_t ctime_)
@@ -361,7 +583,8 @@ static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct
 		dir_attr(a, t->started, t->started);
 		break;
 	case QN_INSTANCES_JSON:
-		rc = get_snap(t, qp.query, &s, NULL);
+		rc = get_snap_noted(t, qp.query, path, strlen(path) - strlen("/instances.json"), &s,
+				    NULL);
 		if (rc)
 			break;
 		data = snap_instances_json(s, &len);
@@ -383,7 +606,12 @@ static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct
 		file_attr(a, len, snap_fetched_at(s), snap_fetched_at(s));
 		break;
 	case QN_INSTANCE:
-		rc = get_snap(t, qp.query, &s, NULL);
+		/* The instance directory's own lookup is where its query directory gets noted:
+		 * nothing below it is reached without that lookup. */
+		if (!*qp.rest)
+			rc = get_snap_noted(t, qp.query, path, (size_t)(qp.name - path - 1), &s, NULL);
+		else
+			rc = get_snap(t, qp.query, &s, NULL);
 		if (rc)
 			break;
 		i = snap_find(s, qp.name);
@@ -593,7 +821,7 @@ int tree_readdir(struct tree *t, const char *path,
 				break;
 		break;
 	case QN_QUERY_DIR:
-		rc = get_snap(t, qp.query, &s, NULL);
+		rc = get_snap_noted(t, qp.query, path, strlen(path), &s, NULL);
 		if (rc == 0)
 			rc = list_instances(s, fill, ctx);
 		break;
@@ -695,8 +923,69 @@ int tree_write(struct tree *t, const char *path)
 
 void tree_refresh(struct tree *t)
 {
+	struct snap **old = NULL;
+	char **keys = NULL;
+	size_t n = 0, cap = 0;
+
+	/* The snapshots about to be dropped say what the kernel may have been shown; keep them
+	 * just long enough to invalidate it all. */
+	if (t->cfg.invalidate) {
+		pthread_mutex_lock(&t->reg_lock);
+		for (size_t b = 0; b < REG_BUCKETS; b++)
+			for (struct reg_key *k = t->reg[b]; k; k = k->next) {
+				if (n == cap) {
+					size_t nc = cap ? cap * 2 : 16;
+					char **nk = realloc(keys, nc * sizeof(*keys));
+
+					if (!nk)
+						break;
+					keys = nk;
+					cap = nc;
+				}
+				keys[n] = strdup(k->key);
+				if (keys[n])
+					n++;
+			}
+		pthread_mutex_unlock(&t->reg_lock);
+		old = calloc(n ? n : 1, sizeof(*old));
+		for (size_t i = 0; old && i < n; i++) {
+			void *v;
+
+			if (cache_peek_any(t->cache, keys[i], &v) == 0)
+				old[i] = v;
+		}
+	}
 	cache_drop_all(t->cache);
 	log_msg(LOG_INFO, "cache dropped on request");
+	for (size_t i = 0; i < n; i++) {
+		if (old && old[i]) {
+			on_replaced(t, keys[i], old[i], NULL);
+			snap_unref(old[i]);
+		} else {
+			char *dirs = reg_paths(t, keys[i]);
+
+			invalidate_dirs(t, dirs, strcmp(keys[i], query_canonical(t->base)) == 0);
+			free(dirs);
+		}
+		free(keys[i]);
+	}
+	free(old);
+	free(keys);
+}
+
+int tree_prefetch(struct tree *t)
+{
+	struct snap *s;
+	int rc = get_snap(t, t->base, &s, NULL);
+
+	if (rc == 0)
+		snap_unref(s);
+	return rc;
+}
+
+void tree_settle(struct tree *t)
+{
+	cache_wait_background(t->cache);
 }
 
 int tree_query_json(struct tree *t, const char *path, char **json, size_t *len,
@@ -749,8 +1038,7 @@ char *tree_stats(struct tree *t)
 {
 	char *s = NULL;
 
-	if (asprintf(&s, "cache_snapshots %zu\ncache_ttl_seconds %g\n", cache_entries(t->cache),
-		     t->cfg.ttl) < 0)
+	if (asprintf(&s, "cache_oldest_age_seconds %.1f\n", cache_oldest_age(t->cache)) < 0)
 		return NULL;
 	return s;
 }

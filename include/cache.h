@@ -85,6 +85,11 @@ int cache_get(struct cache *c, const char *key, const void *arg, void **value, d
  * otherwise. Used to answer from what is already known. */
 int cache_peek(struct cache *c, const char *key, void **value, double *age);
 
+/* A referenced value for key whatever its age (stale ones too), without fetching, counting
+ * or touching the LRU order; -ENOENT when none is held. For looking at what is about to be
+ * dropped or replaced, e.g. before cache_drop_all. */
+int cache_peek_any(struct cache *c, const char *key, void **value);
+
 /* Starts a background fetch for key (arg as for cache_get, copied with arg_dup) unless a fresh
  * value is cached, a fetch is under way, or the key's back-off runs: -EALREADY then. Callers of
  * cache_get arriving meanwhile wait for it as for any fetch. Counted in STATS_CACHE_REFRESHES.

@@ -14,6 +14,9 @@ struct opts {
 	char *region;		/* -o region, or NULL */
 	char *profile;		/* -o profile, or NULL */
 	double ttl;		/* seconds, default 30 */
+	double grace;		/* stale-while-revalidate window past ttl, default 30 */
+	double max_stale;	/* serve the last answer this long when refreshes fail, 600 */
+	bool prefetch;		/* warm instances/ at mount time */
 	int page_size;		/* default 100 */
 	char *workspace_id;	/* base query, default "ALL" */
 	char *resource_id;	/* base query, default "ALL" */

@@ -40,7 +40,9 @@ bool query_value_valid(enum query_key k, const char *value);
  * path component (non-empty, no '/', not "." or "..", valid for the key): the Status of the
  * instance, each "k=v" of its Labels (Key/Value) or Tags (TagKey/TagValue), its
  * RequestedResource.GPUType for gpu-type, its UserId for create-user-id, ... Range keys
- * (min-/max-*, create-time-*) emit nothing. */
+ * (min-/max-*, create-time-*) emit nothing. Only string members count; Labels may also be an
+ * object {"k": "v"}, Tags entries may use Key/Value; a label/tag key holding '=' is skipped
+ * (it would not read back as the same pair). */
 void query_key_values(enum query_key k, const cJSON *inst,
 		      void (*emit)(const char *value, void *ctx), void *ctx);
 

@@ -21,7 +21,10 @@ void render_escape_name(const char *name, char out[RENDER_NAME_MAX]);
 
 /* A deep copy of inst with secrets replaced by RENDER_REDACTED: ImageAuth, every scalar under
  * CredentialConfig (structure and names kept), every value of EnvironmentVariables (names
- * kept). With show_secrets a plain copy. Caller cJSON_Deletes; NULL on ENOMEM. */
+ * kept). With show_secrets a plain copy. Caller cJSON_Deletes; NULL on ENOMEM.
+ * The three members are matched case-insensitively, every repeat of a name included; a secret
+ * of an unexpected type (ImageAuth an object, CredentialConfig a string) becomes the string
+ * RENDER_REDACTED whole; null stays null (it hides nothing and renders as no file). */
 cJSON *render_redact(const cJSON *inst, bool show_secrets);
 
 /* Pretty-printed JSON of item followed by "\n". Caller frees; NULL on ENOMEM. *len = length. */
@@ -29,11 +32,16 @@ char *render_json(const cJSON *item, size_t *len);
 
 /* The content of a scalar member's file: a string's value, a number in JSON form (integers
  * without a fraction), true/false; each followed by "\n". NULL for null, objects and arrays,
- * or on ENOMEM. Caller frees. */
+ * or on ENOMEM. Caller frees.
+ * Numbers: integral values in [-2^53, 2^53] print as integers ("3600000", never "-0"); others
+ * with the fewest of 15, 16 or 17 significant digits that read back as the same double, in %g
+ * form ("0.5", "1e+20", "0.30000000000000004"). A non-finite number (cJSON reads 1e999 as inf)
+ * is treated as null, as cJSON_Print does. */
 char *render_scalar(const cJSON *item, size_t *len);
 
 /* Seconds since the epoch of a "2021-01-12T14:36:01Z" timestamp, or -1 when s is NULL or not
- * of that form. */
+ * of that form (or not a real moment: month lengths and leap years are checked, seconds stop
+ * at 59). 1969-12-31T23:59:59Z is indistinguishable from an error. */
 time_t render_parse_time(const char *s);
 
 /* A rendered directory or file. Immutable once built, so any number of threads may read it. */
@@ -42,12 +50,16 @@ struct render_node;
 /* The tree of one (already redacted) instance object: scalars as files named like the member,
  * objects as directories built the same way, arrays as "<Member>.json", null members left out,
  * plus "instance.json" (the whole object) at the top. When two members escape to the same name
- * the first wins. Returns 0 and *out (free with render_free), -EINVAL when inst is not an
- * object, -ENOMEM. */
+ * the first wins ("instance.json" at the top always holds the whole object). "<Member>.json"
+ * is the escaped name plus ".json" (a cut name keeps the suffix). Objects more than 32
+ * directories below the instance become "<Member>.json" files too, which bounds recursion and
+ * path length. Returns 0 and *out (free with render_free), -EINVAL when inst is not an
+ * object, -EFBIG for a file over 4 GiB, -ENOMEM. */
 int render_instance(const cJSON *inst, struct render_node **out);
 
-/* The node at relpath below root ("" is root itself, "RequestedResource/CPU"), or NULL.
- * Cost: one binary search per component. */
+/* The node at relpath below root ("" is root itself, "RequestedResource/CPU"), or NULL (an
+ * empty component, as in "a//b" or "a/", names nothing). Cost: one binary search per
+ * component. */
 const struct render_node *render_lookup(const struct render_node *root, const char *relpath);
 
 bool render_is_dir(const struct render_node *n);

@@ -45,6 +45,9 @@ time_t snap_ctime(const struct snap *s, size_t i);
 /* The file tree of instance i, rendered on first use. Owned by s; NULL on ENOMEM. */
 const struct render_node *snap_tree(struct snap *s, size_t i);
 
+/* The file tree of instance i if it has been rendered already, else NULL (never renders). */
+const struct render_node *snap_tree_peek(const struct snap *s, size_t i);
+
 /* instances.json: the pretty-printed array of every instance (redacted) and "\n", rendered on
  * first use. Owned by s; NULL on ENOMEM. */
 const char *snap_instances_json(struct snap *s, size_t *len);

@@ -27,6 +27,13 @@ struct tree_config {
 	void *fetch_ctx;
 	double (*now)(void *ctx);	/* monotonic clock for the cache; NULL = CLOCK_MONOTONIC */
 	void *now_ctx;
+	double grace;			/* stale-while-revalidate window past ttl (cache.h) */
+	double max_stale;		/* stale-on-error limit (cache.h); 0 = off */
+	/* Told each path whose kernel-cached attributes or contents may have changed, after a
+	 * refresh replaced a snapshot (NULL = nobody to tell). Called from the thread that did
+	 * the fetch, without tree locks; it must not block on FUSE requests. */
+	void (*invalidate)(void *ctx, const char *path);
+	void *invalidate_ctx;
 };
 
 struct tree;
@@ -72,8 +79,15 @@ int tree_readlink(struct tree *t, const char *path, char *buf, size_t size);
  * else is -EROFS (or -ENOENT when it does not exist). */
 int tree_write(struct tree *t, const char *path);
 
-/* Drops every cached snapshot (refresh, SIGHUP). */
+/* Drops every cached snapshot (refresh, SIGHUP) and tells invalidate about every query and
+ * instance directory the kernel has been shown. */
 void tree_refresh(struct tree *t);
+
+/* Fetches the base query (instances/) now, for -o prefetch. Returns 0 or the fetch's -errno. */
+int tree_prefetch(struct tree *t);
+
+/* Blocks until background refreshes have landed (tests). */
+void tree_settle(struct tree *t);
 
 /* The JSON array path/instances.json would hold, for --query. path is relative to the mount
  * ("workspaces/40823/status/Running"). Caller frees; -ENOENT when path is not a query dir. */

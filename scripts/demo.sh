@@ -40,8 +40,9 @@ alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
 gone() { ! alive "$1"; }
 is_mounted() { mountpoint -q "$MNT" 2>/dev/null; }
 
+# Called with 0 for Ctrl-C / kill (a normal way to end the demo), without for any other exit.
 cleanup() {
-	local rc=$?
+	local rc=${1:-$?}
 	trap - INT TERM EXIT
 	echo
 	echo "demo: stopping"
@@ -67,7 +68,8 @@ cleanup() {
 	rm -rf "$WORK"
 	exit "$rc"
 }
-trap cleanup INT TERM EXIT
+trap 'cleanup 0' INT TERM
+trap cleanup EXIT
 
 if is_mounted; then
 	echo "demo: $MNT is already mounted (an earlier demo?); unmounting it" >&2
@@ -108,9 +110,9 @@ if ! is_mounted; then
 	exit 1
 fi
 
-ID=$(find "$MNT/instances" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | head -n 1)
-WS=$(find "$MNT/workspaces" -mindepth 1 -maxdepth 1 -printf '%f\n' | head -n 1)
-touch -d '30 days ago' "$WORK/month-ago"
+ID=$(find "$MNT/instances" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' -quit)
+WS=$(find "$MNT/workspaces" -mindepth 1 -maxdepth 1 -printf '%f\n' -quit)
+touch -d 2025-01-01 "$WORK/since"
 cat <<EOF
 
 dswfs is mounted on $MNT: $INSTANCES demo instances from the local server at $ENDPOINT.
@@ -124,10 +126,10 @@ Try, in another terminal:
   ls -l $MNT/by-name | head
   ls $MNT/workspaces/ $MNT/workspaces/$WS/status/
   ls $MNT/workspaces/$WS/status/Running/accelerator-type/GPU/
-  grep -rl --include=Status Failed $MNT/instances | head
-  grep -r --include=GPUType . $MNT/instances | cut -d: -f2 | sort | uniq -c
+  grep -lx Failed $MNT/instances/dsw-*/Status | head
+  grep -rh --include=GPUType . $MNT/instances | sort | uniq -c
   jq -r '.[] | select(.Status == "Running") | "\(.InstanceName)\t\(.JupyterlabUrl)"' $MNT/instances/instances.json | head
-  find $MNT/instances -mindepth 1 -maxdepth 1 -newer $WORK/month-ago | head
+  find $MNT/instances -mindepth 1 -maxdepth 1 -newer $WORK/since | head   # modified in 2025
   cat $MNT/.dswfs/stats
   echo 1 > $MNT/.dswfs/refresh
   watch -n 1 cat $MNT/.dswfs/stats

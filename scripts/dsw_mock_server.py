@@ -31,6 +31,19 @@ Decisions where the reference is silent (documented here, kept stable for tests)
 - Order: SortBy default GmtCreateTime, Order default DESC; ties broken by GmtCreateTime DESC then
   InstanceId ASC; instances lacking the sort value come last.
 - Query values are decoded as forms are ('+' is a space), then re-encoded RFC 3986 for signing.
+- Signature errors: no Authorization -> 400 MissingAuthorization; not "ACS3-HMAC-SHA256 Credential=,
+  SignedHeaders=,Signature=" or host / an x-acs-* header left out of SignedHeaders -> 400
+  IncompleteSignature; unknown key -> 404 InvalidAccessKeyId.NotFound; STS key without its token ->
+  400 InvalidSecurityToken.Malformed, with another token -> 400
+  InvalidSecurityToken.MismatchWithAccessKey; no x-acs-date / x-acs-signature-nonce (or, when signing
+  is on, x-acs-action / x-acs-version) -> 400 MissingParameter; bad x-acs-date -> 400
+  InvalidTimeStamp.Format, more than 15 minutes off -> 400 InvalidTimeStamp.Expired;
+  x-acs-content-sha256 not the body's hash -> 400 InvalidParameter.ContentSha256; wrong signature ->
+  400 SignatureDoesNotMatch (the message carries the server's StringToSign); a nonce seen in the
+  last 30 minutes -> 400 SignatureNonceUsed. x-acs-action other than ListInstances -> 404
+  InvalidAction.NotFound, x-acs-version other than 2022-01-01 -> 400 InvalidVersion.
+- /_mock/stats: "requests" counts every request outside /_mock/, "list_requests" the ListInstances
+  ones (rejected and faulted included), "ok_requests" those answered with a genuine 200 body.
 """
 import argparse
 import calendar
@@ -95,8 +108,8 @@ DEFAULT_CODES = {500: "InternalError", 502: "BadGateway", 503: "ServiceUnavailab
 
 
 def rfc3986(s):
-    """Percent-encodes s (UTF-8) leaving only letters, digits and -_.~ as they are."""
-    return urllib.parse.quote(s, safe="-_.~")
+    """Percent-encodes s (UTF-8; undecodable bytes kept as surrogates) leaving only -_.~ and alnums."""
+    return urllib.parse.quote(s, safe="-_.~", errors="surrogateescape")
 
 
 _TIME_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})$")
@@ -202,7 +215,11 @@ def _gpu_memory_gb(gpu_type):
 
 
 def dumps(obj):
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+    """Compact UTF-8 JSON; \\u escapes only if obj holds lone surrogates (undecodable input bytes)."""
+    try:
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(obj, separators=(",", ":")).encode("ascii")
 
 
 def new_request_id():
@@ -636,15 +653,22 @@ def parse_query_string(raw):
         if not part:
             continue
         name, _, value = part.partition("=")
-        out.append((urllib.parse.unquote_plus(name), urllib.parse.unquote_plus(value)))
+        out.append((urllib.parse.unquote_plus(name, errors="surrogateescape"),
+                    urllib.parse.unquote_plus(value, errors="surrogateescape")))
     return out
+
+
+def _raw_header(v):
+    """http.server decodes header bytes as Latin-1; give back the bytes (as UTF-8 + surrogates)."""
+    return v.encode("latin-1", "replace").decode("utf-8", "surrogateescape")
 
 
 def canonical_request(method, raw_path, pairs, headers, signed, payload_hash):
     """The canonical request the server recomputes (headers: name -> [values])."""
-    uri = rfc3986(urllib.parse.unquote(raw_path)).replace("%2F", "/") or "/"
+    uri = rfc3986(urllib.parse.unquote(raw_path, errors="surrogateescape")).replace("%2F", "/") or "/"
     cq = "&".join("%s=%s" % (rfc3986(n), rfc3986(v)) for n, v in sorted(pairs, key=lambda p: p[0]))
-    ch = "".join("%s:%s\n" % (h, ",".join(sorted(v.strip() for v in headers.get(h, [])))) for h in signed)
+    ch = "".join("%s:%s\n" % (h, ",".join(sorted(_raw_header(v).strip() for v in headers.get(h, []))))
+                 for h in signed)
     return "\n".join([method, uri, cq, ch, ";".join(signed), payload_hash])
 
 
@@ -762,6 +786,9 @@ class Faults:
                 r[k] = v
             if r.get("page") is not None and not isinstance(r["page"], int):
                 raise ValueError("page must be an integer")
+            for k in ("ms", "add", "remove", "bytes", "status"):
+                if k in r and (not isinstance(r[k], (int, float)) or isinstance(r[k], bool) or r[k] < 0):
+                    raise ValueError("%s must be a non-negative number" % k)
             if r["kind"] == "wrong_types" and r.get("variant", "mixed") not in WRONG_VARIANTS:
                 raise ValueError("wrong_types variant must be one of: " + ", ".join(WRONG_VARIANTS))
             if r["kind"] == "malformed" and r.get("variant", "cut") not in MALFORMED_VARIANTS:
@@ -911,7 +938,16 @@ class Handler(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n > 0 else b""
 
+    def commit_log(self):
+        """Appends this request's log entry once, before its answer leaves (so a client that has the
+        answer always finds the entry in /_mock/stats)."""
+        entry, self._entry = getattr(self, "_entry", None), None
+        if entry is not None:
+            with self.server.stats.lock:
+                self.server.stats.log.append(entry)
+
     def send(self, status, body, ctype=JSON_CT, request_id=None):
+        self.commit_log()
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -969,6 +1005,7 @@ class Handler(BaseHTTPRequestHandler):
             params.setdefault(n, v)
         entry = {"time": now_iso(), "method": self.command, "path": raw_path, "query": params,
                  "status": None, "code": None, "auth": None, "fault": None, "request_id": rid}
+        self._entry = entry
         try:
             if raw_path != API_PATH or self.command != "GET":
                 err = ApiError(404, "InvalidAction.NotFound",
@@ -980,8 +1017,7 @@ class Handler(BaseHTTPRequestHandler):
                 srv.stats.list_requests += 1
             self.list_instances(raw_path, pairs, params, body, rid, entry)
         finally:
-            with srv.stats.lock:
-                srv.stats.log.append(entry)
+            self.commit_log()
 
     def send_error_json(self, err, rid, entry):
         entry["status"], entry["code"] = err.status, err.code
@@ -1035,10 +1071,12 @@ class Handler(BaseHTTPRequestHandler):
             self.send_error_json(ApiError(status, code, msg), rid, entry)
             return
         if kind == "timeout":
+            self.commit_log()
             time.sleep(float(rule.get("ms", 30000)) / 1000.0)
             self.close_connection = True
             return
         if kind == "reset":
+            self.commit_log()
             self.reset_connection()
             return
         if kind == "huge":
@@ -1078,6 +1116,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send(200, out[:max(1, len(out) * 3 // 5)], request_id=rid)
             return
         if kind == "truncate":
+            self.commit_log()
             self.close_connection = True
             self.send_response(status)
             self.send_header("Content-Type", JSON_CT)
@@ -1097,6 +1136,7 @@ class Handler(BaseHTTPRequestHandler):
         head = b'{"RequestId":"%s","Success":true,"Code":null,"Message":null,"HttpStatusCode":200,' \
                b'"TotalCount":0,"Instances":[],"Padding":"' % rid.encode()
         tail = b'"}'
+        self.commit_log()
         self.close_connection = True
         self.send_response(200)
         self.send_header("Content-Type", JSON_CT)
@@ -1221,9 +1261,26 @@ def load_fleet_file(path):
     return insts
 
 
+EPILOG = """control API (unsigned, JSON):
+  GET /_mock/health | GET /_mock/stats | POST /_mock/stats/reset
+  GET /_mock/fleet | POST /_mock/fleet {"Instances": [...]}
+  POST /_mock/instances {instance} | PATCH|DELETE /_mock/instances/<InstanceId>
+  POST /_mock/query {"params": {...}}      ListInstances' answer for params, without paging
+  GET|POST|DELETE /_mock/faults            POST {"faults": [rule, ...]} replaces the rules
+
+fault rule: {"kind": K, "count": N (-1 = until cleared), "after": M, "page": P, ...}
+  status {"status": 503, "code": ..., "message": ...}   throttle (Throttling.User, 400)
+  latency {"ms": 50}   timeout {"ms": 30000}   truncate   reset (TCP RST)
+  drift {"add": N, "remove": N}   huge {"bytes": N}
+  malformed {"variant": cut|html|garbage|empty|trailing}
+  wrong_types {"variant": mixed|instance_fields|instances_string|instances_null|instances_object|
+               instance_not_object|totalcount_string|top_level_array|success_string}
+"""
+
+
 def parse_args(argv):
     ap = argparse.ArgumentParser(
-        prog="dsw_mock_server.py",
+        prog="dsw_mock_server.py", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
         description="Local PAI-DSW API server: GET /api/v2/instances (ListInstances) on 127.0.0.1, with an "
                     "unsigned control API under /_mock/ (health, stats, stats/reset, fleet, instances, query, "
                     "faults). Prints 'listening on 127.0.0.1:PORT' once ready.")

@@ -671,22 +671,22 @@ def fault_throttle():
 @test
 def fault_latency_and_latency_flag():
     with MockServer(instances=10) as srv:
-        set_faults(srv, {"kind": "latency", "ms": 400, "count": 1})
+        set_faults(srv, {"kind": "latency", "ms": 800, "count": 1})
         c = Api(srv)
         t0 = time.monotonic()
         eq(c.request({}).status, 200, "delayed but fine")
-        assert time.monotonic() - t0 >= 0.4, "latency fault"
+        assert time.monotonic() - t0 >= 0.8, "latency fault"
         t0 = time.monotonic()
         c.request({})
-        assert time.monotonic() - t0 < 0.4, "latency used up"
+        assert time.monotonic() - t0 < 0.6, "latency used up"
         c.close()
-    with MockServer("--latency-ms", "300", instances=10) as srv:
+    with MockServer("--latency-ms", "600", instances=10) as srv:
         t0 = time.monotonic()
         eq(api_once(srv, {}).status, 200, "status")
-        assert time.monotonic() - t0 >= 0.3, "--latency-ms"
+        assert time.monotonic() - t0 >= 0.6, "--latency-ms"
         t0 = time.monotonic()
         srv.control("GET", "health")
-        assert time.monotonic() - t0 < 0.3, "control API is not delayed"
+        assert time.monotonic() - t0 < 0.5, "control API is not delayed"
 
 
 @test
@@ -903,8 +903,7 @@ def fleets_are_deterministic_per_seed():
     with MockServer(sign=False, instances=120, seed=9) as s1, MockServer(sign=False, instances=120, seed=9) as s2:
         f1 = s1.fleet()
         eq(f1, s2.fleet(), "two servers, same seed")
-    with MockServer(sign=False, instances=120, seed=10) as s3:
-        assert s3.fleet() != f1, "another seed, another fleet"
+    eq(f1["Instances"], dsw_fleet.generate(120, 9), "the server serves the generator's fleet")
 
 
 @test
@@ -968,6 +967,9 @@ def large_fleet_is_quick():
     t0 = time.monotonic()
     with MockServer(sign=False, instances=50000, seed=2) as srv:
         startup = time.monotonic() - t0
+        with open("/proc/%d/stat" % srv.proc.pid) as f:  # CPU time: fair on a busy machine too
+            fields = f.read().rsplit(")", 1)[1].split()
+        startup_cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         c = Api(srv, timeout=30)
         q = {"WorkspaceId": "ALL", "ResourceId": "ALL", "PageSize": "100"}
         t1 = time.monotonic()
@@ -979,8 +981,9 @@ def large_fleet_is_quick():
             eq(len(c.request(dict(q, PageNumber=str(page)), sign=False).ids()), 100, "page %d" % page)
         later = (time.monotonic() - t2) / 10
         c.close()
-    print("  50,000 instances: start %.2fs, first page %.3fs, next pages %.3fs each" % (startup, first, later))
-    assert startup < 20, "start-up took %.1fs" % startup
+    print("  50,000 instances: start %.2fs (%.2fs CPU), first page %.3fs, next pages %.3fs each"
+          % (startup, startup_cpu, first, later))
+    assert startup_cpu < 8 and startup < 30, "start-up took %.1fs (%.1fs CPU)" % (startup, startup_cpu)
     assert first < 2 and later < 0.5, (first, later)
 
 

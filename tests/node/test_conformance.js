@@ -61,7 +61,7 @@ for (const k of Object.keys(process.env)) {
 
 function startServer() {
   return new Promise((resolve, reject) => {
-    const proc = spawn('python3', [MOCK, '--port', '0', '--instances', '120', '--seed', '7',
+    const proc = spawn(process.env.PYTHON || 'python3', [MOCK, '--port', '0', '--instances', '120', '--seed', '7',
       '--access-key-id', AK_ID, '--access-key-secret', AK_SECRET,
       '--sts', `${STS_ID}:${STS_SECRET}:${STS_TOKEN}`], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';

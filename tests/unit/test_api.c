@@ -1,6 +1,7 @@
 /* test_api: the ListInstances client's own logic: endpoint checks, page parsing of hostile
  * bodies, and the wire format and paging rules against a scripted in-process HTTP responder. */
 #include <arpa/inet.h>
+#include <stdbool.h>
 #include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -388,6 +389,8 @@ struct fake {
 	char *pages[64];
 	int npages_def;
 	int nreq;
+	bool keepalive;		/* serve several requests per connection */
+	int accepts;		/* connections accepted */
 	char reqs[32][4096];	/* the first requests' head, for inspection */
 	int page_of[256];	/* PageNumber of each request */
 };
@@ -436,9 +439,35 @@ static void fake_answer(struct fake *f, int fd, const char *req)
 	pthread_mutex_unlock(&f->lock);
 	len = strlen(body);
 	snprintf(head, sizeof(head), "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
-		 "Content-Length: %zu\r\nConnection: close\r\n\r\n", status, len);
+		 "Content-Length: %zu\r\nConnection: %s\r\n\r\n", status, len,
+		 f->keepalive ? "keep-alive" : "close");
 	if (write(fd, head, strlen(head)) < 0 || write(fd, body, len) < 0)
 		return;
+}
+
+/* Reads one request head; false at EOF, on error or when stopping. */
+static bool fake_read(struct fake *f, int fd, char *req, size_t size)
+{
+	size_t got = 0;
+
+	req[0] = '\0';
+	while (got < size - 1) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (__atomic_load_n(&f->stop, __ATOMIC_ACQUIRE))
+			return false;
+		if (poll(&p, 1, 20) <= 0)
+			continue;
+		n = read(fd, req + got, size - 1 - got);
+		if (n <= 0)
+			return false;
+		got += (size_t)n;
+		req[got] = '\0';
+		if (strstr(req, "\r\n\r\n") || (unsigned char)req[0] == 0x16)
+			return true;	/* a TLS ClientHello gets a plain HTTP answer */
+	}
+	return true;
 }
 
 static void *fake_main(void *arg)
@@ -448,7 +477,6 @@ static void *fake_main(void *arg)
 	while (!__atomic_load_n(&f->stop, __ATOMIC_ACQUIRE)) {
 		struct pollfd p = { .fd = f->lfd, .events = POLLIN };
 		char req[8192];
-		size_t got = 0;
 		int fd;
 
 		if (poll(&p, 1, 20) <= 0)
@@ -456,23 +484,17 @@ static void *fake_main(void *arg)
 		fd = accept(f->lfd, NULL, NULL);
 		if (fd < 0)
 			continue;
-		while (got < sizeof(req) - 1) {
-			ssize_t n = read(fd, req + got, sizeof(req) - 1 - got);
-
-			if (n <= 0)
+		__atomic_add_fetch(&f->accepts, 1, __ATOMIC_RELAXED);
+		while (fake_read(f, fd, req, sizeof(req))) {
+			fake_answer(f, fd, req);
+			if (!f->keepalive)
 				break;
-			got += (size_t)n;
-			req[got] = '\0';
-			if (strstr(req, "\r\n\r\n") || (unsigned char)req[0] == 0x16)
-				break;	/* a TLS ClientHello gets a plain HTTP answer */
 		}
-		req[got] = '\0';
-		fake_answer(f, fd, req);
 		shutdown(fd, SHUT_WR);
 		{
 			char drain[256];
 
-			while (read(fd, drain, sizeof(drain)) > 0)
+			while (!f->keepalive && read(fd, drain, sizeof(drain)) > 0)
 				;
 		}
 		close(fd);
@@ -1218,5 +1240,30 @@ TEST(sts_token_headers_signed)
 			   "x-acs-signature-nonce;x-acs-version,") != NULL);
 	api_client_free(c);
 	creds_provider_free(sts);
+	fake_stop(f);
+}
+
+TEST(connections_reused)
+{
+	struct fake *f;
+	struct api_client *c;
+	struct api_result r;
+	struct err_info e;
+
+	if (!need_creds())
+		return;
+	f = fake_start();
+	f->keepalive = true;
+	fake_fleet(f, 9, 2);
+	c = client_for(f, 2, 1, 0);
+	for (int i = 0; i < 4; i++) {
+		CHECK_EQ_INT(list(c, &r, &e), 0);
+		CHECK_EQ_INT(cJSON_GetArraySize(r.instances), 9);
+		api_result_free(&r);
+	}
+	/* twenty requests, one connection: the pooled handle keeps it between calls */
+	CHECK_EQ_INT(f->nreq, 20);
+	CHECK_EQ_INT(__atomic_load_n(&f->accepts, __ATOMIC_RELAXED), 1);
+	api_client_free(c);
 	fake_stop(f);
 }

@@ -607,7 +607,7 @@ TEST(persistent_errors_give_up)
 	api_client_free(c);
 }
 
-TEST(timeout_reset_and_refused)
+TEST(timeout_and_reset)
 {
 	struct api_client *c;
 	struct api_result r;
@@ -617,16 +617,17 @@ TEST(timeout_reset_and_refused)
 	if (!need_server())
 		return;
 	c = client(PAGE, 1, 1, 300, 0, NULL);
-	set_faults("{\"kind\":\"timeout\",\"ms\":3000}");
+	set_faults("{\"kind\":\"timeout\",\"ms\":5000}");
 	t0 = now_s();
 	CHECK_EQ_INT(api_list_instances(c, all_filters, N(all_filters), &r, &e), -ETIMEDOUT);
 	el = now_s() - t0;
 	CHECK(r.instances == NULL);
 	CHECK_EQ_INT(e.attempts, 2);
 	CHECK_EQ_INT(e.curl_code, CURLE_OPERATION_TIMEDOUT);
-	/* two attempts of 300 ms plus a short backoff; far below the server's 3 s stall */
-	CHECK(el >= 0.5 && el < 2.5);
-	if (el >= 2.5)
+	/* two attempts of 300 ms plus a short backoff, generously bounded: far below the
+	 * server's 5 s stall */
+	CHECK(el >= 0.5 && el < 3.0);
+	if (el >= 3.0)
 		printf("  timeout took %.2fs\n", el);
 
 	set_faults("{\"kind\":\"reset\"}");

@@ -9,6 +9,70 @@
 #include "sign.h"
 #include "tf.h"
 
+/* Allocation failure injection: the binary's own malloc family, which fails the n-th call once
+ * armed and counts live blocks so leaks on error paths show without valgrind. Sanitizers bring
+ * their own allocator, so there the test is skipped. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+	__has_feature(memory_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#ifndef SANITIZED
+#define ALLOC_SHIM 1
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t n, size_t size);
+extern void *__libc_realloc(void *p, size_t n);
+extern void __libc_free(void *p);
+
+static long fail_countdown = -1;	/* calls to let through; -1: never fail */
+static long live_blocks;
+
+static int should_fail(void)
+{
+	if (fail_countdown < 0)
+		return 0;
+	return fail_countdown-- == 0;
+}
+
+void *malloc(size_t n)
+{
+	void *p = should_fail() ? NULL : __libc_malloc(n);
+
+	live_blocks += p != NULL;
+	return p;
+}
+
+void *calloc(size_t n, size_t size)
+{
+	void *p = should_fail() ? NULL : __libc_calloc(n, size);
+
+	live_blocks += p != NULL;
+	return p;
+}
+
+void *realloc(void *old, size_t n)
+{
+	void *p;
+
+	if (old && n == 0) {
+		live_blocks--;
+		return __libc_realloc(old, n);
+	}
+	p = should_fail() ? NULL : __libc_realloc(old, n);
+	live_blocks += !old && p;
+	return p;
+}
+
+void free(void *p)
+{
+	live_blocks -= p != NULL;
+	__libc_free(p);
+}
+#endif
+
 /* The instance from the ListInstances reference's success example. */
 static const char *example_instance =
 	"{\"WorkspaceId\":\"40823\",\"WorkspaceName\":\"training_data\",\"InstanceId\":\"dsw-730xxxxxxxxxx\","
@@ -579,6 +643,9 @@ TEST(dup_is_independent)
 	query_free(a);
 	query_free(b);
 	CHECK(query_dup(NULL) == NULL);
+	CHECK(!query_path_has(NULL, QK_STATUS));
+	CHECK(query_canonical(NULL) == NULL);
+	query_path_free(NULL);
 }
 
 TEST(parse_root_and_top_level)
@@ -1098,4 +1165,122 @@ TEST(key_values_other_shapes)
 	CHECK_EQ_INT(c.n, 1);
 	CHECK_EQ_STR(c.vals[0], "Stopped");
 	cJSON_Delete(inst);
+}
+
+TEST(key_values_long_pairs)
+{
+	char k[200], v[200];
+	cJSON *inst = cJSON_CreateObject(), *labels = cJSON_AddArrayToObject(inst, "Labels");
+	cJSON *l = cJSON_CreateObject();
+	struct collected c;
+
+	memset(k, 'k', 127);
+	k[127] = 0;
+	memset(v, 'v', 127);
+	v[127] = 0;
+	cJSON_AddStringToObject(l, "Key", k);
+	cJSON_AddStringToObject(l, "Value", v);
+	cJSON_AddItemToArray(labels, l);
+	c = values_of(QK_LABEL, inst);
+	CHECK_EQ_INT(c.n, 1);	/* 255 bytes */
+	v[126] = 'w';
+	cJSON_ReplaceItemInObject(l, "Value", cJSON_CreateString(strcat(v, "x")));
+	c = values_of(QK_LABEL, inst);
+	CHECK_EQ_INT(c.n, 0);	/* 256 bytes */
+	cJSON_Delete(inst);
+}
+
+/* Runs scenario with the n-th allocation failing, for n = 0, 1, ... until one run needs no
+ * failure; each run must fail cleanly (no leak, no crash, a usable state). */
+static void each_failure(void (*scenario)(void))
+{
+#ifdef ALLOC_SHIM
+	const char *preload = getenv("LD_PRELOAD");
+
+	/* valgrind takes over part of the malloc family, so the counts would not add up */
+	if (preload && strstr(preload, "vgpreload")) {
+		tf_skip("valgrind owns malloc");
+		return;
+	}
+	for (long n = 0; n < 100000; n++) {
+		long before = live_blocks, left;
+
+		fail_countdown = n;
+		scenario();
+		left = fail_countdown;
+		fail_countdown = -1;
+		if (live_blocks != before)
+			tf_fail(__FILE__, __LINE__, "failing allocation %ld leaks %ld blocks", n,
+				live_blocks - before);
+		if (left >= 0)
+			return;	/* every allocation succeeded: all failure points are covered */
+	}
+	tf_fail(__FILE__, __LINE__, "scenario never completed");
+#else
+	(void)scenario;
+	tf_skip("the sanitizer owns malloc");
+#endif
+}
+
+static void query_scenario(void)
+{
+	struct query *q = query_new("ALL", "rg"), *d;
+	struct query_path qp;
+	struct sign_kv *kv;
+	size_t n;
+	char before[1024];
+	int rc;
+
+	if (!q)
+		return;
+	static const struct {
+		enum query_key k;
+		const char *v;
+	} adds[] = {
+		{ QK_LABEL, "b=2" }, { QK_LABEL, "a=1" }, { QK_TAG, "t=1" }, { QK_TAG, "s=\"" },
+		{ QK_STATUS, "Running" }, { QK_WORKSPACE_ID, "7" },
+	};
+	for (size_t i = 0; i < sizeof(adds) / sizeof(adds[0]); i++) {
+		snprintf(before, sizeof(before), "%s", query_canonical(q));
+		rc = query_add(q, adds[i].k, adds[i].v);
+		if (rc) {
+			CHECK_EQ_INT(rc, -ENOMEM);
+			/* a failed add leaves the query as it was, and it can be retried */
+			CHECK_EQ_STR(query_canonical(q), before);
+			CHECK(adds[i].k == QK_LABEL || adds[i].k == QK_TAG ||
+			      !query_path_has(q, adds[i].k));
+		}
+	}
+	d = query_dup(q);
+	if (d)
+		CHECK_EQ_STR(query_canonical(d), query_canonical(q));
+	query_free(d);
+	if (query_params(q, &kv, &n) == 0)
+		free(kv);
+	query_free(q);
+	q = query_new("ALL", "ALL");
+	if (!q)
+		return;
+	rc = query_parse_path("/workspaces/9/label/c=3/tag/x=y/min-cpu/1000/dsw-1/A/B", q, &qp);
+	if (rc) {
+		CHECK_EQ_INT(rc, -ENOMEM);
+		CHECK(qp.query == NULL);
+	} else {
+		CHECK_EQ_INT(qp.node, QN_INSTANCE);
+		CHECK_EQ_STR(qp.name, "dsw-1");
+		CHECK_EQ_STR(query_canonical(qp.query),
+			     "Labels=%7B%22c%22%3A%223%22%7D&MinCpu=1000&ResourceId=ALL"
+			     "&Tag=%5B%7B%22Key%22%3A%22x%22%2C%22Value%22%3A%22y%22%7D%5D"
+			     "&WorkspaceId=9");
+	}
+	query_path_free(&qp);
+	rc = query_parse_path("/instances/dsw-1", q, &qp);
+	CHECK(rc == 0 || rc == -ENOMEM);
+	query_path_free(&qp);
+	query_free(q);
+}
+
+TEST(allocation_failures)
+{
+	each_failure(query_scenario);
 }

@@ -24,6 +24,8 @@ static const char *fleet_json =
 
 struct fake {
 	int calls;
+	int mutate;	/* dsw-aaa reports Stopped instead of Running */
+	char inval[8192];
 	int fail;	/* -errno to return, 0 for success */
 	char last_params[1024];
 	double now;
@@ -57,7 +59,12 @@ static int fake_fetch(void *ctx, const struct sign_kv *params, size_t n, cJSON *
 	all = cJSON_Parse(fleet_json);
 	res = cJSON_CreateArray();
 	while ((it = cJSON_DetachItemFromArray(all, 0))) {
-		const char *s = cJSON_GetStringValue(cJSON_GetObjectItem(it, "Status"));
+		const char *s;
+
+		if (f->mutate && !strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(it, "InstanceId")),
+					 "dsw-aaa"))
+			cJSON_ReplaceItemInObject(it, "Status", cJSON_CreateString("Stopped"));
+		s = cJSON_GetStringValue(cJSON_GetObjectItem(it, "Status"));
 		const char *w = cJSON_GetStringValue(cJSON_GetObjectItem(it, "WorkspaceId"));
 
 		if ((status && strcmp(status, s)) || (ws && strcmp(ws, w)))
@@ -75,12 +82,20 @@ static double fake_now(void *ctx)
 	return ((struct fake *)ctx)->now;
 }
 
+static void fake_invalidate(void *ctx, const char *path)
+{
+	struct fake *f = ctx;
+
+	strncat(f->inval, path, sizeof(f->inval) - strlen(f->inval) - 2);
+	strcat(f->inval, " ");
+}
+
 static struct tree *make_tree(struct fake *f, bool show_secrets)
 {
 	struct tree_config c = {
 		.workspace_id = "ALL", .resource_id = "ALL", .ttl = 30, .max_snapshots = 16,
 		.show_secrets = show_secrets, .fetch = fake_fetch, .fetch_ctx = f,
-		.now = fake_now, .now_ctx = f,
+		.now = fake_now, .now_ctx = f, .invalidate = fake_invalidate, .invalidate_ctx = f,
 	};
 	struct tree *t = NULL;
 
@@ -356,5 +371,69 @@ TEST(ctl_files)
 	CHECK_EQ_INT(tree_getattr(t, "/.dswfs/refresh", &a), 0);
 	CHECK_EQ_INT(a.mode, 0644);
 	CHECK_EQ_INT(tree_getattr(t, "/.dswfs/nope", &a), -ENOENT);
+	tree_free(t);
+}
+
+TEST(refresh_invalidates_what_changed)
+{
+	struct fake f;
+	struct tree *t = make_tree(&f, false);
+	struct names nm = { "", 0 };
+	struct tree_attr a;
+
+	CHECK_EQ_INT(tree_readdir(t, "/instances", collect, &nm), 0);
+	CHECK_EQ_INT(tree_getattr(t, "/instances/dsw-aaa", &a), 0);
+	CHECK_EQ_INT(tree_getattr(t, "/instances/dsw-aaa/Status", &a), 0);
+	CHECK_EQ_INT(tree_getattr(t, "/instances/dsw-bbb", &a), 0);
+	f.mutate = 1;
+	f.now += 100;	/* past ttl and grace: the next access waits for the refetch */
+	CHECK_EQ_INT(tree_getattr(t, "/instances/dsw-aaa/Status", &a), 0);
+	CHECK_EQ_INT(a.size, strlen("Stopped\n"));
+	tree_settle(t);
+	CHECK(strstr(f.inval, "/instances/dsw-aaa ") != NULL);
+	CHECK(strstr(f.inval, "/instances/dsw-aaa/Status ") != NULL);
+	CHECK(strstr(f.inval, "/instances/dsw-aaa/RequestedResource/CPU ") != NULL);
+	CHECK(strstr(f.inval, "/instances/instances.json ") != NULL);
+	CHECK(strstr(f.inval, "/instances ") != NULL);
+	CHECK(strstr(f.inval, "/by-name ") != NULL);
+	CHECK(strstr(f.inval, "dsw-bbb") == NULL);	/* unchanged */
+	/* an explicit refresh invalidates every instance shown */
+	f.inval[0] = 0;
+	tree_refresh(t);
+	CHECK(strstr(f.inval, "/instances/dsw-bbb ") != NULL);
+	CHECK(strstr(f.inval, "/instances/dsw-aaa/Status ") != NULL);
+	tree_free(t);
+}
+
+TEST(stale_while_revalidate)
+{
+	struct fake f;
+	struct tree *t;
+	struct tree_config c = {
+		.workspace_id = "ALL", .resource_id = "ALL", .ttl = 30, .grace = 30,
+		.max_stale = 600, .fetch = fake_fetch, .fetch_ctx = &f, .now = fake_now,
+		.now_ctx = &f,
+	};
+	struct tree_attr a;
+
+	memset(&f, 0, sizeof(f));
+	f.now = 1000;
+	CHECK_EQ_INT(tree_new(&c, &t), 0);
+	CHECK_EQ_INT(tree_getattr(t, "/instances/dsw-aaa/Status", &a), 0);
+	f.now += 40;	/* stale within grace: old answer now, refresh behind */
+	f.mutate = 1;
+	CHECK_EQ_INT(tree_getattr(t, "/instances/dsw-aaa/Status", &a), 0);
+	CHECK_EQ_INT(a.size, strlen("Running\n"));
+	tree_settle(t);
+	CHECK_EQ_INT(f.calls, 2);
+	CHECK_EQ_INT(tree_getattr(t, "/instances/dsw-aaa/Status", &a), 0);
+	CHECK_EQ_INT(a.size, strlen("Stopped\n"));
+	/* the API goes down: the last good answer is served until max_stale */
+	f.fail = -EIO;
+	f.now += 100;
+	CHECK_EQ_INT(tree_getattr(t, "/instances/dsw-aaa/Status", &a), 0);
+	f.now += 1000;
+	tree_settle(t);
+	CHECK_EQ_INT(tree_getattr(t, "/instances/dsw-aaa/Status", &a), -EIO);
 	tree_free(t);
 }

@@ -55,7 +55,9 @@ struct chain {
 	const struct creds_options *o;
 	const char *profile;		/* option or ALIBABA_CLOUD_PROFILE; NULL when neither */
 	bool profile_seen;		/* a file source had the named profile */
-	char hints[256];
+	/* Sources skipped for a reason the user should hear about. Start-up failures must be
+	 * one line, so these go into the error message, or into one warning on success. */
+	char hints[768];
 };
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -1025,19 +1027,17 @@ static int walk_chain(struct chain *ch, struct creds_provider *p, char *err, siz
 		return rc ? rc : set_source(p, "environment");
 	}
 	if (id || secret) {
-		log_msg(LOG_WARN, "environment: %s is set but %s is not; ignoring it",
-			id ? "ALIBABA_CLOUD_ACCESS_KEY_ID" : "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-			id ? "ALIBABA_CLOUD_ACCESS_KEY_SECRET" : "ALIBABA_CLOUD_ACCESS_KEY_ID");
-		hint(ch, id ? "ALIBABA_CLOUD_ACCESS_KEY_SECRET is not set"
-			    : "ALIBABA_CLOUD_ACCESS_KEY_ID is not set");
+		hint(ch, id ? "ALIBABA_CLOUD_ACCESS_KEY_ID is set but ALIBABA_CLOUD_ACCESS_KEY_SECRET "
+			      "is not set, so the environment was ignored"
+			    : "ALIBABA_CLOUD_ACCESS_KEY_SECRET is set but ALIBABA_CLOUD_ACCESS_KEY_ID "
+			      "is not set, so the environment was ignored");
 	}
 
 	/* 2. OIDC role: exchanging the token at STS is not implemented. */
 	if (env("ALIBABA_CLOUD_ROLE_ARN") &&
 	    (env("ALIBABA_CLOUD_OIDC_PROVIDER_ARN") || env("ALIBABA_CLOUD_OIDC_TOKEN_FILE"))) {
-		log_msg(LOG_WARN, "ALIBABA_CLOUD_ROLE_ARN and ALIBABA_CLOUD_OIDC_* are set, but "
-			"dswfs does not support OIDC role credentials; trying the next source");
-		hint(ch, "OIDC role credentials (ALIBABA_CLOUD_ROLE_ARN) are not supported");
+		hint(ch, "ALIBABA_CLOUD_ROLE_ARN and ALIBABA_CLOUD_OIDC_* are set, but dswfs does "
+			 "not support OIDC role credentials");
 	}
 
 	/* 3. aliyun CLI config.json, 4. credentials INI */
@@ -1082,8 +1082,13 @@ static int walk_chain(struct chain *ch, struct creds_provider *p, char *err, siz
 		const char *uri = env("ALIBABA_CLOUD_CREDENTIALS_URI");
 
 		if (uri) {
-			if (ecs_rc)
-				log_msg(LOG_WARN, "%s; trying ALIBABA_CLOUD_CREDENTIALS_URI", ecs_err);
+			if (ecs_rc) {
+				char h[600];
+
+				snprintf(h, sizeof(h), "the ECS RAM role failed (%s), so "
+					 "ALIBABA_CLOUD_CREDENTIALS_URI was tried", ecs_err);
+				hint(ch, h);
+			}
 			p->kind = SRC_URI;
 			if (!(p->uri = strdup(uri)))
 				return -ENOMEM;
@@ -1114,6 +1119,9 @@ int creds_provider_new(const struct creds_options *o, struct creds_provider **ou
 	seterr(err, errlen, "%s", "");
 	if (!o)
 		o = &defaults;
+	memset(&ch, 0, sizeof(ch));
+	ch.o = o;
+	ch.profile = named_profile(o);
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
@@ -1127,9 +1135,6 @@ int creds_provider_new(const struct creds_options *o, struct creds_provider **ou
 		rc = -ENOMEM;
 		goto out_fail;
 	}
-	memset(&ch, 0, sizeof(ch));
-	ch.o = o;
-	ch.profile = named_profile(o);
 	rc = walk_chain(&ch, p, err, errlen);
 	if (rc)
 		goto out_fail;
@@ -1144,12 +1149,20 @@ int creds_provider_new(const struct creds_options *o, struct creds_provider **ou
 		rc = set_source(p, "%s/ecs-ram-role:%s", p->source, p->role);
 	if (rc)
 		goto out_fail;
-	log_msg(LOG_INFO, "credentials from %s", p->source);
+	if (ch.hints[0])
+		log_msg(LOG_WARN, "credentials from %s (%s)", p->source, ch.hints);
+	else
+		log_msg(LOG_INFO, "credentials from %s", p->source);
 	*out = p;
 	return 0;
 out_fail:
 	if (rc == -ENOMEM && (!err || !*err))
 		seterr(err, errlen, "out of memory");
+	if (ch.hints[0] && err && errlen && !strstr(err, ch.hints)) {
+		size_t n = strlen(err);
+
+		snprintf(err + n, errlen - n, " (%s)", ch.hints);
+	}
 	creds_provider_free(p);
 	return rc;
 }

@@ -45,9 +45,10 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	(void)conn;
 	cfg->entry_timeout = c->ttl;
 	cfg->attr_timeout = c->ttl;
-	/* Negative entries cannot be invalidated through the path API, so a new instance must
-	 * not stay hidden behind one for a whole TTL. */
-	cfg->negative_timeout = c->ttl < 1.0 ? c->ttl : 1.0;
+	/* Negative entries cannot be invalidated through the path API, so a new instance (or
+	 * one that appears after a refresh) must not hide behind one; a failed lookup costs the
+	 * daemon a hash lookup, never a request. */
+	cfg->negative_timeout = 0;
 	cfg->use_ino = 0;
 	cfg->kernel_cache = 0;
 	return c;

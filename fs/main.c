@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <fuse.h>
 #include <fuse_lowlevel.h>
 
@@ -15,6 +16,59 @@
 #include "log.h"
 #include "opts.h"
 #include "tree.h"
+
+/* libfuse reports bad arguments on stderr in its own words; they are caught here and said
+ * again as one "dswfs: " line, the way every other start-up error is. */
+struct captured {
+	int saved;
+	FILE *tmp;
+};
+
+static void capture_begin(struct captured *c)
+{
+	fflush(stderr);
+	c->saved = -1;
+	c->tmp = tmpfile();
+	if (!c->tmp)
+		return;
+	c->saved = dup(STDERR_FILENO);
+	if (c->saved < 0 || dup2(fileno(c->tmp), STDERR_FILENO) < 0) {
+		if (c->saved >= 0)
+			close(c->saved);
+		c->saved = -1;
+	}
+}
+
+/* Restores stderr and replays what was caught: as one "dswfs: " line when failed (newlines
+ * folded, libfuse's own prefix dropped), verbatim otherwise. */
+static void capture_end(struct captured *c, bool failed)
+{
+	char text[2048];
+	size_t n = 0;
+
+	if (c->saved >= 0) {
+		fflush(stderr);
+		dup2(c->saved, STDERR_FILENO);
+		close(c->saved);
+		rewind(c->tmp);
+		n = fread(text, 1, sizeof(text) - 1, c->tmp);
+	}
+	if (c->tmp)
+		fclose(c->tmp);
+	text[n] = 0;
+	while (n && text[n - 1] == '\n')
+		text[--n] = 0;
+	if (!failed) {
+		if (n)
+			fprintf(stderr, "%s\n", text);
+		return;
+	}
+	for (char *p = text; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	fprintf(stderr, "dswfs: %s (see --help)\n",
+		n ? (strncmp(text, "fuse: ", 6) == 0 ? text + 6 : text) : "invalid arguments");
+}
 
 static int api_fetch(void *ctx, const struct sign_kv *params, size_t n, cJSON **instances,
 		     struct err_info *err)
@@ -57,7 +111,9 @@ static int run_query(struct tree *t, const char *path)
 
 	rc = tree_query_json(t, path, &json, &len, &err);
 	if (rc) {
-		if (err.message[0] && !err.http_status && !err.code[0] && !err.curl_code)
+		if (err.when)
+			;	/* a failed fetch, already reported on its own line */
+		else if (err.message[0] && !err.http_status && !err.code[0] && !err.curl_code)
 			fprintf(stderr, "dswfs: %s\n", err.message);
 		else if (err.message[0]) {
 			err_format(&err, line, sizeof(line));
@@ -79,20 +135,17 @@ static void *prefetch_thread(void *arg)
 	return NULL;
 }
 
-static int mount_and_serve(struct fuse_args *args, struct fuse_cmdline_opts *co,
-			   struct fsops_ctx *fc, bool prefetch)
+/* Mounts f (made by fuse_new) and serves until unmounted; destroys f. */
+static int mount_and_serve(struct fuse *f, struct fuse_cmdline_opts *co, struct fsops_ctx *fc,
+			   bool prefetch)
 {
 	pthread_t pre;
 	bool pre_started = false;
 	struct fuse_loop_config *lc = NULL;
-	struct fuse *f;
 	pthread_t hup;
 	sigset_t set;
 	int rc = 1;
 
-	f = fuse_new(args, fsops_operations(), sizeof(struct fuse_operations), fc);
-	if (!f)
-		return 2;	/* libfuse printed the reason (usually an unknown option) */
 	if (fuse_mount(f, co->mountpoint) != 0)
 		goto out_destroy;
 	if (fc->inval && fsops_inval_start(fc->inval, f) != 0)
@@ -137,6 +190,8 @@ int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct fuse_cmdline_opts co;
+	struct captured cap;
+	struct fuse *fuse = NULL;
 	struct creds_options copt;
 	struct creds_provider *creds = NULL;
 	struct api_client *api = NULL;
@@ -154,7 +209,10 @@ int main(int argc, char **argv)
 		fuse_opt_free_args(&args);
 		return 2;
 	}
-	if (fuse_parse_cmdline(&args, &co) != 0) {
+	capture_begin(&cap);
+	e = fuse_parse_cmdline(&args, &co);
+	capture_end(&cap, e != 0);
+	if (e != 0) {
 		rc = 2;
 		goto out_args;
 	}
@@ -172,6 +230,16 @@ int main(int argc, char **argv)
 		goto out_args;
 	}
 	log_set_level(co.debug ? LOG_DEBUG : (enum log_level)(LOG_WARN + o.verbose));
+	if (!o.query_path && co.mountpoint) {
+		/* fuse_new is where libfuse checks its options: before anything else can fail. */
+		capture_begin(&cap);
+		fuse = fuse_new(&args, fsops_operations(), sizeof(struct fuse_operations), &fc);
+		capture_end(&cap, !fuse);
+		if (!fuse) {
+			rc = 2;
+			goto out_args;
+		}
+	}
 	if (!o.query_path && !co.mountpoint) {
 		fprintf(stderr, "dswfs: no mount point given (usage: dswfs [options] MOUNTPOINT; "
 				"see --help)\n");
@@ -247,7 +315,8 @@ int main(int argc, char **argv)
 	ctl_set_config(config);
 	fc.tree = tree;
 	fc.ttl = o.ttl;
-	rc = mount_and_serve(&args, &co, &fc, o.prefetch);
+	rc = mount_and_serve(fuse, &co, &fc, o.prefetch);
+	fuse = NULL;
 	ctl_set_config(NULL);
 out_tree:
 	tree_free(tree);
@@ -259,6 +328,8 @@ out_endpoint:
 out_creds:
 	creds_provider_free(creds);
 out_args:
+	if (fuse)
+		fuse_destroy(fuse);
 	free(config);
 	free(co.mountpoint);
 	opts_free(&o);

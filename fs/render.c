@@ -83,7 +83,8 @@ static void escape_with_suffix(const char *name, const char *suffix, char out[RE
 		char unit[4];
 		size_t ulen;
 
-		if (needs_escape(*p)) {
+		/* A leading '.' would hide the entry from ls and globs: escaped too. */
+		if (needs_escape(*p) || (o == 0 && *p == '.')) {
 			unit[0] = '%';
 			unit[1] = hex[*p >> 4];
 			unit[2] = hex[*p & 15];
@@ -169,30 +170,47 @@ static int redact_member(cJSON *inst, cJSON *m, bool keep_names_only)
 	return replace_redacted(inst, m);
 }
 
+/* Finds the secret members at any depth: the API keeps them at the top of an instance, but
+ * one that turns up nested (a future ServiceConfig's EnvironmentVariables) is no less secret.
+ * Every member is checked, not just the first of a name, since a repeated member would still
+ * be printed in instance.json; case-insensitively, to stay safe if casing drifts. */
+static int redact_walk(cJSON *container)
+{
+	cJSON *m, *next;
+	int rc = 0;
+
+	for (m = container->child; m && !rc; m = next) {
+		next = m->next;
+		if (cJSON_IsObject(container) && m->string) {
+			if (strcasecmp(m->string, "ImageAuth") == 0) {
+				rc = cJSON_IsNull(m) ? 0 : replace_redacted(container, m);
+				continue;
+			}
+			if (strcasecmp(m->string, "CredentialConfig") == 0) {
+				rc = redact_member(container, m, false);
+				continue;
+			}
+			if (strcasecmp(m->string, "EnvironmentVariables") == 0) {
+				rc = redact_member(container, m, true);
+				continue;
+			}
+		}
+		if (cJSON_IsObject(m) || cJSON_IsArray(m))
+			rc = redact_walk(m);
+	}
+	return rc;
+}
+
 cJSON *render_redact(const cJSON *inst, bool show_secrets)
 {
-	cJSON *copy, *m, *next;
-	int rc = 0;
+	cJSON *copy;
 
 	if (!inst)
 		return NULL;
 	copy = cJSON_Duplicate(inst, true);
-	if (!copy || show_secrets || !cJSON_IsObject(copy))
+	if (!copy || show_secrets)
 		return copy;
-	/* Every member is checked, not just the first of a name: a repeated member would still
-	 * be printed in instance.json. Case-insensitively, to stay safe if casing drifts. */
-	for (m = copy->child; m && !rc; m = next) {
-		next = m->next;
-		if (!m->string)
-			continue;
-		if (strcasecmp(m->string, "ImageAuth") == 0)
-			rc = cJSON_IsNull(m) ? 0 : replace_redacted(copy, m);
-		else if (strcasecmp(m->string, "CredentialConfig") == 0)
-			rc = redact_member(copy, m, false);
-		else if (strcasecmp(m->string, "EnvironmentVariables") == 0)
-			rc = redact_member(copy, m, true);
-	}
-	if (rc) {
+	if (redact_walk(copy)) {
 		cJSON_Delete(copy);
 		return NULL;
 	}

@@ -220,6 +220,34 @@ static void invalidate_dirs(struct tree *t, const char *dirs, bool base)
 	}
 }
 
+/* Whether two JSON values are the same, members compared in order. cJSON_Compare looks each
+ * member up both ways at every level, which is exponential in the depth a hostile answer can
+ * have; a reordering counted as a change only costs a few extra invalidations. */
+static bool json_same(const cJSON *a, const cJSON *b)
+{
+	const cJSON *x, *y;
+
+	if ((a->type & 0xff) != (b->type & 0xff))
+		return false;
+	if ((a->string || b->string) && (!a->string || !b->string || strcmp(a->string, b->string)))
+		return false;
+	switch (a->type & 0xff) {
+	case cJSON_Number:
+		return a->valuedouble == b->valuedouble;
+	case cJSON_String:
+	case cJSON_Raw:
+		return a->valuestring && b->valuestring && strcmp(a->valuestring, b->valuestring) == 0;
+	case cJSON_Array:
+	case cJSON_Object:
+		for (x = a->child, y = b->child; x && y; x = x->next, y = y->next)
+			if (!json_same(x, y))
+				return false;
+		return !x && !y;
+	default:
+		return true;
+	}
+}
+
 /* After a refresh: the directories showing key, and everything below each instance that
  * changed or went away (new == NULL: every instance), lose their kernel-cached attributes and
  * contents. */
@@ -233,7 +261,7 @@ static void on_replaced(void *ctx, const char *key, void *old_value, void *new_v
 	for (size_t i = 0; i < snap_count(old); i++) {
 		long j = new ? snap_find(new, snap_dirname(old, i)) : -1;
 
-		if (j >= 0 && cJSON_Compare(snap_instance(old, i), snap_instance(new, (size_t)j), 1))
+		if (j >= 0 && json_same(snap_instance(old, i), snap_instance(new, (size_t)j)))
 			continue;
 		invalidate_instance(t, dirs, old, i);
 		if (base && snap_link_name(old, i))

@@ -79,7 +79,8 @@ void query_free(struct query *q);
 enum query_node {
 	QN_ROOT,		/* / */
 	QN_QUERY_DIR,		/* instances/, workspaces/<id>/, and <query dir>/<key>/<value>/ */
-	QN_KEY_DIR,		/* <query dir>/<key>/ */
+	QN_KEY_DIR,		/* <query dir>/<key>/, for a key the query can still take (not
+				 * set by the path; label/tag fewer than four times) */
 	QN_INSTANCES_JSON,	/* <query dir>/instances.json */
 	QN_QUERY_INFO,		/* <query dir>/.query */
 	QN_INSTANCE,		/* <query dir>/<InstanceId>[/<path below it>] */

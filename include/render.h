@@ -14,17 +14,19 @@
 #define RENDER_REDACTED "<redacted>"
 
 /* Escapes a JSON member name or an instance name into a valid, unambiguous file name:
- * '%', '/' and control bytes (0x00-0x1f, 0x7f) become %XX (upper-case hex); "." and ".." become
- * "%2E" and "%2E%2E"; the empty name becomes "%00"; a result longer than 255 bytes is cut at a
+ * '%', '/' and control bytes (0x00-0x1f, 0x7f) become %XX (upper-case hex); a leading '.'
+ * becomes "%2E" (nothing is hidden from ls), so "." and ".." become "%2E" and "%2E%2E"; the
+ * empty name becomes "%00"; a result longer than 255 bytes is cut at a
  * UTF-8 boundary and ends in "~" and 8 hex digits of a hash of the whole name. */
 void render_escape_name(const char *name, char out[RENDER_NAME_MAX]);
 
 /* A deep copy of inst with secrets replaced by RENDER_REDACTED: ImageAuth, every scalar under
  * CredentialConfig (structure and names kept), every value of EnvironmentVariables (names
  * kept). With show_secrets a plain copy. Caller cJSON_Deletes; NULL on ENOMEM.
- * The three members are matched case-insensitively, every repeat of a name included; a secret
- * of an unexpected type (ImageAuth an object, CredentialConfig a string) becomes the string
- * RENDER_REDACTED whole; null stays null (it hides nothing and renders as no file). */
+ * The three members are matched case-insensitively at any depth, every repeat of a name
+ * included; a secret of an unexpected type (ImageAuth an object, CredentialConfig a string)
+ * becomes the string RENDER_REDACTED whole; null stays null (it hides nothing and renders as
+ * no file). */
 cJSON *render_redact(const cJSON *inst, bool show_secrets);
 
 /* Pretty-printed JSON of item followed by "\n". Caller frees; NULL on ENOMEM. *len = length. */

@@ -131,6 +131,18 @@ class MockServer:
         return self.stats()["list_requests"]
 
 
+def in_mount_table(path):
+    """Whether path is in /proc/self/mounts (also true for a dead FUSE server's mount, which
+    os.path.ismount cannot stat)."""
+    path = os.path.abspath(path)
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            mnt = line.split()[1].replace("\\040", " ").replace("\\011", "\t")
+            if mnt == path:
+                return True
+    return False
+
+
 def creds_env(extra=None):
     """An environment whose only credentials are the test AK (no files from the real HOME)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALIBABA_CLOUD_")}
@@ -158,9 +170,9 @@ class Mount:
         self.dir = tempfile.mkdtemp(prefix="dswfs-mnt-")
         self.log = tempfile.NamedTemporaryFile(prefix="dswfs-log-", suffix=".txt", delete=False)
         o = ",".join([f"endpoint={self.server.url}"] + self.opts)
-        self.proc = subprocess.Popen([self.binary, "-f", "-o", o, self.dir], env=self.env,
-                                     stdout=self.log, stderr=subprocess.STDOUT)
         try:
+            self.proc = subprocess.Popen([self.binary, "-f", "-o", o, self.dir], env=self.env,
+                                         stdout=self.log, stderr=subprocess.STDOUT)
             wait_until(lambda: os.path.ismount(self.dir) or self.proc.poll() is not None,
                        timeout=20, what="mount")
             if not os.path.ismount(self.dir):
@@ -178,7 +190,7 @@ class Mount:
             return f.read()
 
     def __exit__(self, *exc):
-        if self.dir and os.path.ismount(self.dir):
+        if self.dir and (os.path.ismount(self.dir) or in_mount_table(self.dir)):
             subprocess.run(["fusermount3", "-u", "-z", self.dir], capture_output=True)
         if self.proc and self.proc.poll() is None:
             try:
@@ -236,10 +248,12 @@ def escape_name(name):
 
 
 def redact(inst, show_secrets=False):
-    """An instance as the mount shows it: ImageAuth, every scalar under CredentialConfig and
-    every value of EnvironmentVariables replaced by REDACTED (null stays null)."""
+    """An instance as the mount shows it (include/render.h): members named ImageAuth,
+    CredentialConfig or EnvironmentVariables (any case, any depth) have every scalar below them
+    replaced by REDACTED, structure and names kept; an ImageAuth of any type is replaced whole;
+    null stays null."""
     inst = json.loads(json.dumps(inst))
-    if show_secrets or not isinstance(inst, dict):
+    if show_secrets:
         return inst
 
     def scalars(v):
@@ -249,10 +263,36 @@ def redact(inst, show_secrets=False):
             return [scalars(x) for x in v]
         return v if v is None else REDACTED
 
-    for k in ("ImageAuth", "CredentialConfig", "EnvironmentVariables"):
-        if k in inst:
-            inst[k] = scalars(inst[k])
-    return inst
+    def walk(v):
+        if isinstance(v, dict):
+            out = {}
+            for k, x in v.items():
+                low = k.lower()
+                if low == "imageauth":
+                    out[k] = x if x is None else REDACTED
+                elif low in ("credentialconfig", "environmentvariables"):
+                    out[k] = scalars(x)
+                else:
+                    out[k] = walk(x)
+            return out
+        if isinstance(v, list):
+            return [walk(x) for x in v]
+        return v
+
+    return walk(inst)
+
+
+def _secret_subtrees(v):
+    """The values of every secret member (any case, any depth) below v."""
+    if isinstance(v, dict):
+        for k, x in v.items():
+            if k.lower() in ("imageauth", "credentialconfig", "environmentvariables"):
+                yield x
+            else:
+                yield from _secret_subtrees(x)
+    elif isinstance(v, list):
+        for x in v:
+            yield from _secret_subtrees(x)
 
 
 def secret_values(fleet):
@@ -285,8 +325,8 @@ def secret_values(fleet):
             public.add(str(v))
 
     for inst in fleet:
-        for k in ("ImageAuth", "CredentialConfig", "EnvironmentVariables"):
-            found.update(strings(inst.get(k)))
+        for sub in _secret_subtrees(inst):
+            found.update(strings(sub))
         names_and_values(redact(inst))
     return sorted(s for s in found if len(s) >= 6 and "\n" not in s and "\r" not in s
                   and not any(s in p for p in public))

@@ -692,7 +692,7 @@ def fault_latency_and_latency_flag():
 @test
 def fault_timeout():
     with MockServer(instances=10) as srv:
-        set_faults(srv, {"kind": "timeout", "ms": 1500, "count": 1})
+        set_faults(srv, {"kind": "timeout", "ms": 3000, "count": 1})
         c = Api(srv, timeout=0.5)
         t0 = time.monotonic()
         try:
@@ -700,7 +700,7 @@ def fault_timeout():
             raise AssertionError("expected a timeout")
         except (socket.timeout, TimeoutError):
             pass
-        assert time.monotonic() - t0 < 1.4
+        assert time.monotonic() - t0 < 2.5, "the client gave up, not the server"
         c.close()
         eq(api_once(srv, {}).status, 200, "next request fine")
 

@@ -146,14 +146,18 @@ def many_threads_asking_one_cold_query_cost_one_fetch():
         # Slow answers keep the fetch in flight while every thread arrives.
         srv.control("POST", "faults", {"faults": [{"kind": "latency", "ms": 300}]})
         reset(srv)
-        want = server_query(srv, dict(BASE, Status="Running"))
+        # A label filter always goes to the server (no local narrowing of a cached answer).
+        lab = next((lb["Key"], lb["Value"]) for i in S.fleet for lb in (i.get("Labels") or [])
+                   if "/" not in lb["Key"] + lb["Value"] and lb["Key"])
+        want = server_query(srv, dict(BASE, Labels=json.dumps(dict([lab]))))
+        assert want, "the label selects nothing"
         barrier = threading.Barrier(16)
         results, errors = [], []
 
         def reader(k):
             try:
                 barrier.wait()
-                rel = ["instances", "status", "Running"]
+                rel = ["instances", "label", "=".join(lab)]
                 if k % 2:
                     results.append(json.loads(read(m.path(*rel, "instances.json"))))
                 else:

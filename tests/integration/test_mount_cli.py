@@ -14,7 +14,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (AK_ID, AK_SECRET, DSWFS, ROOT, MockServer, Mount, creds_env,  # noqa: E402
-                     eq, pids_mentioning, run, test, wait_until)
+                     eq, in_mount_table, pids_mentioning, run, test,
+                     wait_until)
 
 N = 60
 
@@ -51,7 +52,7 @@ def mountpoint():
     try:
         yield d
     finally:
-        if os.path.ismount(d):
+        if in_mount_table(d):
             subprocess.run(["fusermount3", "-u", "-z", d], capture_output=True)
         for pid in pids_mentioning(d):
             with contextlib.suppress(OSError):
@@ -118,7 +119,7 @@ def bad_options_are_one_line_errors_without_mounting():
                 one_line_error(r, " ".join(argv))
             except (AssertionError, subprocess.TimeoutExpired) as ex:
                 problems.append(str(ex))
-            if os.path.ismount(d):
+            if in_mount_table(d):
                 problems.append(f"{' '.join(argv)}: mounted")
                 subprocess.run(["fusermount3", "-u", "-z", d], capture_output=True)
     assert not problems, "\n  ".join(problems)
@@ -238,6 +239,31 @@ def fuse_options_pass_through():
 
 
 @test
+def debug_flag_stays_in_the_foreground():
+    srv = server()
+    with mountpoint() as d:
+        log = tempfile.TemporaryFile()
+        p = subprocess.Popen([DSWFS, "-d", "-o", f"endpoint={srv.url}", d], env=creds_env(),
+                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            wait_until(lambda: os.path.ismount(d) or p.poll() is not None, timeout=20,
+                       what="the -d mount")
+            assert p.poll() is None, f"dswfs -d exited {p.returncode}"
+            eq(len(os.listdir(os.path.join(d, "by-name"))), N, "by-name/ with -d")
+            subprocess.run(["fusermount3", "-u", d], capture_output=True)
+            eq(p.wait(10), 0, "dswfs -d exit status after unmount")
+            log.seek(0)
+            out = log.read()
+            assert b"unique:" in out or b"opcode" in out.lower(), f"no FUSE debug output: {out[:300]!r}"
+            assert AK_SECRET.encode() not in out, "the secret is in the debug output"
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            log.close()
+
+
+@test
 def unmount_leaves_no_process_foreground():
     srv = server()
     with Mount(srv) as m:
@@ -267,6 +293,30 @@ def unmount_leaves_no_process_daemon():
         eq(r.returncode, 0, f"fusermount3 -u: {r.stderr!r}")
         wait_until(lambda: not pids_mentioning(d), timeout=10, what="the daemon to exit")
         assert not os.path.ismount(d), "still mounted"
+
+
+@test
+def refresh_works_in_daemon_mode_too():
+    """Background mode (no -f) must behave like the foreground: after .dswfs/refresh an
+    instance added to the fleet can be looked up even if it was looked up (absent) before."""
+    srv = server()
+    fleet = srv.fleet()["Instances"]
+    new = dict(fleet[1], InstanceId=fleet[1]["InstanceId"][:-6] + "777777",
+               InstanceName="added-to-daemon")
+    with mountpoint() as d:
+        r = dswfs(["-o", f"endpoint={srv.url}", d], timeout=30)
+        eq(r.returncode, 0, f"dswfs (daemon): {r.stderr!r}")
+        p = os.path.join(d, "instances", new["InstanceId"])
+        try:
+            assert not os.path.exists(p), "exists before it is added"
+            srv.control("POST", "instances", new)
+            with open(os.path.join(d, ".dswfs", "refresh"), "w") as f:
+                f.write("1\n")
+            assert os.path.isdir(p), "after refresh, an instance looked up (absent) before " \
+                "the refresh is still missing in daemon mode"
+            eq(open(os.path.join(p, "InstanceName")).read(), "added-to-daemon\n", "InstanceName")
+        finally:
+            srv.control("DELETE", f"instances/{new['InstanceId']}")
 
 
 @test

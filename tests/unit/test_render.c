@@ -517,7 +517,8 @@ TEST(redaction_of_odd_shapes)
 {
 	static const char *const secrets[] = {
 		"S1-image", "S2-nested", "S3-deep", "987654321", "S5-env", "S6-envobj",
-		"S7-envarr", "S8-dup", "S9-case", "S10-credstr", "S11-imgobj", "S12-key", NULL,
+		"S7-envarr", "S8-dup", "S9-case", "S10-credstr", "S11-imgobj", "S12-key",
+		"S13-nested", "S14-nested-env", NULL,
 	};
 	cJSON *red = NULL;
 	struct render_node *root = render_text(
@@ -527,7 +528,8 @@ TEST(redaction_of_odd_shapes)
 		" \"EnvironmentVariables\":{\"PLAIN\":\"S5-env\",\"OBJ\":{\"x\":\"S6-envobj\"},"
 		"   \"NUM\":42,\"NIL\":null},"
 		" \"ImageAuth\":\"S8-dup\", \"imageauth\":\"S9-case\","
-		" \"Other\":{\"ImageAuth\":\"kept: not the instance's field\"}}",
+		" \"Other\":{\"ImageAuth\":\"S13-nested\",\"List\":[{\"EnvironmentVariables\":"
+		"   {\"K\":\"S14-nested-env\"}}],\"Plain\":\"kept\"}}",
 		false, &red);
 	char *all = cJSON_PrintUnformatted(red);
 
@@ -544,7 +546,11 @@ TEST(redaction_of_odd_shapes)
 	CHECK_EQ_STR(file_at(root, "EnvironmentVariables/OBJ"), RENDER_REDACTED "\n");
 	CHECK_EQ_STR(file_at(root, "EnvironmentVariables/NUM"), RENDER_REDACTED "\n");
 	CHECK(render_lookup(root, "EnvironmentVariables/NIL") == NULL);
-	CHECK_EQ_STR(file_at(root, "Other/ImageAuth"), "kept: not the instance's field\n");
+	/* found at any depth too */
+	CHECK_EQ_STR(file_at(root, "Other/ImageAuth"), RENDER_REDACTED "\n");
+	CHECK_EQ_STR(file_at(root, "Other/List.json"),
+		     "[{\n\t\t\"EnvironmentVariables\":\t{\n\t\t\t\"K\":\t\"<redacted>\"\n\t\t}\n\t}]\n");
+	CHECK_EQ_STR(file_at(root, "Other/Plain"), "kept\n");
 	CHECK(all && !strstr(all, "S8-dup"));	/* the repeated member, printed in instance.json */
 	walk_all(root, secrets);
 	free(all);
@@ -561,15 +567,18 @@ TEST(redaction_of_odd_shapes)
 	walk_all(root, secrets);
 	render_free(root);
 
-	/* null secrets stay null (no file); what is not an object is copied */
+	/* null secrets stay null (no file); arrays are searched as well */
 	root = render_text("{\"ImageAuth\":null,\"EnvironmentVariables\":null}", false, NULL);
 	CHECK(render_lookup(root, "ImageAuth") == NULL);
 	CHECK(render_lookup(root, "EnvironmentVariables") == NULL);
 	render_free(root);
 	{
-		cJSON *arr = cJSON_Parse("[{\"ImageAuth\":\"x\"}]"), *c = render_redact(arr, false);
+		cJSON *arr = cJSON_Parse("[{\"ImageAuth\":\"x\"},\"ImageAuth\"]");
+		cJSON *c = render_redact(arr, false);
+		char *txt = cJSON_PrintUnformatted(c);
 
-		CHECK(cJSON_Compare(arr, c, true));
+		CHECK_EQ_STR(txt, "[{\"ImageAuth\":\"<redacted>\"},\"ImageAuth\"]");
+		free(txt);
 		cJSON_Delete(arr);
 		cJSON_Delete(c);
 	}
@@ -614,8 +623,9 @@ TEST(escape_rules)
 	check_escape("tab\there", "tab%09here");
 	check_escape(".", "%2E");
 	check_escape("..", "%2E%2E");
-	check_escape("...", "...");
-	check_escape(".hidden", ".hidden");
+	check_escape("...", "%2E..");
+	check_escape(".hidden", "%2Ehidden");
+	check_escape("a.b.", "a.b.");
 	check_escape("a.", "a.");
 	check_escape("", "%00");
 	check_escape(NULL, "%00");

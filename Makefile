@@ -13,7 +13,7 @@ ifneq ($(filter true 1,$(CI) $(WERROR)),)
 WARN      += -Werror
 endif
 CFLAGS    ?= -O2 -g
-ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) -D_GNU_SOURCE -DFUSE_USE_VERSION=35 \
+ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) -D_GNU_SOURCE -DFUSE_USE_VERSION=312 \
              -DDSWFS_VERSION='"$(VERSION)"' -Iinclude $(PKG_CFLAGS) -pthread
 ifeq ($(SAN),1)
 ALL_CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -78,11 +78,12 @@ test-bins: $(BUILD)/dswfs $(TEST_BINS) $(FUZZ_BINS) $(TOOL_BINS)
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 test-bins
 tsan:
-	@$(MAKE) --no-print-directory BUILD=build-tsan SAN=thread $(BUILD)/dswfs BUILD=build-tsan
+	@$(MAKE) --no-print-directory BUILD=build-tsan SAN=thread build-tsan/dswfs
 
 check: deps
 	@$(MAKE) --no-print-directory dswfs test-bins
 	@$(MAKE) --no-print-directory asan
+	@$(MAKE) --no-print-directory tsan
 	@bash tests/run.sh
 
 demo: all

@@ -148,15 +148,18 @@ static int mount_and_serve(struct fuse *f, struct fuse_cmdline_opts *co, struct 
 
 	if (fuse_mount(f, co->mountpoint) != 0)
 		goto out_destroy;
-	if (fc->inval && fsops_inval_start(fc->inval, f) != 0)
-		log_msg(LOG_WARN, "no invalidation thread: kernel caches will age out with the TTL");
 	if (fuse_daemonize(co->foreground) != 0)
 		goto out_unmount;
 	if (fuse_set_signal_handlers(fuse_get_session(f)) != 0)
 		goto out_unmount;
+	/* Blocked before any thread starts, so every thread inherits it and only hup_thread
+	 * takes SIGHUP. Threads start only now: daemonizing forks, and a thread lives in one
+	 * process only. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (fc->inval && fsops_inval_start(fc->inval, f) != 0)
+		log_msg(LOG_WARN, "no invalidation thread: kernel caches will age out with the TTL");
 	if (pthread_create(&hup, NULL, hup_thread, fc->tree) == 0)
 		pthread_detach(hup);
 	log_msg(LOG_INFO, "mounted on %s", co->mountpoint);

@@ -235,15 +235,17 @@ STATUSES = ["Creating", "SaveFailed", "Stopped", "Failed", "ResourceAllocating",
 
 
 def escape_name(name):
-    """render_escape_name (include/render.h) for names that need no shortening; None for a
-    name whose escaped form is over 255 bytes (it ends in "~" and a hash then)."""
+    """render_escape_name (include/render.h) for names that need no shortening: '%', '/' and
+    control bytes as %XX, a leading '.' as %2E; None for a name whose escaped form is over 255
+    bytes (it ends in "~" and a hash then)."""
     if name == "":
         return "%00"
     if name in (".", ".."):
         return "%2E" * len(name)
     out = bytearray()
-    for b in name.encode():
-        out += b"%%%02X" % b if b in (0x25, 0x2F, 0x7F) or b < 0x20 else bytes([b])
+    for i, b in enumerate(name.encode()):
+        esc = b in (0x25, 0x2F, 0x7F) or b < 0x20 or (i == 0 and b == 0x2E)
+        out += b"%%%02X" % b if esc else bytes([b])
     return out.decode() if len(out) <= 255 else None
 
 

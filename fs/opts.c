@@ -229,7 +229,7 @@ void opts_usage(FILE *f, const char *prog)
 "    -V, --version         versions\n"
 "\n"
 "Credentials: ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET[/SECURITY_TOKEN], ~/.aliyun/config.json,\n"
-"~/.alibabacloud/credentials, ALIBABA_CLOUD_CREDENTIALS_URI, ECS RAM role (with ecs_role).\n"
+"~/.alibabacloud/credentials, ECS RAM role (with ecs_role), ALIBABA_CLOUD_CREDENTIALS_URI.\n"
 "\n", prog, prog);
 }
 

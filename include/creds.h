@@ -26,7 +26,7 @@ struct creds_options {
 struct creds_provider;
 
 /* Walks the chain (environment, aliyun CLI config.json, ~/.alibabacloud/credentials,
- * ALIBABA_CLOUD_CREDENTIALS_URI, ECS RAM role when enabled) and keeps the first source that
+ * the ECS RAM role when enabled, ALIBABA_CLOUD_CREDENTIALS_URI) and keeps the first source that
  * yields credentials. Environment and files are read through getenv() and $HOME.
  * Returns 0 and *out (free with creds_provider_free), -ENOENT when no source has credentials,
  * -EINVAL for a malformed source (a file that exists but cannot be used), -EIO / -ETIMEDOUT /

@@ -160,6 +160,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			sep = strchr(line + 1, ':');
 			if (sep)
 				*sep++ = '\0';
+			/* ';' separates SignedHeaders and is no HTTP header name character. */
+			for (char *c = line + 1; *c; c++)
+				if (*c == ';')
+					*c = '_';
 			headers[r.nheaders].name = line + 1;
 			headers[r.nheaders].value = sep;	/* NULL is allowed: an empty value */
 			r.nheaders++;

@@ -194,7 +194,7 @@ class Mount:
             subprocess.run(["fusermount3", "-u", "-z", self.dir], capture_output=True)
         if self.proc and self.proc.poll() is None:
             try:
-                self.proc.wait(10)
+                self.proc.wait(getattr(self, "exit_timeout", 10))
             except subprocess.TimeoutExpired:
                 self.proc.send_signal(signal.SIGKILL)
                 self.proc.wait()

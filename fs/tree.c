@@ -561,6 +561,33 @@ static void file_attr(struct tree_attr *a, size_t size, time_t mtime, time_t cti
 	a->ctime = ctime_;
 }
 
+/* The node below instance qp->name of s at qp->rest: 0 with *idx and *node, -ENOENT, -ENOMEM. */
+static int instance_node(struct snap *s, const struct query_path *qp, size_t *idx,
+			 const struct render_node **node)
+{
+	long i = snap_find(s, qp->name);
+
+	if (i < 0)
+		return -ENOENT;
+	*idx = (size_t)i;
+	*node = snap_tree(s, (size_t)i);
+	if (!*node)
+		return -ENOMEM;
+	*node = render_lookup(*node, qp->rest);
+	return *node ? 0 : -ENOENT;
+}
+
+/* A by-name entry: a link to ../instances/<dirname>. */
+static void link_attr(struct tree_attr *a, const struct snap *s, size_t i)
+{
+	memset(a, 0, sizeof(*a));
+	a->type = TREE_LINK;
+	a->mode = 0777;
+	a->size = (off_t)(strlen("../instances/") + strlen(snap_dirname(s, i)));
+	a->mtime = snap_mtime(s, i);
+	a->ctime = snap_ctime(s, i);
+}
+
 static char *query_info(const struct query *q, const struct snap *s, double age, size_t *len)
 {
 	char when[32];
@@ -599,6 +626,7 @@ static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct
 	char *owned = NULL;
 	size_t len = 0;
 	double age = 0;
+	size_t k;
 	long i;
 	int rc;
 
@@ -642,47 +670,34 @@ static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct
 			rc = get_snap(t, qp.query, &s, NULL);
 		if (rc)
 			break;
-		i = snap_find(s, qp.name);
-		if (i < 0) {
-			rc = -ENOENT;
-			break;
-		}
 		if (!*qp.rest) {
-			dir_attr(a, snap_mtime(s, (size_t)i), snap_ctime(s, (size_t)i));
+			/* The directory itself needs no rendering. */
+			i = snap_find(s, qp.name);
+			if (i < 0)
+				rc = -ENOENT;
+			else
+				dir_attr(a, snap_mtime(s, (size_t)i), snap_ctime(s, (size_t)i));
 			break;
 		}
-		node = snap_tree(s, (size_t)i);
-		if (!node) {
-			rc = -ENOMEM;
+		rc = instance_node(s, &qp, &k, &node);
+		if (rc)
 			break;
-		}
-		node = render_lookup(node, qp.rest);
-		if (!node) {
-			rc = -ENOENT;
-			break;
-		}
 		if (render_is_dir(node)) {
-			dir_attr(a, snap_mtime(s, (size_t)i), snap_ctime(s, (size_t)i));
+			dir_attr(a, snap_mtime(s, k), snap_ctime(s, k));
 			break;
 		}
 		data = render_data(node, &len);
-		file_attr(a, len, snap_mtime(s, (size_t)i), snap_ctime(s, (size_t)i));
+		file_attr(a, len, snap_mtime(s, k), snap_ctime(s, k));
 		break;
 	case QN_BYNAME_ENTRY:
 		rc = get_snap(t, t->base, &s, NULL);
 		if (rc)
 			break;
 		i = snap_link_find(s, qp.name);
-		if (i < 0) {
+		if (i < 0)
 			rc = -ENOENT;
-			break;
-		}
-		memset(a, 0, sizeof(*a));
-		a->type = TREE_LINK;
-		a->mode = 0777;
-		a->size = (off_t)(strlen("../instances/") + strlen(snap_dirname(s, (size_t)i)));
-		a->mtime = snap_mtime(s, (size_t)i);
-		a->ctime = snap_ctime(s, (size_t)i);
+		else
+			link_attr(a, s, (size_t)i);
 		break;
 	case QN_CTL_FILE:
 		rc = ctl_lookup(qp.name);
@@ -830,7 +845,7 @@ int tree_readdir(struct tree *t, const char *path,
 	struct snap *s = NULL;
 	const struct render_node *node;
 	struct tree_attr a;
-	long i;
+	size_t i;
 	int rc;
 
 	rc = query_parse_path(path, t->base, &qp);
@@ -874,35 +889,17 @@ int tree_readdir(struct tree *t, const char *path,
 				rc = -ENOMEM;
 				break;
 			}
-			memset(&a, 0, sizeof(a));
-			a.type = TREE_LINK;
-			a.mode = 0777;
-			a.size = (off_t)(strlen("../instances/") + strlen(snap_dirname(s, k)));
-			a.mtime = snap_mtime(s, k);
-			a.ctime = snap_ctime(s, k);
+			link_attr(&a, s, k);
 			if (fill(ctx, name, &a))
 				break;
 		}
 		break;
 	case QN_INSTANCE:
 		rc = get_snap(t, qp.query, &s, NULL);
+		if (rc == 0)
+			rc = instance_node(s, &qp, &i, &node);
 		if (rc)
 			break;
-		i = snap_find(s, qp.name);
-		if (i < 0) {
-			rc = -ENOENT;
-			break;
-		}
-		node = snap_tree(s, (size_t)i);
-		if (!node) {
-			rc = -ENOMEM;
-			break;
-		}
-		node = render_lookup(node, qp.rest);
-		if (!node) {
-			rc = -ENOENT;
-			break;
-		}
 		if (!render_is_dir(node)) {
 			rc = -ENOTDIR;
 			break;

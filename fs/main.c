@@ -66,7 +66,7 @@ static void capture_end(struct captured *c, bool failed)
 	for (char *p = text; *p; p++)
 		if (*p == '\n')
 			*p = ' ';
-	fprintf(stderr, "dswfs: %s (see --help)\n",
+	fprintf(stderr, "dswfs: %s\n",
 		n ? (strncmp(text, "fuse: ", 6) == 0 ? text + 6 : text) : "invalid arguments");
 }
 
@@ -146,7 +146,13 @@ static int mount_and_serve(struct fuse *f, struct fuse_cmdline_opts *co, struct 
 	sigset_t set;
 	int rc = 1;
 
-	if (fuse_mount(f, co->mountpoint) != 0)
+	struct captured cap;
+	int failed;
+
+	capture_begin(&cap);
+	failed = fuse_mount(f, co->mountpoint) != 0;
+	capture_end(&cap, failed);
+	if (failed)
 		goto out_destroy;
 	if (fuse_daemonize(co->foreground) != 0)
 		goto out_unmount;

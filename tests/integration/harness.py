@@ -3,6 +3,7 @@
 Every test prints PASS:/FAIL:/SKIP: lines that tests/run.sh counts. Servers and mounts are
 context managers that clean up even when a test fails.
 """
+import contextlib
 import json
 import os
 import signal
@@ -210,6 +211,66 @@ class Mount:
                     "    " + l for l in self.output().splitlines(True)[-30:]))
             os.unlink(self.log.name)
         return False
+
+
+class Shared:
+    """A server (and, with mount=True, a dswfs mount of it) shared by the tests of one file:
+    started on first use, closed by close() at exit. A start-up failure fails every later use
+    with the same cause instead of retrying. prepare(server) runs once before the mount."""
+
+    def __init__(self, instances, seed, mount=False, prepare=None):
+        self.stack = contextlib.ExitStack()
+        self.instances = instances
+        self.seed = seed
+        self.with_mount = mount
+        self.prepare = prepare
+        self.srv = None
+        self.mnt = None
+        self.fleet = None  # the server's fleet as first started (after prepare)
+        self.error = None
+
+    def _start(self):
+        if self.error:
+            what = "shared mount" if self.with_mount else "server"
+            raise AssertionError(f"{what} unavailable: {self.error}")
+        if self.srv is None:
+            try:
+                self.srv = self.stack.enter_context(
+                    MockServer(instances=self.instances, seed=self.seed))
+                if self.prepare:
+                    self.prepare(self.srv)
+                self.fleet = self.srv.fleet()["Instances"]
+                if self.with_mount:
+                    self.mnt = self.stack.enter_context(Mount(self.srv))
+            except Exception as e:  # noqa: BLE001 - every later test reports the same cause
+                self.error = str(e)
+                raise
+
+    def server(self):
+        """The server, with faults cleared, the original fleet back and stats reset."""
+        self._start()
+        self.srv.control("DELETE", "faults")
+        if self.srv.fleet()["Instances"] != self.fleet:
+            self.srv.control("POST", "fleet", {"Instances": self.fleet})
+        self.srv.control("POST", "stats/reset")
+        return self.srv
+
+    def mount(self):
+        """(server, mount) as they are; fails if dswfs has exited."""
+        self._start()
+        if self.mnt.proc.poll() is not None:
+            raise AssertionError(
+                f"dswfs died (exit {self.mnt.proc.returncode}): {self.mnt.output()[-2000:]}")
+        return self.srv, self.mnt
+
+    def close(self):
+        self.stack.close()
+
+
+def read(path):
+    """The bytes of the file at path."""
+    with open(path, "rb") as f:
+        return f.read()
 
 
 # ---- What a mount should show (shared by the test_mount_* suites) -------------------------

@@ -1,7 +1,6 @@
 """test_mount_cache: what a real mount costs the API: cold and warm walks with find / grep -r /
 ls -lR, one fetch per distinct query however many threads ask, .dswfs/refresh, TTL expiry,
 concurrent readers, and .dswfs/last_error for an injected failure."""
-import contextlib
 import errno
 import json
 import math
@@ -13,7 +12,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (MockServer, Mount, eq, escape_name, expected_tree,  # noqa: E402
+from harness import (Mount, Shared, eq, escape_name, expected_tree, read,  # noqa: E402
                      read_ctl_stats, redact, render_scalar, run, server_query, test, wait_until)
 
 N = 100
@@ -23,33 +22,8 @@ SEED = 3
 BASE = {"WorkspaceId": "ALL", "ResourceId": "ALL"}
 
 
-class S:
-    stack = contextlib.ExitStack()
-    srv = None
-    error = None
-
-
-def server():
-    """The shared server, with faults cleared, stats reset and the original fleet."""
-    if S.error:
-        raise AssertionError(f"server unavailable: {S.error}")
-    if S.srv is None:
-        try:
-            S.srv = S.stack.enter_context(MockServer(instances=N, seed=SEED))
-            S.fleet = S.srv.fleet()["Instances"]
-        except Exception as e:  # noqa: BLE001
-            S.error = str(e)
-            raise
-    S.srv.control("DELETE", "faults")
-    if S.srv.fleet()["Instances"] != S.fleet:
-        S.srv.control("POST", "fleet", {"Instances": S.fleet})
-    S.srv.control("POST", "stats/reset")
-    return S.srv
-
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
+S = Shared(N, SEED)
+server = S.server
 
 
 def sh(cmd, cwd):
@@ -361,4 +335,4 @@ if __name__ == "__main__":
     try:
         run()
     finally:
-        S.stack.close()
+        S.close()

@@ -13,31 +13,15 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (AK_ID, AK_SECRET, DSWFS, ROOT, MockServer, Mount, creds_env,  # noqa: E402
+from harness import (AK_ID, AK_SECRET, DSWFS, ROOT, Mount, Shared, creds_env,  # noqa: E402
                      eq, in_mount_table, pids_mentioning, run, test,
                      wait_until)
 
 N = 60
 
 
-class S:
-    stack = contextlib.ExitStack()
-    srv = None
-    error = None
-
-
-def server():
-    if S.error:
-        raise AssertionError(f"server unavailable: {S.error}")
-    if S.srv is None:
-        try:
-            S.srv = S.stack.enter_context(MockServer(instances=N, seed=9))
-        except Exception as e:  # noqa: BLE001
-            S.error = str(e)
-            raise
-    S.srv.control("DELETE", "faults")
-    S.srv.control("POST", "stats/reset")
-    return S.srv
+S = Shared(N, 9)
+server = S.server
 
 
 def version():
@@ -333,4 +317,4 @@ if __name__ == "__main__":
     try:
         run()
     finally:
-        S.stack.close()
+        S.close()

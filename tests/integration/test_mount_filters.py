@@ -3,7 +3,6 @@ filtering (POST /_mock/query): every filter key, chains in any order, labels and
 lists, ENOENT for invalid values and repeated keys, hidden-but-listable key dirs, .query, and
 the workspace_id/resource_id base options."""
 import collections
-import contextlib
 import errno
 import json
 import os
@@ -12,8 +11,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (FILTER_PARAMS, STATUSES, MockServer, Mount, eq, escape_name,  # noqa: E402
-                     redact, run, server_query, test)
+from harness import (FILTER_PARAMS, STATUSES, Mount, Shared, eq, escape_name,  # noqa: E402
+                     read, redact, run, server_query, test)
 
 N = 200
 SEED = 5
@@ -22,33 +21,12 @@ ENUMS = {"status": set(STATUSES), "payment-type": {"PayAsYouGo", "Subscription"}
          "accessibility": {"PRIVATE", "PUBLIC"}, "accelerator-type": {"CPU", "GPU"}}
 
 
-class S:
-    stack = contextlib.ExitStack()
-    srv = None
-    mnt = None
-    fleet = None
-    error = None
+S = Shared(N, SEED, mount=True)
 
 
 def shared():
-    if S.error:
-        raise AssertionError(f"shared mount unavailable: {S.error}")
-    if S.mnt is None:
-        try:
-            S.srv = S.stack.enter_context(MockServer(instances=N, seed=SEED))
-            S.fleet = S.srv.fleet()["Instances"]
-            S.mnt = S.stack.enter_context(Mount(S.srv))
-        except Exception as e:  # noqa: BLE001
-            S.error = str(e)
-            raise
-    if S.mnt.proc.poll() is not None:
-        raise AssertionError(f"dswfs died (exit {S.mnt.proc.returncode}): {S.mnt.output()[-2000:]}")
-    return S.srv, S.mnt, S.fleet
-
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
+    srv, mnt = S.mount()
+    return srv, mnt, S.fleet
 
 
 def plain(v):
@@ -467,4 +445,4 @@ if __name__ == "__main__":
     try:
         run()
     finally:
-        S.stack.close()
+        S.close()

@@ -2,7 +2,6 @@
 the JSON, exact sizes and metadata, by-name links for awkward names, workspaces/, secrets and
 read-only behaviour. One server and one mount are shared by the tests of this file."""
 import calendar
-import contextlib
 import copy
 import errno
 import json
@@ -15,9 +14,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (AK_SECRET, ROOT, MockServer, Mount, REDACTED, eq, escape_name,  # noqa: E402
-                     expected_tree, read_ctl_stats, redact, render_scalar, run, secret_values,
-                     server_query, test)
+from harness import (AK_SECRET, ROOT, Mount, REDACTED, Shared, eq, escape_name,  # noqa: E402
+                     expected_tree, read, read_ctl_stats, redact, render_scalar, run,
+                     secret_values, server_query, test)
 
 N = 60  # generated instances (the first ~30 carry the fleet's own awkward cases); ours on top
 SEED = 11
@@ -35,14 +34,6 @@ PLANTED = {"ImageAuth": "cGxhbnRlZDpzM2NyM3QtaW1hZ2UtcGFzcw==",
                    "RoleType": "service", "AssumeRoleFor": "1234567890", "Policy": "{}",
                    "UserInfo": {"Id": "456", "Type": "sub", "AccessKeyId": "LTAIplantedKey42",
                                 "SecurityToken": "planted-sts-token-abcdef"}}]}]}}
-
-
-class S:
-    """The shared server and mount (started on first use, closed at exit)."""
-    stack = contextlib.ExitStack()
-    srv = None
-    mnt = None
-    error = None
 
 
 def add_awkward(srv):
@@ -72,29 +63,12 @@ def add_awkward(srv):
         srv.control("POST", "instances", inst)
 
 
-def shared():
-    if S.error:
-        raise AssertionError(f"shared mount unavailable: {S.error}")
-    if S.mnt is None:
-        try:
-            S.srv = S.stack.enter_context(MockServer(instances=N, seed=SEED))
-            add_awkward(S.srv)
-            S.mnt = S.stack.enter_context(Mount(S.srv))
-        except Exception as e:  # noqa: BLE001 - every later test reports the same cause
-            S.error = str(e)
-            raise
-    if S.mnt.proc.poll() is not None:
-        raise AssertionError(f"dswfs died (exit {S.mnt.proc.returncode}): {S.mnt.output()[-2000:]}")
-    return S.srv, S.mnt
+S = Shared(N, SEED, mount=True, prepare=add_awkward)
+shared = S.mount
 
 
 def fleet_of(srv):
     return srv.fleet()["Instances"]
-
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
 
 
 def parse_time(s):
@@ -533,4 +507,4 @@ if __name__ == "__main__":
     try:
         run()
     finally:
-        S.stack.close()
+        S.close()

@@ -761,6 +761,39 @@ struct stress {
 	int failures;
 };
 
+/* A cache_get step of a stress thread: a value must be the key's own, an error only -EIO. */
+static void stress_get(struct stress *s, const char *key, const void *arg)
+{
+	struct err_info err;
+	void *v = NULL;
+	int rc = cache_get(s->c, key, arg, &v, NULL, &err);
+
+	if (rc == 0) {
+		if (strcmp(((struct fval *)v)->key, key) != 0)
+			s->failures++;
+		fv_unref(v);
+	} else if (rc != -EIO) {
+		s->failures++;
+	}
+}
+
+/* Runs fn on 8 threads sharing c (seeds seed0, seed0 + 1, ...); none may count a failure. */
+static void stress_run(struct cache *c, struct fake *f, void *(*fn)(void *), int seed0)
+{
+	enum { N = 8 };
+	struct stress s[N];
+	pthread_t th[N];
+
+	for (int i = 0; i < N; i++) {
+		s[i] = (struct stress){ .c = c, .f = f, .seed = seed0 + i };
+		thread_start(&th[i], fn, &s[i]);
+	}
+	for (int i = 0; i < N; i++) {
+		pthread_join(th[i], NULL);
+		CHECK_EQ_INT(s[i].failures, 0);
+	}
+}
+
 static void *stress_main(void *p)
 {
 	struct stress *s = p;
@@ -768,9 +801,7 @@ static void *stress_main(void *p)
 	char key[16];
 
 	for (int i = 0; i < 400; i++) {
-		struct err_info err;
 		void *v = NULL;
-		int rc;
 
 		r = r * 1103515245u + 12345u;
 		snprintf(key, sizeof(key), "k%u", (r >> 16) % 7);
@@ -786,14 +817,7 @@ static void *stress_main(void *p)
 				fv_unref(v);
 			break;
 		default:
-			rc = cache_get(s->c, key, NULL, &v, NULL, &err);
-			if (rc == 0) {
-				if (strcmp(((struct fval *)v)->key, key) != 0)
-					s->failures++;
-				fv_unref(v);
-			} else if (rc != -EIO) {
-				s->failures++;
-			}
+			stress_get(s, key, NULL);
 			break;
 		}
 		(void)cache_entries(s->c);
@@ -803,22 +827,12 @@ static void *stress_main(void *p)
 
 TEST(concurrent_mixed_operations_stay_consistent)
 {
-	enum { N = 8 };
-	struct stress s[N];
-	pthread_t th[N];
 	struct fake f;
 	struct cache *c;
 
 	fake_init(&f);
 	c = new_cache(&f, 3, 4);
-	for (int i = 0; i < N; i++) {
-		s[i] = (struct stress){ .c = c, .f = &f, .seed = i + 1 };
-		thread_start(&th[i], stress_main, &s[i]);
-	}
-	for (int i = 0; i < N; i++) {
-		pthread_join(th[i], NULL);
-		CHECK_EQ_INT(s[i].failures, 0);
-	}
+	stress_run(c, &f, stress_main, 1);
 	CHECK(cache_entries(c) <= 4);
 	CHECK_EQ_INT((int64_t)cache_entries(c), stats_get(STATS_CACHE_ENTRIES));
 	finish(c, &f);
@@ -1534,21 +1548,13 @@ TEST(background_fetch_gets_its_own_copy_of_arg)
 	finish_stale(c, &f);
 }
 
-struct stale_stress {
-	struct cache *c;
-	struct fake *f;
-	int seed;
-	int failures;
-};
-
 static void *stale_stress_main(void *p)
 {
-	struct stale_stress *s = p;
+	struct stress *s = p;
 	unsigned r = (unsigned)s->seed;
 	char key[16];
 
 	for (int i = 0; i < 300; i++) {
-		struct err_info err;
 		void *v = NULL;
 		int rc;
 
@@ -1579,14 +1585,7 @@ static void *stale_stress_main(void *p)
 				fv_unref(v);
 			break;
 		default:
-			rc = cache_get(s->c, key, "arg", &v, NULL, &err);
-			if (rc == 0) {
-				if (strcmp(((struct fval *)v)->key, key) != 0)
-					s->failures++;
-				fv_unref(v);
-			} else if (rc != -EIO) {
-				s->failures++;
-			}
+			stress_get(s, key, "arg");
 			break;
 		}
 	}
@@ -1595,22 +1594,12 @@ static void *stale_stress_main(void *p)
 
 TEST(concurrent_stale_and_background_operations_stay_consistent)
 {
-	enum { N = 8 };
-	struct stale_stress s[N];
-	pthread_t th[N];
 	struct fake f;
 	struct cache *c;
 
 	fake_init(&f);
 	c = new_stale_cache(&f, 2, 2, 8, 4);
-	for (int i = 0; i < N; i++) {
-		s[i] = (struct stale_stress){ .c = c, .f = &f, .seed = 100 + i };
-		thread_start(&th[i], stale_stress_main, &s[i]);
-	}
-	for (int i = 0; i < N; i++) {
-		pthread_join(th[i], NULL);
-		CHECK_EQ_INT(s[i].failures, 0);
-	}
+	stress_run(c, &f, stale_stress_main, 100);
 	cache_wait_background(c);
 	CHECK(cache_entries(c) <= 4);
 	CHECK_EQ_INT((int64_t)cache_entries(c), stats_get(STATS_CACHE_ENTRIES));

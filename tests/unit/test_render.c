@@ -10,114 +10,8 @@
 
 #include "render.h"
 #include "tf.h"
-
-/* Allocation failure injection: the binary's own malloc family, which fails the n-th call once
- * armed and counts live blocks so leaks on error paths show without valgrind. Sanitizers bring
- * their own allocator, so there the test is skipped. */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
-	__has_feature(memory_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define ALLOC_SHIM 1
-extern void *__libc_malloc(size_t n);
-extern void *__libc_calloc(size_t n, size_t size);
-extern void *__libc_realloc(void *p, size_t n);
-extern void __libc_free(void *p);
-
-static long fail_countdown = -1;	/* calls to let through; -1: never fail */
-static long live_blocks;
-
-static int should_fail(void)
-{
-	if (fail_countdown < 0)
-		return 0;
-	return fail_countdown-- == 0;
-}
-
-void *malloc(size_t n)
-{
-	void *p = should_fail() ? NULL : __libc_malloc(n);
-
-	live_blocks += p != NULL;
-	return p;
-}
-
-void *calloc(size_t n, size_t size)
-{
-	void *p = should_fail() ? NULL : __libc_calloc(n, size);
-
-	live_blocks += p != NULL;
-	return p;
-}
-
-void *realloc(void *old, size_t n)
-{
-	void *p;
-
-	if (old && n == 0) {
-		live_blocks--;
-		return __libc_realloc(old, n);
-	}
-	p = should_fail() ? NULL : __libc_realloc(old, n);
-	live_blocks += !old && p;
-	return p;
-}
-
-void free(void *p)
-{
-	live_blocks -= p != NULL;
-	__libc_free(p);
-}
-#endif
-
-/* The instance from the ListInstances reference's success example. */
-static const char *example_instance =
-	"{\"WorkspaceId\":\"40823\",\"WorkspaceName\":\"training_data\",\"InstanceId\":\"dsw-730xxxxxxxxxx\","
-	"\"InstanceName\":\"training_data\",\"EcsSpec\":\"ecs.c6.large\",\"Status\":\"Running\",\"InstanceUrl\":\"https://dsw-cn-shanghai.data.aliyun.com/notebook.htm?instance=39772#/\","
-	"\"JupyterlabUrl\":\"https://dsw-gateway-cn-shanghai.aliyun.com/dsw-39772/lab/\",\"WebIDEUrl\":\"https://dsw-gateway-cn-shanghai.aliyun.com/dsw-39772/ide/\","
-	"\"TerminalUrl\":\"https://dsw-gateway-cn-shanghai.aliyun.com/dsw-39772/tty/\",\"AccumulatedRunningTimeInMs\":3600000,"
-	"\"ImageId\":\"image-05cefd0be2exxxx\",\"ImageUrl\":\"registry.cn-shanghai.aliyuncs.com/pai_product/tensorflow:py36_cpu_tf1.12_ubuntu\","
-	"\"ImageName\":\"py36_cpu_tf1.12_ubuntu\",\"GmtCreateTime\":\"2021-01-12T14:36:01Z\",\"GmtModifiedTime\":\"2021-01-12T14:36:01Z\","
-	"\"UserId\":\"1612285282502324\",\"UserName\":\"测试用户\",\"Datasets\":[{\"DatasetId\":\"d-vsqjvsjp4orp5l206u\","
-	"\"DatasetVersion\":\"v1\",\"Uri\":\"oss://bucket-name.oss-cn-shanghai-internal.aliyuncs.com/data/path/\","
-	"\"MountPath\":\"/mnt/data\",\"MountAccess\":\"RW\",\"Options\":\"{\\n \\\"fs.oss.download.thread.concurrency\\\": \\\"10\\\","
-	"\\n \\\"fs.oss.upload.thread.concurrency\\\": \\\"10\\\",\\n \\\"fs.jindo.args\\\": \\\"-oattr_timeout=3 -oentry_timeout=0 -onegative_timeout=0 -oauto_cache -ono_symlink\\\"\\n}\","
-	"\"OptionType\":\"FastReadWrite\",\"Dynamic\":false}],\"UserVpc\":{\"VpcId\":\"vpc-xxxxx\",\"VSwitchId\":\"vsw-xxxxx\","
-	"\"SecurityGroupId\":\"sg-xxxxxx\",\"ExtendedCIDRs\":[\"192.168.0.1/24\"],\"DefaultRoute\":\"eth0 | eth1\","
-	"\"ForwardInfos\":[{\"Enable\":true,\"ContainerName\":\"dsw-notebook\",\"ForwardPort\":\"22\",\"NatGatewayId\":\"ngw-bp1uewa15k4iy5770****\","
-	"\"EipAllocationId\":\"eip-25877c70gddh****\",\"SSHPublicKey\":\"\",\"ConnectInfo\":{\"Phase\":\"Ready\","
-	"\"Message\":\"DNAT and privateZone are both ready.\",\"Intranet\":{\"Endpoint\":\"dsw-notebook-22-urz3u6cnu0uts7ej9r.dsw-5cc6083084818f60.dsw.pai.alibaba.com\","
-	"\"Port\":\"22\"},\"Internet\":{\"Endpoint\":\"47.111.119.114\",\"Port\":\"22\"}},\"Name\":\"ssh\",\"ExternalPort\":\"1024\","
-	"\"AccessType\":[\"intranet\"]}],\"BandwidthLimit\":{\"EgressWhitelists\":[\"\"],\"IngressRate\":\"\",\"EgressRate\":\"\","
-	"\"IngressWhitelists\":[\"\"]}},\"InstanceShutdownTimer\":{\"InstanceId\":\"dsw-730xxxxxxxxxx\",\"GmtCreateTime\":\"2021-01-12T14:36:01Z\","
-	"\"GmtModifiedTime\":\"2021-01-12T14:36:01Z\",\"DueTime\":\"2021-01-12T14:36:01Z\",\"RemainingTimeInMs\":3600000},"
-	"\"ReasonCode\":\"Internal Error\",\"ReasonMessage\":\"ImagePullBackOff\",\"PaymentType\":\"PayAsYouGo\","
-	"\"LatestSnapshot\":{\"ImageId\":\"image-05cefd0be2exxxx\",\"ImageName\":\"py36_cpu_tf1.12_ubuntu\","
-	"\"ImageUrl\":\"registry.cn-shanghai.aliyuncs.com/pai_product/tensorflow:py36_cpu_tf1.12_ubuntu\","
-	"\"RepositoryUrl\":\"https://cr.console.alibabacloud.com/repository/cn-hangzhou/zouxu/kf/images\","
-	"\"GmtCreateTime\":\"2021-01-12T14:36:01Z\",\"GmtModifiedTime\":\"2021-01-12T14:36:01Z\",\"ReasonCode\":\"Internal Error\","
-	"\"ReasonMessage\":\"ImagePullBackOff\",\"Status\":\"Pushing\"},\"AcceleratorType\":\"CPU\",\"Accessibility\":\"PRIVATE\","
-	"\"EnvironmentVariables\":{\"key\":\"MAAS\"},\"ResourceId\":\"dsw-123456789\",\"ResourceName\":\"resource_group\","
-	"\"Priority\":1,\"RequestedResource\":{\"CPU\":\"32\",\"Memory\":\"32\",\"SharedMemory\":\"32\",\"GPU\":\"4\","
-	"\"GPUType\":\"NVIDIA A10\"},\"Labels\":[{\"Key\":\"stsTokenOwner\",\"Value\":\"123xxxxxxxx\"}],\"IdleInstanceCuller\":{"
-	"\"InstanceId\":\"dsw-730xxxxxxxxxx\",\"CpuPercentThreshold\":20,\"GpuPercentThreshold\":10,\"MaxIdleTimeInMinutes\":60,"
-	"\"IdleTimeInMinutes\":30},\"InstanceSnapshotList\":[{\"ImageId\":\"image-05cefd0be2exxxx\",\"ImageName\":\"py36_cpu_tf1.12_ubuntu\","
-	"\"ImageUrl\":\"registry.cn-shanghai.aliyuncs.com/pai_product/tensorflow:py36_cpu_tf1.12_ubuntu\","
-	"\"RepositoryUrl\":\"https://cr.console.alibabacloud.com/repository/cn-hangzhou/zouxu/kf/images\","
-	"\"GmtCreateTime\":\"2021-01-12T14:36:01Z\",\"GmtModifiedTime\":\"2021-01-12T14:36:01Z\",\"ReasonCode\":\"Internal Error\","
-	"\"ReasonMessage\":\"ImagePullBackOff\",\"Status\":\"Pushing\"}],\"CloudDisks\":[{\"Capacity\":\"30Gi\","
-	"\"SubType\":\"rootfs\",\"MountPath\":\"/mmt/workspace\",\"Path\":\"/workspace\"}],\"WorkspaceSource\":\"d-123456789\","
-	"\"Driver\":\"535.54.03\",\"CredentialConfig\":{\"Enable\":true,\"AliyunEnvRoleKey\":\"0\",\"Configs\":["
-	"{\"Key\":\"0\",\"Type\":\"Role\",\"Roles\":[{\"RoleArn\":\"acs:ram::123******:role/****\",\"RoleType\":\"service\","
-	"\"AssumeRoleFor\":\"123******\",\"Policy\":\"{}\",\"UserInfo\":{\"Id\":\"456******\",\"Type\":\"sub\",\"AccessKeyId\":\"LT********\","
-	"\"SecurityToken\":\"********\"}}]}]},\"Affinity\":{\"CPU\":{\"Enable\":true}},\"ImageAuth\":\"aGFyYm9yYWlAeGltYWxheWE6KioqKioq\","
-	"\"Tags\":[{\"TagKey\":\"tag1\",\"TagValue\":\"value1\"}],\"DynamicMount\":{\"Enable\":true,\"MountPoints\":["
-	"{\"RootPath\":\"\",\"Options\":\"\"}]},\"OversoldType\":\"\",\"OversoldInfo\":\"\"}";
+#include "alloc_fail.h"
+#include "fixture.h"
 
 /* Secrets of the example, none of which may survive redaction. */
 static const char *const example_secrets[] = {
@@ -1023,38 +917,6 @@ TEST(deep_nesting)
 	s = nested(1001, "{\"a\":", "}", "1");
 	CHECK(cJSON_Parse(s) == NULL);
 	free(s);
-}
-
-/* Runs scenario with the n-th allocation failing, for n = 0, 1, ... until one run needs no
- * failure; each run must fail cleanly (no leak, no crash). */
-static void each_failure(void (*scenario)(void))
-{
-#ifdef ALLOC_SHIM
-	const char *preload = getenv("LD_PRELOAD");
-
-	/* valgrind takes over part of the malloc family, so the counts would not add up */
-	if (preload && strstr(preload, "vgpreload")) {
-		tf_skip("valgrind owns malloc");
-		return;
-	}
-	for (long n = 0; n < 100000; n++) {
-		long before = live_blocks, left;
-
-		fail_countdown = n;
-		scenario();
-		left = fail_countdown;
-		fail_countdown = -1;
-		if (live_blocks != before)
-			tf_fail(__FILE__, __LINE__, "failing allocation %ld leaks %ld blocks", n,
-				live_blocks - before);
-		if (left >= 0)
-			return;
-	}
-	tf_fail(__FILE__, __LINE__, "scenario never completed");
-#else
-	(void)scenario;
-	tf_skip("the sanitizer owns malloc");
-#endif
 }
 
 static cJSON *failure_input;

@@ -404,6 +404,8 @@ def never_fetched_query_fails_with_its_errno_while_cached_paths_stay_fast():
             for w in wants + [canonical(params)]:
                 if w not in text:
                     problems.append(f"{name}: last_error lacks {w!r}: {text!r}")
+            if not re.search(r"^message: \S", text, re.M):
+                problems.append(f"{name}: last_error has no message: {text!r}")
             # Errors are not cached: a file of the same query fails the same way again.
             if name in ("503", "403"):
                 try:
@@ -739,7 +741,10 @@ def refresh_file_and_sighup_drop_the_cache():
         for new_status, suffix, how in (("Stopping", "?refreshed=by-file", "refresh"),
                                         ("Saving", "?refreshed=by-sighup-signal", "sighup")):
             old = read(st)
-            eq(os.stat(url).st_size, len(read(url)), "st_size of JupyterlabUrl")
+            # read, then stat: a read marks atime stale and makes the next stat ask the daemon;
+            # this stat leaves the kernel holding the current attributes for the TTL.
+            data = read(url)
+            eq(os.stat(url).st_size, len(data), "st_size of JupyterlabUrl")
             new_url = v["JupyterlabUrl"] + suffix
             srv.control("PATCH", f"instances/{vid}",
                         {"Status": new_status, "JupyterlabUrl": new_url})
@@ -847,7 +852,7 @@ def tsan_daemon_under_concurrent_reads_refreshes_and_changes():
     ]
     errors, counts = [], collections.Counter()
     tolerated = {errno.EIO, errno.EAGAIN, errno.ETIMEDOUT}
-    with Mount(srv, "page_size=10", "ttl=1", "grace=1", "max_stale=600", "max_snapshots=4",
+    with Mount(srv, "page_size=20", "ttl=1", "grace=1", "max_stale=600", "max_snapshots=4",
                *FAST_FAIL, binary=tsan, env=env) as m:
         stop = threading.Event()
 
@@ -881,7 +886,7 @@ def tsan_daemon_under_concurrent_reads_refreshes_and_changes():
             statuses = ["Stopped", "Running", "Saving", "Running"]
             k = 0
             # Pacing only (Event.wait), nothing waits on these for synchronisation.
-            while not stop.wait(0.25):
+            while not stop.wait(0.4):
                 try:
                     srv.control("PATCH", f"instances/{vid}", {"Status": statuses[k % 4]})
                     if k % 3 == 0:
@@ -903,8 +908,9 @@ def tsan_daemon_under_concurrent_reads_refreshes_and_changes():
             t.start()
         try:
             deadline = time.monotonic() + 6
-            wait_until(lambda: time.monotonic() > deadline and counts["ok"] >= 200,
-                       timeout=60, interval=0.1, what="200 reads in at least 6 seconds")
+            # Long enough for many refreshes; TSan and a loaded machine make reads slow.
+            wait_until(lambda: errors or (time.monotonic() > deadline and counts["ok"] >= 100),
+                       timeout=90, interval=0.1, what="100 reads in at least 6 seconds")
         finally:
             stop.set()
             for t in threads:

@@ -229,6 +229,9 @@ static void garbage_release(struct cache *c, struct entry *garbage)
 
 	for (; garbage; garbage = next) {
 		next = garbage->chain;
+		/* stopping is only set by cache_free, after which nobody may be told anything. */
+		if (garbage->value && c->ops.dropped && !c->stopping)
+			c->ops.dropped(c->ctx, garbage->key, garbage->value);
 		if (garbage->value)
 			c->ops.unref(garbage->value);
 		free(garbage->key);
@@ -804,24 +807,6 @@ int cache_peek(struct cache *c, const char *key, void **value, double *age)
 	*value = v;
 	if (age)
 		*age = value_age(now, at);
-	return 0;
-}
-
-int cache_peek_any(struct cache *c, const char *key, void **value)
-{
-	struct entry *e;
-	void *v = NULL;
-
-	pthread_mutex_lock(&c->lock);
-	e = table_find(c, key, key_hash(key));
-	if (e && e->value) {
-		v = e->value;
-		c->ops.ref(v);
-	}
-	pthread_mutex_unlock(&c->lock);
-	if (!v)
-		return -ENOENT;
-	*value = v;
 	return 0;
 }
 

@@ -271,6 +271,13 @@ static void on_replaced(void *ctx, const char *key, void *old_value, void *new_v
 	free(dirs);
 }
 
+/* A snapshot leaves the cache with no successor to compare with: everything it showed is
+ * invalidated. */
+static void on_dropped(void *ctx, const char *key, void *old_value)
+{
+	on_replaced(ctx, key, old_value, NULL);
+}
+
 static void *query_dup_cb(const void *q)
 {
 	return query_dup(q);
@@ -470,6 +477,7 @@ int tree_new(const struct tree_config *cfg, struct tree **out)
 		.fetch = fetch_snap, .ref = snap_ref_cb, .unref = snap_unref_cb,
 		.now = tree_now, .arg_dup = query_dup_cb, .arg_free = query_free_cb,
 		.replaced = cfg->invalidate ? on_replaced : NULL,
+		.dropped = cfg->invalidate ? on_dropped : NULL,
 	};
 	struct tree *t;
 	int rc = -ENOMEM;
@@ -948,54 +956,9 @@ int tree_write(struct tree *t, const char *path)
 
 void tree_refresh(struct tree *t)
 {
-	struct snap **old = NULL;
-	char **keys = NULL;
-	size_t n = 0, cap = 0;
-
-	/* The snapshots about to be dropped say what the kernel may have been shown; keep them
-	 * just long enough to invalidate it all. */
-	if (t->cfg.invalidate) {
-		pthread_mutex_lock(&t->reg_lock);
-		for (size_t b = 0; b < REG_BUCKETS; b++)
-			for (struct reg_key *k = t->reg[b]; k; k = k->next) {
-				if (n == cap) {
-					size_t nc = cap ? cap * 2 : 16;
-					char **nk = realloc(keys, nc * sizeof(*keys));
-
-					if (!nk)
-						break;
-					keys = nk;
-					cap = nc;
-				}
-				keys[n] = strdup(k->key);
-				if (keys[n])
-					n++;
-			}
-		pthread_mutex_unlock(&t->reg_lock);
-		old = calloc(n ? n : 1, sizeof(*old));
-		for (size_t i = 0; old && i < n; i++) {
-			void *v;
-
-			if (cache_peek_any(t->cache, keys[i], &v) == 0)
-				old[i] = v;
-		}
-	}
+	/* Each dropped snapshot invalidates what it showed (on_dropped). */
 	cache_drop_all(t->cache);
 	log_msg(LOG_INFO, "cache dropped on request");
-	for (size_t i = 0; i < n; i++) {
-		if (old && old[i]) {
-			on_replaced(t, keys[i], old[i], NULL);
-			snap_unref(old[i]);
-		} else {
-			char *dirs = reg_paths(t, keys[i]);
-
-			invalidate_dirs(t, dirs, strcmp(keys[i], query_canonical(t->base)) == 0);
-			free(dirs);
-		}
-		free(keys[i]);
-	}
-	free(old);
-	free(keys);
 }
 
 int tree_prefetch(struct tree *t)

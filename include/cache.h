@@ -27,11 +27,16 @@ struct cache_ops {
 	/* Optional (may be NULL). Called without locks after a successful fetch replaced a value
 	 * the cache held for key (fresh or stale); old_value and new_value are both valid for the
 	 * duration of the call only. Not called for a key fetched while it held no value (first
-	 * fetch, or after cache_drop_all, eviction or expiry dropped it) and never for drops:
-	 * whoever calls cache_drop_all knows what it dropped. Runs in the thread that did the
+	 * fetch, or after cache_drop_all, eviction or expiry dropped it: see dropped). Runs in the thread that did the
 	 * fetch: a cache_get caller or a background thread; calls for one key are not
 	 * serialised against each other. */
 	void (*replaced)(void *ctx, const char *key, void *old_value, void *new_value);
+	/* Optional (may be NULL). Called without locks, just before the cache lets go of a value
+	 * it held for key without a replacement: cache_drop_all, eviction, expiry past every
+	 * stale limit, an error past max_stale. The value is valid for the duration of the call.
+	 * Not called from cache_free. Together with replaced, it tells of every value that stops
+	 * being served. */
+	void (*dropped)(void *ctx, const char *key, void *old_value);
 	/* Optional pair: background fetches outlive the call that started them, so they get a
 	 * copy of its arg made by arg_dup (NULL means out of memory; never called for a NULL arg)
 	 * and released with arg_free after the fetch. Both or neither must be set; without them a
@@ -84,11 +89,6 @@ int cache_get(struct cache *c, const char *key, const void *arg, void **value, d
 /* A referenced value for key only if one is cached and fresh, without fetching; -ENOENT
  * otherwise. Used to answer from what is already known. */
 int cache_peek(struct cache *c, const char *key, void **value, double *age);
-
-/* A referenced value for key whatever its age (stale ones too), without fetching, counting
- * or touching the LRU order; -ENOENT when none is held. For looking at what is about to be
- * dropped or replaced, e.g. before cache_drop_all. */
-int cache_peek_any(struct cache *c, const char *key, void **value);
 
 /* Starts a background fetch for key (arg as for cache_get, copied with arg_dup) unless a fresh
  * value is cached, a fetch is under way, or the key's back-off runs: -EALREADY then. Callers of

@@ -79,8 +79,7 @@ int tree_readlink(struct tree *t, const char *path, char *buf, size_t size);
  * else is -EROFS (or -ENOENT when it does not exist). */
 int tree_write(struct tree *t, const char *path);
 
-/* Drops every cached snapshot (refresh, SIGHUP) and tells invalidate about every query and
- * instance directory the kernel has been shown. */
+/* Drops every cached snapshot (refresh, SIGHUP); invalidate hears of everything they showed. */
 void tree_refresh(struct tree *t);
 
 /* Fetches the base query (instances/) now, for -o prefetch. Returns 0 or the fetch's -errno. */

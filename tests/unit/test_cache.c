@@ -63,6 +63,9 @@ struct fake {
 	int replaced;		/* replaced callbacks */
 	int replaced_old_id, replaced_new_id;
 	int replaced_bad;	/* callbacks whose values were not alive or were equal */
+	int dropped;		/* dropped callbacks */
+	int dropped_id;		/* the last dropped value */
+	int dropped_bad;	/* callbacks whose value was not alive or not the key's */
 };
 
 static void fake_init(struct fake *f)
@@ -855,6 +858,19 @@ static void fake_replaced(void *ctx, const char *key, void *old_value, void *new
 	pthread_mutex_unlock(&f->mu);
 }
 
+static void fake_dropped(void *ctx, const char *key, void *old_value)
+{
+	struct fake *f = ctx;
+	struct fval *o = old_value;
+
+	pthread_mutex_lock(&f->mu);
+	f->dropped++;
+	f->dropped_id = o->id;
+	if (fv_refs(o) < 1 || strcmp(o->key, key) != 0)
+		f->dropped_bad++;
+	pthread_mutex_unlock(&f->mu);
+}
+
 static int replaced_count(struct fake *f, int *old_id, int *new_id)
 {
 	int n;
@@ -892,7 +908,8 @@ static struct cache *new_stale_cache(struct fake *f, double ttl, double grace, d
 	};
 	struct cache_ops ops = {
 		.fetch = fake_fetch, .ref = fv_ref, .unref = fv_unref, .now = fake_now,
-		.replaced = fake_replaced, .arg_dup = arg_dup_str, .arg_free = arg_free_str,
+		.replaced = fake_replaced, .dropped = fake_dropped, .arg_dup = arg_dup_str,
+		.arg_free = arg_free_str,
 	};
 	struct cache *c = NULL;
 
@@ -1445,33 +1462,31 @@ TEST(oldest_age_tracks_held_values)
 	finish_stale(c, &f);
 }
 
-TEST(peek_any_answers_stale_values_without_fetching_or_counting)
+TEST(dropped_tells_of_every_value_let_go_without_a_successor)
 {
 	struct fake f;
 	struct cache *c;
-	struct fval *a;
-	void *p = NULL;
 
 	fake_init(&f);
-	c = new_stale_cache(&f, 10, 0, 0, 0);
-	CHECK_EQ_INT(cache_peek_any(c, "k", &p), -ENOENT);
-	CHECK_EQ_INT(get_id(c, "k"), 1);
-	CHECK(fetched_again(c, &f, "j"));	/* j is now the most recent */
-	fake_advance(&f, 50);			/* long expired, not swept yet */
-	CHECK_EQ_INT(cache_peek(c, "k", &p, NULL), -ENOENT);
-	stats_reset();
-	CHECK_EQ_INT(cache_peek_any(c, "k", &p), 0);
-	a = p;
-	CHECK_EQ_INT(fval_id(a), 1);
-	CHECK_EQ_INT(fv_refs(a), 2);
-	CHECK_EQ_INT(stats_get(STATS_CACHE_HITS) + stats_get(STATS_CACHE_MISSES) +
-		     stats_get(STATS_CACHE_STALE_SERVES), 0);
-	CHECK_EQ_INT(fake_calls(&f), 2);
+	c = new_stale_cache(&f, 10, 0, 0, 2);
+	CHECK_EQ_INT(get_id(c, "a"), 1);
+	CHECK_EQ_INT(get_id(c, "b"), 2);
+	CHECK_EQ_INT(f.dropped, 0);
+	CHECK_EQ_INT(get_id(c, "c"), 3);	/* evicts a, the least recently used */
+	CHECK_EQ_INT(f.dropped, 1);
+	CHECK_EQ_INT(f.dropped_id, 1);
+	fake_advance(&f, 11);			/* b and c expire; c is refetched: a replacement */
+	CHECK_EQ_INT(get_id(c, "c"), 4);
+	CHECK_EQ_INT(replaced_count(&f, NULL, NULL), 1);
+	CHECK_EQ_INT(f.dropped, 2);		/* b was swept on that miss */
+	CHECK_EQ_INT(f.dropped_id, 2);
 	cache_drop_all(c);
-	CHECK_EQ_INT(fv_refs(a), 1);		/* still ours after the drop */
-	CHECK_EQ_INT(cache_peek_any(c, "k", &p), -ENOENT);
-	fv_unref(a);
-	finish_stale(c, &f);
+	CHECK_EQ_INT(f.dropped, 3);
+	CHECK_EQ_INT(f.dropped_id, 4);
+	CHECK_EQ_INT(f.dropped_bad, 0);
+	CHECK_EQ_INT(get_id(c, "d"), 5);
+	finish_stale(c, &f);			/* cache_free tells nothing */
+	CHECK_EQ_INT(f.dropped, 3);
 }
 
 TEST(prefetch_warms_a_key_that_callers_then_share)

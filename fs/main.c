@@ -1,5 +1,6 @@
 /* main: parses the command line, checks credentials and the endpoint, then mounts (or --query). */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -178,8 +179,11 @@ static int mount_and_serve(struct fuse *f, struct fuse_cmdline_opts *co, struct 
 		if (!lc)
 			goto out_signals;
 		fuse_loop_cfg_set_clone_fd(lc, co->clone_fd);
-		fuse_loop_cfg_set_max_threads(lc, co->max_threads);
-		fuse_loop_cfg_set_idle_threads(lc, co->max_idle_threads);
+		/* libfuse leaves "not given" as UINT_MAX; its own defaults apply then. */
+		if (co->max_threads != UINT_MAX)
+			fuse_loop_cfg_set_max_threads(lc, co->max_threads);
+		if (co->max_idle_threads != UINT_MAX)
+			fuse_loop_cfg_set_idle_threads(lc, co->max_idle_threads);
 		rc = fuse_loop_mt(f, lc) ? 1 : 0;
 		fuse_loop_cfg_destroy(lc);
 	}

@@ -753,20 +753,6 @@ static int status_errno(long status)
 	return status == 401 || status == 403 ? -EACCES : -EIO;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date. */
-static long long days_from_civil(long long y, unsigned m, unsigned d)
-{
-	long long era;
-	unsigned yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = (unsigned)(y - era * 400);
-	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (long long)doe - 719468;
-}
-
 /* ISO 8601 "2024-01-02T03:04:05Z", with optional fraction and Z or +hh:mm / -hhmm. */
 static int parse_iso8601(const char *s, time_t *out)
 {
@@ -807,8 +793,13 @@ static int parse_iso8601(const char *s, time_t *out)
 	}
 	if (*p)
 		return -EINVAL;
-	t = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400LL + h * 3600LL + mi * 60LL + sec -
-	    oh * 3600LL - om * 60LL;
+	{
+		/* timegm reads the fields as UTC: no TZ or locale state is involved. */
+		struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
+				 .tm_hour = h, .tm_min = mi, .tm_sec = sec };
+
+		t = (long long)timegm(&tm) - oh * 3600LL - om * 60LL;
+	}
 	if ((long long)(time_t)t != t)
 		return -EINVAL;
 	*out = (time_t)t;

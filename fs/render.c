@@ -304,21 +304,6 @@ char *render_scalar(const cJSON *item, size_t *len)
 	return out;
 }
 
-/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (Howard Hinnant's
- * days_from_civil), so no timegm and no locale or TZ state is involved. */
-static long long days_from_civil(long long y, unsigned m, unsigned d)
-{
-	long long era;
-	unsigned yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = (unsigned)(y - era * 400);
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (long long)doe - 719468;
-}
-
 static int digits(const char *s, int n)
 {
 	int v = 0;
@@ -329,6 +314,15 @@ static int digits(const char *s, int n)
 		v = v * 10 + (s[i] - '0');
 	}
 	return v;
+}
+
+/* timegm without its struct: UTC, so no TZ or locale state is involved. */
+static time_t utc_seconds(int y, int mo, int d, int h, int mi, int se)
+{
+	struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
+			 .tm_min = mi, .tm_sec = se };
+
+	return timegm(&tm);
 }
 
 time_t render_parse_time(const char *s)
@@ -350,8 +344,7 @@ time_t render_parse_time(const char *s)
 		return -1;
 	if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
 		return -1;
-	return (time_t)(days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 +
-			mi * 60 + se);
+	return utc_seconds(y, mo, d, h, mi, se);
 }
 
 /* ---- the tree ---- */

@@ -87,7 +87,10 @@ static int api_fetch(void *ctx, const struct sign_kv *params, size_t n, cJSON **
 }
 
 /* SIGHUP drops the cache. The signal is blocked in every thread and taken here, so the work
- * runs in an ordinary thread rather than a signal handler. */
+ * runs in an ordinary thread rather than a signal handler. At unmount the thread is told to
+ * stop (hup_stop, then a SIGHUP of its own) and joined before the tree goes away. */
+static int hup_stop;
+
 static void *hup_thread(void *arg)
 {
 	sigset_t set;
@@ -96,8 +99,11 @@ static void *hup_thread(void *arg)
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);
 	for (;;) {
-		if (sigwait(&set, &sig) == 0 && sig == SIGHUP)
-			tree_refresh(arg);
+		if (sigwait(&set, &sig) != 0 || sig != SIGHUP)
+			continue;
+		if (__atomic_load_n(&hup_stop, __ATOMIC_ACQUIRE))
+			break;
+		tree_refresh(arg);
 	}
 	return NULL;
 }
@@ -144,6 +150,7 @@ static int mount_and_serve(struct fuse *f, struct fuse_cmdline_opts *co, struct 
 	bool pre_started = false;
 	struct fuse_loop_config *lc = NULL;
 	pthread_t hup;
+	bool hup_started = false;
 	sigset_t set;
 	int rc = 1;
 
@@ -167,8 +174,7 @@ static int mount_and_serve(struct fuse *f, struct fuse_cmdline_opts *co, struct 
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if (fc->inval && fsops_inval_start(fc->inval, f) != 0)
 		log_msg(LOG_WARN, "no invalidation thread: kernel caches will age out with the TTL");
-	if (pthread_create(&hup, NULL, hup_thread, fc->tree) == 0)
-		pthread_detach(hup);
+	hup_started = pthread_create(&hup, NULL, hup_thread, fc->tree) == 0;
 	log_msg(LOG_INFO, "mounted on %s", co->mountpoint);
 	if (prefetch && pthread_create(&pre, NULL, prefetch_thread, fc->tree) == 0)
 		pre_started = true;
@@ -191,6 +197,11 @@ out_signals:
 	fuse_remove_signal_handlers(fuse_get_session(f));
 	if (pre_started)
 		pthread_join(pre, NULL);
+	if (hup_started) {
+		__atomic_store_n(&hup_stop, 1, __ATOMIC_RELEASE);
+		pthread_kill(hup, SIGHUP);
+		pthread_join(hup, NULL);
+	}
 out_unmount:
 	fsops_inval_stop(fc->inval);
 	fuse_unmount(f);

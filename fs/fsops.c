@@ -146,15 +146,15 @@ static int op_release(const char *path, struct fuse_file_info *fi)
 static int op_write(const char *path, const char *buf, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	(void)buf; (void)off; (void)fi;
-	/* Only .dswfs/refresh opens for writing; open() already dropped the cache. */
-	return path && strcmp(path, "/.dswfs/refresh") == 0 ? (int)size : -EROFS;
+	(void)path; (void)buf; (void)off; (void)fi;
+	/* Only .dswfs/refresh opens for writing (op_open), and opening it already refreshed. */
+	return (int)size;
 }
 
 static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
 	(void)size; (void)fi;
-	return strcmp(path, "/.dswfs/refresh") == 0 ? 0 : -EROFS;
+	return tree_writable(ctx_get()->tree, path);
 }
 
 static int op_readlink(const char *path, char *buf, size_t size)

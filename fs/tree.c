@@ -936,7 +936,7 @@ int tree_readdir(struct tree *t, const char *path,
 	return rc;
 }
 
-int tree_write(struct tree *t, const char *path)
+int tree_writable(struct tree *t, const char *path)
 {
 	struct query_path qp;
 	int rc;
@@ -944,13 +944,17 @@ int tree_write(struct tree *t, const char *path)
 	rc = query_parse_path(path, t->base, &qp);
 	if (rc)
 		return rc;
-	if (qp.node == QN_CTL_FILE && ctl_lookup(qp.name) == CTL_REFRESH) {
-		tree_refresh(t);
-		rc = 0;
-	} else {
-		rc = -EROFS;
-	}
+	rc = qp.node == QN_CTL_FILE && ctl_lookup(qp.name) == CTL_REFRESH ? 0 : -EROFS;
 	query_path_free(&qp);
+	return rc;
+}
+
+int tree_write(struct tree *t, const char *path)
+{
+	int rc = tree_writable(t, path);
+
+	if (rc == 0)
+		tree_refresh(t);
 	return rc;
 }
 

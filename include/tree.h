@@ -79,6 +79,9 @@ int tree_readlink(struct tree *t, const char *path, char *buf, size_t size);
  * else is -EROFS (or -ENOENT when it does not exist). */
 int tree_write(struct tree *t, const char *path);
 
+/* Whether path accepts writes (only .dswfs/refresh), without writing: 0, -EROFS, -ENOENT. */
+int tree_writable(struct tree *t, const char *path);
+
 /* Drops every cached snapshot (refresh, SIGHUP); invalidate hears of everything they showed. */
 void tree_refresh(struct tree *t);
 

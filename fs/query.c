@@ -1,6 +1,8 @@
 /* query: mount paths as ListInstances queries (filter keys, validation, canonical form). Pure. */
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,6 +230,101 @@ static const char *const value_fields[QK__COUNT] = {
 	[QK_OVERSOLD_INFO] = "OversoldInfo", [QK_OVERSOLD_TYPE] = "OversoldType",
 };
 
+int query_int_text(const cJSON *item, char out[QUERY_INT_TEXT])
+{
+	double d;
+
+	if (!cJSON_IsNumber(item))
+		return -EDOM;
+	d = item->valuedouble;
+	if (!isfinite(d) || d != trunc(d) || fabs(d) > 9007199254740992.0)
+		return -EDOM;
+	snprintf(out, QUERY_INT_TEXT, "%.0f", d == 0 ? 0.0 : d);	/* no "-0" */
+	return 0;
+}
+
+/* The ids a server may send as numbers (API versions differ); other members must be strings. */
+static bool numeric_id_field(enum query_key k)
+{
+	return k == QK_WORKSPACE_ID || k == QK_INSTANCE_ID || k == QK_RESOURCE_ID ||
+	       k == QK_CREATE_USER_ID;
+}
+
+/* A member's text for key values: a string, or an id's integral number. */
+static const char *member_text(const cJSON *obj, enum query_key k, char num[QUERY_INT_TEXT])
+{
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(obj, value_fields[k]);
+
+	if (cJSON_IsString(m))
+		return m->valuestring;
+	if (numeric_id_field(k) && query_int_text(m, num) == 0)
+		return num;
+	return NULL;
+}
+
+static bool is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* Whether text and numeric readings of s agree with plain byte comparison: s is either the
+ * canonical form of an integer, or cannot be read as a number at all (does not start like one)
+ * and has no surrounding blanks a server might trim. Empty strings are ambiguous too (a list
+ * "a,,b" may or may not mean ""). */
+static bool unambiguous(const char *s, size_t len)
+{
+	size_t i = 0;
+
+	if (len == 0 || is_space(s[0]) || is_space(s[len - 1]))
+		return false;
+	if (s[0] == '+' || s[0] == '.')
+		return false;
+	if (s[0] != '-' && (s[0] < '0' || s[0] > '9'))
+		return true;	/* not numeric-looking: "dsw-1", "Running", "ALL" */
+	if (s[0] == '-')
+		i = 1;
+	if (i == len)
+		return false;		/* "-" */
+	if (s[i] == '0')
+		return len == 1;	/* "0" alone; "-0", "007" are not canonical */
+	return all_digits(s + i, len - i);
+}
+
+int query_field_match(const cJSON *member, const char *want, bool list)
+{
+	char num[QUERY_INT_TEXT];
+	const char *text;
+	size_t tl;
+	int found = 0;
+
+	if (!want)
+		return -EDOM;
+	if (!member)
+		return 0;
+	if (cJSON_IsString(member) && member->valuestring)
+		text = member->valuestring;
+	else if (query_int_text(member, num) == 0)
+		text = num;
+	else
+		return -EDOM;
+	tl = strlen(text);
+	if (tl && !unambiguous(text, tl))
+		return -EDOM;	/* "" equals no element, which are all non-empty: it can stay */
+	for (const char *p = want;;) {
+		const char *comma = list ? strchr(p, ',') : NULL;
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+
+		/* Every element is checked, so the answer does not depend on the member. */
+		if (!unambiguous(p, len))
+			return -EDOM;
+		if (len == tl && memcmp(p, text, len) == 0)
+			found = 1;
+		if (!comma)
+			return found;
+		p = comma + 1;
+	}
+}
+
 void query_key_values(enum query_key k, const cJSON *inst,
 		      void (*emit)(const char *value, void *ctx), void *ctx)
 {
@@ -270,8 +367,11 @@ void query_key_values(enum query_key k, const cJSON *inst,
 		}
 		return;
 	default:
-		if (value_fields[k])
-			emit_if_ok(k, member_string(inst, value_fields[k]), emit, ctx);
+		if (value_fields[k]) {
+			char num[QUERY_INT_TEXT];
+
+			emit_if_ok(k, member_text(inst, k, num), emit, ctx);
+		}
 		return;
 	}
 }

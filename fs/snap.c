@@ -189,7 +189,8 @@ static time_t member_time(const cJSON *obj, const char *name, time_t fallback)
 /* Takes ownership of item: keeps its redacted form as the next instance, or drops it. */
 static int add_instance(struct snap *s, cJSON *item, bool show_secrets)
 {
-	char esc[RENDER_NAME_MAX];
+	char esc[RENDER_NAME_MAX], num[QUERY_INT_TEXT];
+	const char *idtext;
 	const cJSON *id;
 	struct inst *in;
 	cJSON *obj;
@@ -198,9 +199,18 @@ static int add_instance(struct snap *s, cJSON *item, bool show_secrets)
 	if (!cJSON_IsObject(item))
 		goto drop;
 	id = cJSON_GetObjectItemCaseSensitive(item, "InstanceId");
-	if (!cJSON_IsString(id) || !id->valuestring)
+	/* One malformed instance must not cost the others: an id sent as an integral number names
+	 * the same directory its string would; one that is missing, empty, a fraction or of
+	 * another type cannot name a directory, so only that instance is dropped. */
+	if (cJSON_IsString(id) && id->valuestring)
+		idtext = id->valuestring;
+	else if (query_int_text(id, num) == 0)
+		idtext = num;
+	else
 		goto drop;
-	render_escape_name(id->valuestring, esc);
+	if (!*idtext)
+		goto drop;
+	render_escape_name(idtext, esc);
 	pos = strtab_probe(&s->ids, esc, dirname_key, s);
 	if (s->ids.slot[pos])
 		goto drop;	/* the first of a repeated InstanceId wins */

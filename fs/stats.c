@@ -21,6 +21,7 @@ static const char *const names[STATS__COUNT] = {
 	[STATS_QUERIES_NARROWED] = "queries_narrowed",
 	[STATS_FS_READS] = "fs_reads",
 	[STATS_FS_BYTES_READ] = "fs_bytes_read",
+	[STATS_INSTANCES_SKIPPED] = "instances_skipped",
 };
 
 void stats_add(enum stats_id id, int64_t n)

@@ -308,28 +308,11 @@ static const struct sign_kv *find_param(const struct sign_kv *p, size_t n, const
 	return NULL;
 }
 
-static bool value_matches(const char *field, const char *want, bool list)
-{
-	size_t fl;
-
-	if (!field)
-		return false;
-	if (!list)
-		return strcmp(field, want) == 0;
-	fl = strlen(field);
-	for (const char *p = want; *p;) {
-		const char *comma = strchr(p, ',');
-		size_t len = comma ? (size_t)(comma - p) : strlen(p);
-
-		if (len == fl && memcmp(p, field, len) == 0)
-			return true;
-		p += len + (comma ? 1 : 0);
-	}
-	return false;
-}
-
 /* Answers a query from a fresh cached answer of the base query when every filter it adds is an
- * exact-match one. Returns 0 with *out, or -ENOENT when the server must be asked. */
+ * exact-match one and every instance's member compares provably as the server would compare it
+ * (query_field_match: a member of an unexpected type, or a value a server could read as another
+ * number, sends the query to the server). Returns 0 with *out, or -ENOENT when the server must
+ * be asked. */
 static int try_narrow(struct tree *t, const struct sign_kv *np, size_t nn, cJSON **out,
 		      time_t *fetched_at)
 {
@@ -386,10 +369,19 @@ static int try_narrow(struct tree *t, const struct sign_kv *np, size_t nn, cJSON
 		bool ok = true;
 		cJSON *copy;
 
-		for (size_t k = 0; k < nextra && ok; k++)
-			ok = value_matches(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
-						   inst, extra[k]->name)),
-					   extra[k]->value, extra_list[k]);
+		for (size_t k = 0; k < nextra && ok; k++) {
+			int m = query_field_match(cJSON_GetObjectItemCaseSensitive(
+							  inst, extra[k]->name),
+						  extra[k]->value, extra_list[k]);
+
+			if (m < 0) {
+				log_msg(LOG_DEBUG, "not narrowing %s=%s locally: instance %s has a "
+					"member the server may compare differently", extra[k]->name,
+					extra[k]->value, snap_dirname(s, i));
+				goto out_snap;	/* rc is -ENOENT: ask the server */
+			}
+			ok = m == 1;
+		}
 		if (!ok)
 			continue;
 		copy = cJSON_Duplicate(inst, 1);
@@ -410,6 +402,24 @@ out_snap:
 out:
 	free(bp);
 	return rc;
+}
+
+/* Skipped instances are listed nowhere, so they are counted in stats and said in last_error
+ * (and the log) rather than only logged: the listing that leaves them out is otherwise
+ * complete. */
+static void record_skipped(const char *key, size_t kept, size_t skipped)
+{
+	struct err_info e;
+
+	memset(&e, 0, sizeof(e));
+	stats_add(STATS_INSTANCES_SKIPPED, (int64_t)skipped);
+	e.err = -EBADMSG;
+	e.when = time(NULL);
+	snprintf(e.message, sizeof(e.message), "skipped %zu instance(s) of %zu in the answer: "
+		 "not an object, or InstanceId missing, empty, not a string or integer, or "
+		 "repeated; the other %zu are listed", skipped, kept + skipped, kept);
+	snprintf(e.query, sizeof(e.query), "%s", key);
+	ctl_record_error(&e);
 }
 
 /* The cache's fetch: one complete ListInstances answer turned into a snapshot. Failures are
@@ -440,8 +450,7 @@ static int fetch_snap(void *ctx, const char *key, const void *arg, void **value,
 	if (rc)
 		goto out_fail;
 	if (snap_dropped(s))
-		log_msg(LOG_WARN, "query %s: ignored %zu malformed instance(s)", key,
-			snap_dropped(s));
+		record_skipped(key, snap_count(s), snap_dropped(s));
 	stats_add(STATS_QUERIES_FETCHED, 1);
 	*value = s;
 	return 0;

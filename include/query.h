@@ -40,11 +40,30 @@ bool query_value_valid(enum query_key k, const char *value);
  * path component (non-empty, no '/', not "." or "..", valid for the key): the Status of the
  * instance, each "k=v" of its Labels (Key/Value) or Tags (TagKey/TagValue), its
  * RequestedResource.GPUType for gpu-type, its UserId for create-user-id, ... Range keys
- * (min-/max-*, create-time-*) emit nothing. Only string members count; Labels may also be an
+ * (min-/max-*, create-time-*) emit nothing. Only string members count (the ids WorkspaceId,
+ * InstanceId, ResourceId and UserId may also be integral numbers: their query_int_text); Labels may also be an
  * object {"k": "v"}, Tags entries may use Key/Value; a label/tag key holding '=' is skipped
  * (it would not read back as the same pair). */
 void query_key_values(enum query_key k, const cJSON *inst,
 		      void (*emit)(const char *value, void *ctx), void *ctx);
+
+/* Room for query_int_text's output: "-9007199254740992" and its NUL, with margin. */
+#define QUERY_INT_TEXT 24
+
+/* The canonical decimal text ("40823", "-7", "0", never "-0" or "40823.0") of a JSON number
+ * holding an integer a double represents exactly (|v| <= 2^53; JSON has one number type, so
+ * 40823 and 40823.0 are the same value). Returns 0, or -EDOM for anything else: not a number,
+ * a fraction, beyond 2^53, non-finite. */
+int query_int_text(const cJSON *item, char out[QUERY_INT_TEXT]);
+
+/* Whether an instance member satisfies an exact-match filter as the server judges it. want is
+ * one value, or with list a comma list meaning any of its elements. Returns 1 (match), 0 (no
+ * match; also for a missing member), or -EDOM when the local answer is not provably the
+ * server's, so the server must be asked: a member that is neither a string nor an integral
+ * number (null, true/false, object, array, 1.5, beyond 2^53); a value or member whose spelling
+ * a server reading numbers could take for another one ("040823", "+1", "4e4", "40823.0",
+ * " 7", "7 "), or an empty list element. An integral number equals its canonical text. */
+int query_field_match(const cJSON *member, const char *want, bool list);
 
 /* A set of filters: the mount's base (workspace_id, resource_id) plus those from the path. */
 struct query;

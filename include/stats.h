@@ -23,6 +23,8 @@ enum stats_id {
 	STATS_QUERIES_NARROWED,	/* queries answered by filtering a cached broader answer */
 	STATS_FS_READS,		/* read() calls served */
 	STATS_FS_BYTES_READ,	/* bytes returned by read() */
+	STATS_INSTANCES_SKIPPED,	/* instances left out of fetched answers: no usable or a
+					 * repeated InstanceId (counted on every fetch) */
 	STATS__COUNT
 };
 

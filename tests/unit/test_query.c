@@ -986,7 +986,7 @@ TEST(key_values_skip_what_cannot_be_typed)
 	cJSON *inst = cJSON_Parse(
 		"{\"Status\":\"Runing\",\"InstanceName\":\"a/b\",\"WorkspaceId\":\"..\","
 		"\"InstanceId\":\".\",\"ResourceId\":\"\",\"PaymentType\":\"Free\","
-		"\"Accessibility\":\"private\",\"AcceleratorType\":7,\"UserId\":123,"
+		"\"Accessibility\":\"private\",\"AcceleratorType\":7,\"UserId\":1.5,"
 		"\"ImageName\":null,\"RequestedResource\":\"NVIDIA A10\","
 		"\"Labels\":[{\"Key\":\"\",\"Value\":\"v\"},{\"Key\":\"a=b\",\"Value\":\"c\"},"
 		"{\"Key\":\"k\",\"Value\":5},{\"Key\":\"k\"},{\"Key\":\"s\",\"Value\":\"x/y\"},"
@@ -1140,6 +1140,153 @@ static void query_scenario(void)
 	CHECK(rc == 0 || rc == -ENOMEM);
 	query_path_free(&qp);
 	query_free(q);
+}
+
+/* ---- type drift: numbers where strings were expected ---------------------------------- */
+
+static int match_json(const char *member_json, const char *want, bool list)
+{
+	cJSON *m = member_json ? cJSON_Parse(member_json) : NULL;
+	int rc;
+
+	if (member_json && !m) {
+		tf_fail(__FILE__, __LINE__, "bad fixture %s", member_json);
+		return 99;
+	}
+	rc = query_field_match(m, want, list);
+	cJSON_Delete(m);
+	return rc;
+}
+
+TEST(int_text_is_exact_integers_only)
+{
+	static const struct {
+		const char *json, *want;	/* want NULL: -EDOM */
+	} cases[] = {
+		{ "40823", "40823" }, { "40823.0", "40823" }, { "4.0823e4", "40823" },
+		{ "0", "0" }, { "-0", "0" }, { "-0.0", "0" }, { "-7", "-7" },
+		{ "9007199254740992", "9007199254740992" },
+		{ "-9007199254740992", "-9007199254740992" },
+		{ "9007199254740994", NULL }, { "1e300", NULL }, { "1e999", NULL },
+		{ "40823.5", NULL }, { "0.1", NULL }, { "\"40823\"", NULL }, { "true", NULL },
+		{ "null", NULL }, { "[1]", NULL }, { "{}", NULL },
+	};
+	char out[QUERY_INT_TEXT];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cJSON *j = cJSON_Parse(cases[i].json);
+		int rc;
+
+		CHECK(j != NULL);
+		strcpy(out, "unchanged");
+		rc = query_int_text(j, out);
+		if (cases[i].want) {
+			CHECK_EQ_INT(rc, 0);
+			CHECK_EQ_STR(out, cases[i].want);
+		} else if (rc != -EDOM) {
+			tf_fail(__FILE__, __LINE__, "%s: %d, expected -EDOM", cases[i].json, rc);
+		}
+		cJSON_Delete(j);
+	}
+	CHECK_EQ_INT(query_int_text(NULL, out), -EDOM);
+}
+
+TEST(field_match_is_the_server_comparison_or_undecided)
+{
+	static const struct {
+		const char *member;	/* JSON text; NULL: the member is missing */
+		const char *want;
+		bool list;
+		int rc;
+	} cases[] = {
+		/* strings compare as today */
+		{ "\"40823\"", "40823", false, 1 },
+		{ "\"40823\"", "7", false, 0 },
+		{ "\"Running\"", "Running", true, 1 },
+		{ "\"Running\"", "Stopped,Running", true, 1 },
+		{ "\"Running\"", "Stopped,Failed", true, 0 },
+		{ "\"Running\"", "Running,Stopped", false, 0 },	/* not a list key: one value */
+		{ "\"dsw-1\"", "dsw-2,dsw-1", true, 1 },
+		{ "\"\"", "CPU", false, 0 },
+		{ NULL, "40823", false, 0 },
+		/* an integral number is its canonical text */
+		{ "40823", "40823", false, 1 },
+		{ "40823.0", "40823", false, 1 },
+		{ "40823", "7", false, 0 },
+		{ "40823", "dsw-1,40823", true, 1 },
+		{ "-5", "-5", false, 1 },
+		{ "0", "0", false, 1 },
+		{ "40823", "ALL", false, 0 },
+		/* spellings a server reading numbers could equate: undecided, whatever the member */
+		{ "40823", "040823", false, -EDOM },
+		{ "\"40823\"", "040823", false, -EDOM },
+		{ "\"ws-a\"", "040823", false, -EDOM },
+		{ "\"040823\"", "40823", false, -EDOM },
+		{ "40823", "40823.0", false, -EDOM },
+		{ "40823", "+40823", false, -EDOM },
+		{ "40823", "4.0823e4", false, -EDOM },
+		{ "40823", " 40823", false, -EDOM },
+		{ "\"40823\"", "40823 ", false, -EDOM },
+		{ "\"a\"", "a,,b", true, -EDOM },
+		{ "\"a\"", "b,-0", true, -EDOM },
+		{ "\"-\"", "a", false, -EDOM },
+		/* members of unexpected types: undecided */
+		{ "40823.5", "40823", false, -EDOM },
+		{ "9007199254740994", "9007199254740994", false, -EDOM },
+		{ "true", "true", false, -EDOM },
+		{ "false", "CPU", false, -EDOM },
+		{ "null", "Running", true, -EDOM },
+		{ "[\"Running\"]", "Running", true, -EDOM },
+		{ "{\"Status\":\"Running\"}", "Running", true, -EDOM },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = match_json(cases[i].member, cases[i].want, cases[i].list);
+
+		if (rc != cases[i].rc)
+			tf_fail(__FILE__, __LINE__, "member %s, want \"%s\"%s: %d, expected %d",
+				cases[i].member ? cases[i].member : "(missing)", cases[i].want,
+				cases[i].list ? " (list)" : "", rc, cases[i].rc);
+	}
+	CHECK_EQ_INT(query_field_match(NULL, NULL, false), -EDOM);
+}
+
+TEST(key_values_of_numeric_ids)
+{
+	cJSON *inst = cJSON_Parse(
+		"{\"WorkspaceId\":40823,\"InstanceId\":123456789,\"ResourceId\":7.0,"
+		"\"UserId\":1612285282502324,\"InstanceName\":42,\"Status\":1,"
+		"\"ImageName\":3,\"OversoldInfo\":1}");
+	static const struct {
+		enum query_key k;
+		const char *v;	/* NULL: none */
+	} want[] = {
+		{ QK_WORKSPACE_ID, "40823" }, { QK_INSTANCE_ID, "123456789" },
+		{ QK_RESOURCE_ID, "7" }, { QK_CREATE_USER_ID, "1612285282502324" },
+		{ QK_INSTANCE_NAME, NULL }, { QK_STATUS, NULL }, { QK_IMAGE_NAME, NULL },
+		{ QK_OVERSOLD_INFO, NULL },
+	};
+	struct collected c;
+
+	CHECK(inst != NULL);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		c = values_of(want[i].k, inst);
+		if (!want[i].v) {
+			if (c.n)
+				tf_fail(__FILE__, __LINE__, "%s: unexpected %s",
+					query_key_dirname(want[i].k), c.vals[0]);
+			continue;
+		}
+		CHECK_EQ_INT(c.n, 1);
+		CHECK_EQ_STR(c.vals[0], want[i].v);
+	}
+	cJSON_Delete(inst);
+	/* a fraction or a bool is no id */
+	inst = cJSON_Parse("{\"WorkspaceId\":40823.5,\"InstanceId\":true,\"ResourceId\":null}");
+	CHECK_EQ_INT(values_of(QK_WORKSPACE_ID, inst).n, 0);
+	CHECK_EQ_INT(values_of(QK_INSTANCE_ID, inst).n, 0);
+	CHECK_EQ_INT(values_of(QK_RESOURCE_ID, inst).n, 0);
+	cJSON_Delete(inst);
 }
 
 TEST(allocation_failures)

@@ -285,18 +285,90 @@ TEST(dropped_entries_are_counted_and_first_duplicate_wins)
 	s = build(arr, false);
 	if (!s)
 		return;
-	CHECK_EQ_INT(snap_count(s), 2);
-	CHECK_EQ_INT(snap_dropped(s), 9);
+	CHECK_EQ_INT(snap_count(s), 3);	/* the numeric id 7 is kept, as "7" */
+	CHECK_EQ_INT(snap_dropped(s), 8);
 	CHECK_EQ_INT(snap_find(s, "dsw-a"), 0);
-	CHECK_EQ_INT(snap_find(s, "dsw-b"), 1);
+	CHECK_EQ_INT(snap_find(s, "7"), 1);
+	CHECK_EQ_INT(snap_find(s, "dsw-b"), 2);
 	CHECK_EQ_INT(snap_find(s, "dsw-x"), -ENOENT);
 	CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(snap_instance(s, 0), "InstanceName")),
 		     "first");
 	json = snap_instances_json(s, NULL);
 	back = json ? cJSON_Parse(json) : NULL;
-	CHECK_EQ_INT(cJSON_GetArraySize(back), 2);
+	CHECK_EQ_INT(cJSON_GetArraySize(back), 3);
 	cJSON_Delete(back);
 	check_links(s);
+	snap_unref(s);
+}
+
+TEST(numeric_ids_are_stringified_and_unusable_ones_skipped)
+{
+	cJSON *arr = cJSON_CreateArray(), *o;
+	struct snap *s;
+	size_t n;
+	const char *const *v;
+
+	cJSON_AddItemToArray(arr, mini("dsw-a", "a"));
+	o = mini(NULL, "number");
+	cJSON_AddNumberToObject(o, "InstanceId", 123456789);
+	cJSON_AddItemToArray(arr, o);
+	o = mini(NULL, "big");
+	cJSON_AddNumberToObject(o, "InstanceId", 9007199254740992.0);
+	cJSON_AddItemToArray(arr, o);
+	o = mini(NULL, "float-looking");
+	cJSON_AddNumberToObject(o, "InstanceId", -5.0);
+	cJSON_AddItemToArray(arr, o);
+	/* the string form of an id already seen: a repeat, not a second directory */
+	cJSON_AddItemToArray(arr, mini("123456789", "repeat"));
+	cJSON_AddItemToArray(arr, mini("", "empty"));
+	o = mini(NULL, "fraction");
+	cJSON_AddNumberToObject(o, "InstanceId", 1.5);
+	cJSON_AddItemToArray(arr, o);
+	o = mini(NULL, "beyond 2^53");
+	cJSON_AddNumberToObject(o, "InstanceId", 1e20);
+	cJSON_AddItemToArray(arr, o);
+	o = mini(NULL, "bool");
+	cJSON_AddTrueToObject(o, "InstanceId");
+	cJSON_AddItemToArray(arr, o);
+	cJSON_AddItemToArray(arr, mini("dsw-z", "z"));
+	s = build(arr, false);
+	if (!s)
+		return;
+	CHECK_EQ_INT(snap_count(s), 5);
+	CHECK_EQ_INT(snap_dropped(s), 5);
+	CHECK_EQ_STR(snap_dirname(s, 0), "dsw-a");
+	CHECK_EQ_STR(snap_dirname(s, 1), "123456789");
+	CHECK_EQ_STR(snap_dirname(s, 2), "9007199254740992");
+	CHECK_EQ_STR(snap_dirname(s, 3), "-5");
+	CHECK_EQ_STR(snap_dirname(s, 4), "dsw-z");
+	CHECK_EQ_INT(snap_find(s, "123456789"), 1);
+	CHECK_EQ_INT(snap_find(s, "-5"), 3);
+	CHECK_EQ_INT(snap_find(s, ""), -ENOENT);
+	CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(snap_instance(s, 1), "InstanceName")),
+		     "number");
+	/* the object keeps what the server sent */
+	CHECK(cJSON_IsNumber(cJSON_GetObjectItem(snap_instance(s, 1), "InstanceId")));
+	/* instance-id values and by-name links follow the directory names */
+	v = snap_key_values(s, QK_INSTANCE_ID, &n);
+	CHECK_EQ_INT(n, 5);
+	if (v && n == 5) {
+		CHECK_EQ_STR(v[0], "-5");
+		CHECK_EQ_STR(v[1], "123456789");
+	}
+	CHECK_EQ_STR(snap_link_name(s, 1), "number");
+	CHECK_EQ_INT(snap_link_find(s, "number"), 1);
+	check_links(s);
+	snap_unref(s);
+
+	/* a whole answer of unusable ids is an empty listing, every one of them counted */
+	arr = cJSON_CreateArray();
+	cJSON_AddItemToArray(arr, mini("", "a"));
+	cJSON_AddItemToArray(arr, mini("", "b"));
+	s = build(arr, true);
+	if (!s)
+		return;
+	CHECK_EQ_INT(snap_count(s), 0);
+	CHECK_EQ_INT(snap_dropped(s), 2);
 	snap_unref(s);
 }
 
@@ -310,22 +382,22 @@ TEST(directory_names_are_escaped_ids)
 	longid[sizeof(longid) - 1] = '\0';
 	cJSON_AddItemToArray(arr, mini("dsw/evil", "a"));
 	cJSON_AddItemToArray(arr, mini("..", "b"));
-	cJSON_AddItemToArray(arr, mini("", "c"));
+	cJSON_AddItemToArray(arr, mini("", "c"));	/* no usable id: skipped */
 	cJSON_AddItemToArray(arr, mini(longid, "d"));
 	s = build(arr, false);
 	if (!s)
 		return;
-	CHECK_EQ_INT(snap_count(s), 4);
+	CHECK_EQ_INT(snap_count(s), 3);
+	CHECK_EQ_INT(snap_dropped(s), 1);
 	CHECK_EQ_STR(snap_dirname(s, 0), "dsw%2Fevil");
 	CHECK_EQ_STR(snap_dirname(s, 1), "%2E%2E");
-	CHECK_EQ_STR(snap_dirname(s, 2), "%00");
 	CHECK_EQ_INT(snap_find(s, "dsw%2Fevil"), 0);
 	CHECK_EQ_INT(snap_find(s, "dsw/evil"), -ENOENT);
 	CHECK_EQ_INT(snap_find(s, "%2E%2E"), 1);
-	CHECK_EQ_INT(snap_find(s, "%00"), 2);
+	CHECK_EQ_INT(snap_find(s, "%00"), -ENOENT);
 	render_escape_name(longid, esc);
-	CHECK(strlen(snap_dirname(s, 3)) <= 255);
-	CHECK_EQ_INT(snap_find(s, esc), 3);
+	CHECK(strlen(snap_dirname(s, 2)) <= 255);
+	CHECK_EQ_INT(snap_find(s, esc), 2);
 	snap_unref(s);
 }
 

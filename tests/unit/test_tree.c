@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "query.h"
+#include "stats.h"
 #include "tree.h"
 #include "tf.h"
 
@@ -436,4 +438,244 @@ TEST(stale_while_revalidate)
 	tree_settle(t);
 	CHECK_EQ_INT(tree_getattr(t, "/instances/dsw-aaa/Status", &a), -EIO);
 	tree_free(t);
+}
+
+/* ---- local narrowing under type drift ------------------------------------------------------
+ * A server that stores ids as strings and filters on them, but sends WorkspaceId as a JSON
+ * number (and, for some instances, Status as null or Accessibility as a boolean). Every query
+ * directory must list what this server answers for that query, whether dswfs narrows the
+ * cached instances/ answer or asks. */
+
+static const struct drift_inst {
+	const char *id, *ws, *status, *accel, *pay, *access;
+	int status_null, access_bool;
+} drift_fleet[] = {
+	{ "dsw-d1", "40823", "Running", "GPU", "PayAsYouGo", "PRIVATE", 0, 0 },
+	{ "dsw-d2", "40823", "Stopped", "CPU", "Subscription", "PUBLIC", 0, 0 },
+	{ "dsw-d3", "7", "Running", "CPU", "PayAsYouGo", "PRIVATE", 0, 0 },
+	{ "dsw-d4", "40823", "Running", "CPU", "PayAsYouGo", "PUBLIC", 0, 1 },
+	{ "dsw-d5", "7", "Failed", "GPU", "Subscription", "PRIVATE", 1, 0 },
+};
+
+struct drift {
+	int calls, status_null, access_bool;
+	double now;
+};
+
+/* value is one parameter; list: a comma list meaning any element. */
+static bool drift_param_matches(const char *field, const char *value, bool list)
+{
+	size_t fl = strlen(field);
+
+	if (!list)
+		return strcmp(field, value) == 0;
+	for (const char *p = value;;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+
+		if (len == fl && memcmp(p, field, len) == 0)
+			return true;
+		if (!comma)
+			return false;
+		p = comma + 1;
+	}
+}
+
+static bool drift_selects(const struct drift_inst *d, const struct sign_kv *params, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *nm = params[i].name, *v = params[i].value;
+
+		if (!strcmp(nm, "WorkspaceId") && strcmp(v, "ALL") && !drift_param_matches(d->ws, v, 0))
+			return false;
+		if (!strcmp(nm, "Status") && !drift_param_matches(d->status, v, 1))
+			return false;
+		if (!strcmp(nm, "AcceleratorType") && !drift_param_matches(d->accel, v, 0))
+			return false;
+		if (!strcmp(nm, "PaymentType") && !drift_param_matches(d->pay, v, 0))
+			return false;
+		if (!strcmp(nm, "Accessibility") && !drift_param_matches(d->access, v, 0))
+			return false;
+		if (!strcmp(nm, "InstanceId") && !drift_param_matches(d->id, v, 1))
+			return false;
+	}
+	return true;
+}
+
+static int drift_fetch(void *ctx, const struct sign_kv *params, size_t n, cJSON **out,
+		       struct err_info *err)
+{
+	struct drift *f = ctx;
+	cJSON *res = cJSON_CreateArray();
+
+	(void)err;
+	f->calls++;
+	for (size_t i = 0; i < sizeof(drift_fleet) / sizeof(drift_fleet[0]); i++) {
+		const struct drift_inst *d = &drift_fleet[i];
+		cJSON *o;
+
+		if (!drift_selects(d, params, n))
+			continue;
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "InstanceId", d->id);
+		cJSON_AddNumberToObject(o, "WorkspaceId", atof(d->ws));
+		if (d->status_null && f->status_null)
+			cJSON_AddNullToObject(o, "Status");
+		else
+			cJSON_AddStringToObject(o, "Status", d->status);
+		cJSON_AddStringToObject(o, "AcceleratorType", d->accel);
+		cJSON_AddStringToObject(o, "PaymentType", d->pay);
+		if (d->access_bool && f->access_bool)
+			cJSON_AddBoolToObject(o, "Accessibility", 1);
+		else
+			cJSON_AddStringToObject(o, "Accessibility", d->access);
+		cJSON_AddItemToArray(res, o);
+	}
+	*out = res;
+	return 0;
+}
+
+static double drift_now(void *ctx)
+{
+	return ((struct drift *)ctx)->now;
+}
+
+/* The server's answer for a query path, as a readdir listing would show it. */
+static void drift_expected(const char *path, char *out, size_t size)
+{
+	struct query *base = query_new("ALL", "ALL");
+	struct query_path qp;
+	struct sign_kv *params = NULL;
+	size_t n = 0;
+
+	snprintf(out, size, "instances.json ");
+	if (!base || query_parse_path(path, base, &qp)) {
+		tf_fail(__FILE__, __LINE__, "cannot parse %s", path);
+		query_free(base);
+		return;
+	}
+	CHECK_EQ_INT(query_params(qp.query, &params, &n), 0);
+	for (size_t i = 0; i < sizeof(drift_fleet) / sizeof(drift_fleet[0]); i++)
+		if (drift_selects(&drift_fleet[i], params, n)) {
+			strncat(out, drift_fleet[i].id, size - strlen(out) - 2);
+			strcat(out, " ");
+		}
+	free(params);
+	query_path_free(&qp);
+	query_free(base);
+}
+
+TEST(narrowing_equals_the_server_under_type_drift)
+{
+	static const struct {
+		const char *path;
+		int narrowed;	/* 1: answered from the cached base, 0: the server is asked */
+	} cases[] = {
+		{ "/workspaces/40823", 1 },
+		{ "/workspaces/7", 1 },
+		{ "/instances/workspace-id/40823/accelerator-type/CPU", 1 },
+		{ "/workspaces/40823/payment-type/PayAsYouGo", 1 },
+		{ "/instances/instance-id/dsw-d1,dsw-d5", 1 },
+		{ "/workspaces/040823", 0 },		/* a server may read it as 40823 */
+		{ "/instances/workspace-id/40823.0", 0 },
+		{ "/instances/status/Running", 0 },	/* dsw-d5's Status is null */
+		{ "/instances/status/Failed,Stopped", 0 },
+		{ "/workspaces/7/accessibility/PRIVATE", 0 },	/* dsw-d4's is a boolean */
+	};
+	struct drift f = { .now = 1000, .status_null = 1, .access_bool = 1 };
+	struct tree_config c = {
+		.workspace_id = "ALL", .resource_id = "ALL", .ttl = 30, .max_snapshots = 64,
+		.fetch = drift_fetch, .fetch_ctx = &f, .now = drift_now, .now_ctx = &f,
+	};
+	struct tree *t = NULL;
+	struct names nm;
+	char want[1024];
+
+	CHECK_EQ_INT(tree_new(&c, &t), 0);
+	if (!t)
+		return;
+	memset(&nm, 0, sizeof(nm));
+	CHECK_EQ_INT(tree_readdir(t, "/instances", collect, &nm), 0);
+	CHECK_EQ_INT(nm.n, 6);
+	/* workspaces/ lists the numeric ids as their directory names */
+	memset(&nm, 0, sizeof(nm));
+	CHECK_EQ_INT(tree_readdir(t, "/workspaces", collect, &nm), 0);
+	CHECK_EQ_STR(nm.buf, "40823 7 ");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int calls = f.calls;
+
+		drift_expected(cases[i].path, want, sizeof(want));
+		memset(&nm, 0, sizeof(nm));
+		CHECK_EQ_INT(tree_readdir(t, cases[i].path, collect, &nm), 0);
+		if (strcmp(nm.buf, want) != 0)
+			tf_fail(__FILE__, __LINE__, "ls %s: \"%s\", the server answers \"%s\"",
+				cases[i].path, nm.buf, want);
+		if ((f.calls == calls) != cases[i].narrowed)
+			tf_fail(__FILE__, __LINE__, "%s: %s, expected %s", cases[i].path,
+				f.calls == calls ? "narrowed locally" : "asked the server",
+				cases[i].narrowed ? "narrowed" : "asked");
+	}
+	tree_free(t);
+
+	/* Without the odd members the same status and accessibility queries are narrowed. */
+	f = (struct drift){ .now = 1000 };
+	CHECK_EQ_INT(tree_new(&c, &t), 0);
+	if (!t)
+		return;
+	memset(&nm, 0, sizeof(nm));
+	CHECK_EQ_INT(tree_readdir(t, "/instances", collect, &nm), 0);
+	CHECK_EQ_INT(f.calls, 1);
+	memset(&nm, 0, sizeof(nm));
+	CHECK_EQ_INT(tree_readdir(t, "/instances/status/Running", collect, &nm), 0);
+	drift_expected("/instances/status/Running", want, sizeof(want));
+	CHECK_EQ_STR(nm.buf, want);
+	memset(&nm, 0, sizeof(nm));
+	CHECK_EQ_INT(tree_readdir(t, "/workspaces/7/accessibility/PRIVATE", collect, &nm), 0);
+	drift_expected("/workspaces/7/accessibility/PRIVATE", want, sizeof(want));
+	CHECK_EQ_STR(nm.buf, want);
+	CHECK_EQ_INT(f.calls, 1);
+	tree_free(t);
+}
+
+static int bad_ids_fetch(void *ctx, const struct sign_kv *params, size_t n, cJSON **out,
+			 struct err_info *err)
+{
+	(void)params;
+	(void)n;
+	(void)err;
+	((struct drift *)ctx)->calls++;
+	*out = cJSON_Parse("[{\"InstanceId\":\"dsw-ok\"},{\"InstanceId\":\"\"},"
+			   "{\"InstanceId\":123456789},{\"InstanceId\":null},\"dsw-str\","
+			   "{\"InstanceId\":\"dsw-ok\"}]");
+	return *out ? 0 : -ENOMEM;
+}
+
+TEST(skipped_instances_are_counted_and_reported)
+{
+	struct drift f = { .now = 1000 };
+	struct tree_config c = {
+		.workspace_id = "ALL", .resource_id = "ALL", .ttl = 30, .max_snapshots = 4,
+		.fetch = bad_ids_fetch, .fetch_ctx = &f, .now = drift_now, .now_ctx = &f,
+	};
+	struct tree *t = NULL;
+	struct names nm;
+	int64_t before = stats_get(STATS_INSTANCES_SKIPPED);
+	char *text;
+
+	ctl_clear_error();
+	CHECK_EQ_INT(tree_new(&c, &t), 0);
+	if (!t)
+		return;
+	memset(&nm, 0, sizeof(nm));
+	/* the rest of the fleet is listed, the numeric id as its text */
+	CHECK_EQ_INT(tree_readdir(t, "/instances", collect, &nm), 0);
+	CHECK_EQ_STR(nm.buf, "instances.json dsw-ok 123456789 ");
+	CHECK_EQ_INT(stats_get(STATS_INSTANCES_SKIPPED) - before, 4);
+	CHECK_EQ_STR(stats_name(STATS_INSTANCES_SKIPPED), "instances_skipped");
+	text = ctl_render(CTL_LAST_ERROR, NULL, NULL);
+	CHECK(text && strstr(text, "skipped 4 instance(s) of 6") != NULL);
+	CHECK(text && strstr(text, "the other 2 are listed") != NULL);
+	free(text);
+	tree_free(t);
+	ctl_clear_error();
 }

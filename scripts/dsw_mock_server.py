@@ -766,6 +766,24 @@ KINDS = PASS_KINDS + REPLACE_KINDS
 WRONG_VARIANTS = ("mixed", "instance_fields", "instances_string", "instances_null", "instances_object",
                   "instance_not_object", "totalcount_string", "top_level_array", "success_string")
 MALFORMED_VARIANTS = ("cut", "html", "garbage", "empty", "trailing")
+# Type drift a client can be consistent with: wrong_types "numbers" sends digit-only ids as JSON
+# numbers and, for instances picked by their InstanceId, Status as null or Accessibility as a
+# boolean; the same on every page and query, while filters keep seeing the stored values.
+WRONG_VARIANTS += ("numbers",)
+_CANONICAL_INT = re.compile(r"0|[1-9][0-9]{0,15}")
+
+
+def drift_types(inst):
+    for k in ("WorkspaceId", "UserId"):
+        v = inst.get(k)
+        if isinstance(v, str) and _CANONICAL_INT.fullmatch(v) and int(v) <= 2 ** 53:
+            inst[k] = int(v)
+    pick = int(hashlib.sha256(str(inst.get("InstanceId")).encode()).hexdigest()[:8], 16) % 9
+    if pick == 0 and "Status" in inst:
+        inst["Status"] = None
+    elif pick == 1 and isinstance(inst.get("Accessibility"), str):
+        inst["Accessibility"] = inst["Accessibility"] == "PUBLIC"
+    return inst
 
 
 class Faults:
@@ -849,6 +867,8 @@ def wrong_types_body(variant, insts, total, rid):
             inst.update(WRONG_FIELDS[k % len(WRONG_FIELDS)])
         if variant == "mixed":
             body["TotalCount"] = str(total)
+    elif variant == "numbers":
+        body["Instances"] = [drift_types(i) for i in insts]
     elif variant == "instances_string":
         body["Instances"] = dumps(insts).decode()
     elif variant == "instances_null":
@@ -1108,6 +1128,8 @@ class Handler(BaseHTTPRequestHandler):
         entry["status"] = status
         if kind == "wrong_types":
             insts = [r.to_dict() for r in page_recs] or [r.to_dict() for r in srv.fleet.recs[:3]]
+            if rule.get("variant") == "numbers":  # the genuine page, only retyped
+                insts = [r.to_dict() for r in page_recs]
             entry["status"], entry["code"] = 200, None
             self.send(200, wrong_types_body(rule.get("variant", "mixed"), insts, total, rid), request_id=rid)
             return
@@ -1275,6 +1297,8 @@ fault rule: {"kind": K, "count": N (-1 = until cleared), "after": M, "page": P, 
   malformed {"variant": cut|html|garbage|empty|trailing}
   wrong_types {"variant": mixed|instance_fields|instances_string|instances_null|instances_object|
                instance_not_object|totalcount_string|top_level_array|success_string}
+  wrong_types {"variant": "numbers"}  digit-only WorkspaceId/UserId as numbers, some Status null
+               and Accessibility boolean, consistently; filters still see the stored values
 """
 
 

@@ -283,8 +283,10 @@ static bool unambiguous(const char *s, size_t len)
 		return true;	/* not numeric-looking: "dsw-1", "Running", "ALL" */
 	if (s[0] == '-')
 		i = 1;
-	if (i == len)
-		return false;		/* "-" */
+	if (i == len || s[i] == '.')
+		return false;		/* "-", "-.5" */
+	if (s[i] < '0' || s[i] > '9')
+		return true;		/* "-x": no number starts so */
 	if (s[i] == '0')
 		return len == 1;	/* "0" alone; "-0", "007" are not canonical */
 	return all_digits(s + i, len - i);

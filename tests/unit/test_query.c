@@ -1230,6 +1230,8 @@ TEST(field_match_is_the_server_comparison_or_undecided)
 		{ "\"a\"", "a,,b", true, -EDOM },
 		{ "\"a\"", "b,-0", true, -EDOM },
 		{ "\"-\"", "a", false, -EDOM },
+		{ "\"-x\"", "-x", false, 1 },
+		{ "\"a\"", "-.5", false, -EDOM },
 		/* members of unexpected types: undecided */
 		{ "40823.5", "40823", false, -EDOM },
 		{ "9007199254740994", "9007199254740994", false, -EDOM },

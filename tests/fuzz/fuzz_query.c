@@ -27,6 +27,8 @@ const char *const fuzz_seeds[] = {
 	"/instances/dsw-730xxxxxxxxxx/RequestedResource/CPU",
 	"/instances/dsw-730xxxxxxxxxx/Datasets.json",
 	"/workspaces/40823",
+	"/workspaces/040823",
+	"/workspaces/40823.0/instance-id/-7,+7,007, 7,0",
 	"/workspaces/40823/status/Running/accelerator-type/GPU",
 	"/workspaces/40823/status/Running/accelerator-type/GPU/instances.json",
 	"/workspaces/40823/status/Running/dsw-730xxxxxxxxxx/LatestSnapshot/Status",
@@ -161,6 +163,33 @@ static char *reversed(const char *path)
 	return out;
 }
 
+/* query_field_match's laws for a value a path asked for: the member sent as that very string
+ * matches or is undecided, never a plain "no"; a number matches exactly when the value is its
+ * canonical text; every answer is 1, 0 or -EDOM. */
+static void check_field_match(const char *value, const char *path)
+{
+	cJSON *str = cJSON_CreateString(value), *num = cJSON_CreateNumber(strtod(value, NULL));
+	char text[QUERY_INT_TEXT];
+	int a, b, c;
+
+	if (!str || !num)
+		abort();
+	a = query_field_match(str, value, false);
+	b = query_field_match(str, value, true);
+	c = query_field_match(num, value, false);
+	if ((a != 1 && a != -EDOM) || (b != 0 && b != 1 && b != -EDOM) ||
+	    (c != 0 && c != 1 && c != -EDOM))
+		fail("field match out of range", path);
+	if (query_int_text(num, text) == 0 && strcmp(text, value) == 0 && (a != 1 || c != 1))
+		fail("a canonical integer does not match its number", path);
+	if (c == 1 && (query_int_text(num, text) || strcmp(text, value)))
+		fail("a number matched another spelling", path);
+	if (query_field_match(NULL, value, false) != 0)
+		fail("a missing member matched", path);
+	cJSON_Delete(str);
+	cJSON_Delete(num);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -204,6 +233,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 1; i < n; i++)
 		if (strcmp(kv[i - 1].name, kv[i].name) >= 0)
 			fail("params not sorted", path);
+	for (size_t i = 0; i < n; i++)
+		check_field_match(kv[i].value, path);
 	check_json_params(kv, n, path);
 	qs = sign_query_string(kv, n);
 	if (!qs || strcmp(qs, query_canonical(qp.query)))

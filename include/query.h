@@ -41,9 +41,9 @@ bool query_value_valid(enum query_key k, const char *value);
  * instance, each "k=v" of its Labels (Key/Value) or Tags (TagKey/TagValue), its
  * RequestedResource.GPUType for gpu-type, its UserId for create-user-id, ... Range keys
  * (min-/max-*, create-time-*) emit nothing. Only string members count (the ids WorkspaceId,
- * InstanceId, ResourceId and UserId may also be integral numbers: their query_int_text); Labels may also be an
- * object {"k": "v"}, Tags entries may use Key/Value; a label/tag key holding '=' is skipped
- * (it would not read back as the same pair). */
+ * InstanceId, ResourceId and UserId may also be integral numbers: their query_int_text);
+ * Labels may also be an object {"k": "v"}, Tags entries may use Key/Value; a label/tag key
+ * holding '=' is skipped (it would not read back as the same pair). */
 void query_key_values(enum query_key k, const cJSON *inst,
 		      void (*emit)(const char *value, void *ctx), void *ctx);
 

@@ -19,7 +19,8 @@ struct snap;
  * as an integral number is used as its canonical text (query_int_text: 123 names "123"; the
  * object keeps the number). Entries that are not objects, or whose InstanceId is missing,
  * empty, or neither a string nor an integral number, are dropped and counted in snap_dropped,
- * as is every repeat of an InstanceId (the first is kept); the others are all kept. fetched_at is wall-clock time (for .query and last_error).
+ * as is every repeat of an InstanceId (the first is kept); the others are all kept.
+ * fetched_at is wall-clock time (for .query and last_error).
  * Returns 0 and *out holding one reference, -EINVAL when instances is not an array, -ENOMEM
  * (instances is freed in every case). */
 int snap_new(cJSON *instances, bool show_secrets, time_t fetched_at, struct snap **out);

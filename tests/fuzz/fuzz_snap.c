@@ -26,7 +26,8 @@ const char *const fuzz_seeds[] = {
 	"[{\"InstanceId\":\"..\",\"InstanceName\":\".\"},{\"InstanceId\":\".\",\"InstanceName\":\"..\"},"
 	"{\"InstanceId\":\"a/b\",\"InstanceName\":\"a/b\"},{\"InstanceId\":\"a%2Fb\","
 	"\"InstanceName\":\"a%2Fb\"},{\"InstanceId\":\"x\\u0000y\",\"InstanceName\":\"\\u0001\\n\"}]",
-	"[{\"InstanceId\":\"dsw-long\",\"InstanceName\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	"[{\"InstanceId\":\"dsw-long\",\"InstanceName\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	"xxxxxxxxxxxxxx"
 	"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 	"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 	"xxxxxxxxxxxxxxxxxxxxx\"},{\"InstanceId\":\"dsw-long2\",\"InstanceName\":\"\\u6d4b\\u8bd5"

@@ -23,6 +23,11 @@ enum stats_id {
 	STATS_QUERIES_NARROWED,	/* queries answered by filtering a cached broader answer */
 	STATS_FS_READS,		/* read() calls served */
 	STATS_FS_BYTES_READ,	/* bytes returned by read() */
+	/* refresh (.dswfs/refresh writes and SIGHUP): requests == refreshes + coalesced */
+	STATS_REFRESH_REQUESTS,	/* refreshes asked for */
+	STATS_REFRESHES,	/* refreshes actually run */
+	STATS_REFRESH_COALESCED, /* requests answered by another refresh (joined or recent) */
+	STATS_REFRESH_JOINED,	/* of those, requests that joined one in flight */
 	STATS__COUNT
 };
 

@@ -86,7 +86,8 @@ static int api_fetch(void *ctx, const struct sign_kv *params, size_t n, cJSON **
 	return 0;
 }
 
-/* SIGHUP drops the cache. The signal is blocked in every thread and taken here, so the work
+/* SIGHUP asks for a refresh (coalesced with .dswfs/refresh writes; run by the refresh
+ * module's own thread, so this one never waits for the API). The signal is blocked in every thread and taken here, so the work
  * runs in an ordinary thread rather than a signal handler. At unmount the thread is told to
  * stop (hup_stop, then a SIGHUP of its own) and joined before the tree goes away. */
 static int hup_stop;
@@ -103,7 +104,8 @@ static void *hup_thread(void *arg)
 			continue;
 		if (__atomic_load_n(&hup_stop, __ATOMIC_ACQUIRE))
 			break;
-		tree_refresh(arg);
+		if (tree_refresh_kick(arg) != 0)
+			log_msg(LOG_WARN, "SIGHUP: no thread to refresh in; the cache is kept");
 	}
 	return NULL;
 }
@@ -310,6 +312,7 @@ int main(int argc, char **argv)
 	tcfg.fetch_ctx = api;
 	tcfg.grace = o.grace;
 	tcfg.max_stale = o.max_stale;
+	tcfg.refresh_min_interval = o.refresh_min_interval;
 	if (!o.query_path) {
 		fc.inval = fsops_inval_new();
 		tcfg.invalidate = fc.inval ? fsops_invalidate : NULL;

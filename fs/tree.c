@@ -11,6 +11,7 @@
 #include "ctl.h"
 #include "log.h"
 #include "query.h"
+#include "refresh.h"
 #include "render.h"
 #include "snap.h"
 #include "stats.h"
@@ -38,6 +39,7 @@ struct tree {
 	char *workspace_id, *resource_id;
 	struct query *base;
 	struct cache *cache;
+	struct refresh *refresh;
 	time_t started;
 	pthread_mutex_t reg_lock;
 	struct reg_key *reg[REG_BUCKETS];
@@ -457,6 +459,29 @@ out_fail:
 	return rc;
 }
 
+/* One refresh (refresh.h's run): nothing cached survives, and the base query is fetched again
+ * before the writer hears back, so a read after `echo > .dswfs/refresh` is fresh even with a
+ * long TTL. Narrower queries follow on demand, narrowed locally from the new base where they
+ * can be: a refresh costs the base query's pages, not one fetch per query once cached. */
+static int refresh_run(void *ctx, struct err_info *err)
+{
+	struct tree *t = ctx;
+	void *v;
+	int rc;
+
+	/* Each dropped snapshot invalidates what it showed (on_dropped). */
+	cache_drop_all(t->cache);
+	rc = cache_get(t->cache, query_canonical(t->base), t->base, &v, NULL, err);
+	if (rc) {
+		log_msg(LOG_WARN, "refresh: fetching %s failed: %s", query_canonical(t->base),
+			strerror(-rc));
+		return rc;
+	}
+	snap_unref(v);
+	log_msg(LOG_INFO, "cache refreshed");
+	return 0;
+}
+
 static void snap_ref_cb(void *v)
 {
 	snap_ref(v);
@@ -479,6 +504,9 @@ int tree_new(const struct tree_config *cfg, struct tree **out)
 		.replaced = cfg->invalidate ? on_replaced : NULL,
 		.dropped = cfg->invalidate ? on_dropped : NULL,
 	};
+	struct refresh_config rc_cfg = {
+		.run = refresh_run, .min_interval = cfg->refresh_min_interval, .now = tree_now,
+	};
 	struct tree *t;
 	int rc = -ENOMEM;
 
@@ -500,10 +528,17 @@ int tree_new(const struct tree_config *cfg, struct tree **out)
 	rc = cache_new(&cc, &ops, t, &t->cache);
 	if (rc)
 		goto out_query;
+	rc_cfg.run_ctx = t;
+	rc_cfg.now_ctx = t;
+	rc = refresh_new(&rc_cfg, &t->refresh);
+	if (rc)
+		goto out_cache;
 	t->started = time(NULL);
 	pthread_mutex_init(&t->reg_lock, NULL);
 	*out = t;
 	return 0;
+out_cache:
+	cache_free(t->cache);
 out_query:
 	query_free(t->base);
 out_free:
@@ -517,6 +552,8 @@ void tree_free(struct tree *t)
 {
 	if (!t)
 		return;
+	/* First: a kicked refresh still running uses the cache. */
+	refresh_free(t->refresh);
 	cache_free(t->cache);
 	reg_free(t);
 	pthread_mutex_destroy(&t->reg_lock);
@@ -954,15 +991,18 @@ int tree_write(struct tree *t, const char *path)
 	int rc = tree_writable(t, path);
 
 	if (rc == 0)
-		tree_refresh(t);
+		rc = tree_refresh(t);
 	return rc;
 }
 
-void tree_refresh(struct tree *t)
+int tree_refresh(struct tree *t)
 {
-	/* Each dropped snapshot invalidates what it showed (on_dropped). */
-	cache_drop_all(t->cache);
-	log_msg(LOG_INFO, "cache dropped on request");
+	return refresh_request(t->refresh, NULL);
+}
+
+int tree_refresh_kick(struct tree *t)
+{
+	return refresh_kick(t->refresh);
 }
 
 int tree_prefetch(struct tree *t)
@@ -977,6 +1017,7 @@ int tree_prefetch(struct tree *t)
 
 void tree_settle(struct tree *t)
 {
+	refresh_wait_idle(t->refresh);
 	cache_wait_background(t->cache);
 }
 

@@ -437,3 +437,53 @@ TEST(stale_while_revalidate)
 	CHECK_EQ_INT(tree_getattr(t, "/instances/dsw-aaa/Status", &a), -EIO);
 	tree_free(t);
 }
+
+TEST(refresh_refetches_the_base_and_reports_its_failure)
+{
+	struct fake f;
+	struct tree *t = make_tree(&f, false);
+	size_t len;
+	char *s;
+
+	CHECK_EQ_INT(tree_write(t, "/.dswfs/refresh"), 0);
+	CHECK_EQ_INT(f.calls, 1);	/* fetched by the refresh, before it returned */
+	CHECK(strstr(f.last_params, "WorkspaceId=ALL") != NULL);
+	CHECK_EQ_INT(tree_refresh(t), 0);	/* min_interval 0: every request refreshes */
+	CHECK_EQ_INT(f.calls, 2);
+	ctl_clear_error();
+	f.fail = -EIO;
+	CHECK_EQ_INT(tree_write(t, "/.dswfs/refresh"), -EIO);
+	s = read_all(t, "/.dswfs/last_error", &len);
+	CHECK(s && strstr(s, "ServiceUnavailableTemporary") && strstr(s, "503"));
+	free(s);
+	tree_free(t);
+}
+
+TEST(refresh_min_interval_follows_the_trees_clock)
+{
+	struct fake f;
+	struct tree *t;
+	struct tree_config c = {
+		.workspace_id = "ALL", .resource_id = "ALL", .ttl = 30, .fetch = fake_fetch,
+		.fetch_ctx = &f, .now = fake_now, .now_ctx = &f, .refresh_min_interval = 1,
+	};
+
+	memset(&f, 0, sizeof(f));
+	f.now = 1000;
+	CHECK_EQ_INT(tree_new(&c, &t), 0);
+	for (int i = 0; i < 100; i++)
+		CHECK_EQ_INT(tree_write(t, "/.dswfs/refresh"), 0);
+	CHECK_EQ_INT(f.calls, 1);
+	f.now += 1;
+	CHECK_EQ_INT(tree_write(t, "/.dswfs/refresh"), 0);
+	CHECK_EQ_INT(f.calls, 2);
+	/* SIGHUP's way: in the background, coalesced the same way. */
+	CHECK_EQ_INT(tree_refresh_kick(t), 0);
+	tree_settle(t);
+	CHECK_EQ_INT(f.calls, 2);
+	f.now += 1;
+	CHECK_EQ_INT(tree_refresh_kick(t), 0);
+	tree_settle(t);
+	CHECK_EQ_INT(f.calls, 3);
+	tree_free(t);
+}

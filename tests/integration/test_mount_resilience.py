@@ -210,9 +210,9 @@ def cold_reads_from_32_threads_cost_one_fetch_per_query():
         eq({filters_of(e["query"]) for e in log}, {frozenset(BASE.items())}, "queries sent")
 
         # Four distinct queries at once, 8 threads each, half listing, half reading JSON.
-        refresh(m)
         before = read_ctl_stats(m)
         reset(srv)
+        refresh(m)  # refetches instances/ before it returns: that query's one fetch
         queries = [
             (["instances"], dict(BASE), True),
             (["workspaces", ws[0]], dict(BASE, WorkspaceId=ws[0]), False),
@@ -734,7 +734,8 @@ def refresh_file_and_sighup_drop_the_cache():
     v = victim(fleet)
     vid = v["InstanceId"]
     vdir = escape_name(vid)
-    with Mount(srv, "page_size=20", "ttl=600") as m:
+    # refresh_min_interval=0: the SIGHUP comes within a second of the file's refresh.
+    with Mount(srv, "page_size=20", "ttl=600", "refresh_min_interval=0") as m:
         st = m.path("instances", vdir, "Status")
         url = m.path("instances", vdir, "JupyterlabUrl")
         ij = m.path("instances", "instances.json")

@@ -224,6 +224,7 @@ int main(int argc, char **argv)
 	struct api_config acfg;
 	struct tree_config tcfg;
 	struct tree *tree = NULL;
+	struct ctl *ctl = NULL;
 	struct fsops_ctx fc = { 0 };
 	struct err_info err;
 	struct opts o;
@@ -302,7 +303,13 @@ int main(int argc, char **argv)
 		goto out_endpoint;
 	}
 
+	ctl = ctl_new();
+	if (!ctl) {
+		fprintf(stderr, "dswfs: out of memory\n");
+		goto out_api;
+	}
 	memset(&tcfg, 0, sizeof(tcfg));
+	tcfg.ctl = ctl;
 	tcfg.workspace_id = o.workspace_id;
 	tcfg.resource_id = o.resource_id;
 	tcfg.ttl = o.ttl;
@@ -339,16 +346,17 @@ int main(int argc, char **argv)
 		}
 	}
 	config = opts_describe(&o, endpoint, creds_source(creds));
-	ctl_set_config(config);
+	if (!config || ctl_set_config(ctl, config) != 0)
+		log_msg(LOG_WARN, ".dswfs/config stays empty: out of memory");
 	fc.tree = tree;
 	fc.ttl = o.ttl;
 	rc = mount_and_serve(fuse, &co, &fc, o.prefetch);
 	fuse = NULL;
-	ctl_set_config(NULL);
 out_tree:
 	tree_free(tree);
 	fsops_inval_free(fc.inval);
 out_api:
+	ctl_free(ctl);
 	api_client_free(api);
 out_endpoint:
 	free(endpoint);

@@ -40,6 +40,8 @@ struct tree {
 	struct query *base;
 	struct cache *cache;
 	struct refresh *refresh;
+	struct ctl *ctl;		/* cfg.ctl, or owned_ctl */
+	struct ctl *owned_ctl;
 	time_t started;
 	pthread_mutex_t reg_lock;
 	struct reg_key *reg[REG_BUCKETS];
@@ -455,7 +457,7 @@ out_fail:
 	if (!err->message[0])
 		snprintf(err->message, sizeof(err->message), "%s", strerror(-rc));
 	snprintf(err->query, sizeof(err->query), "%s", key);
-	ctl_record_error(err);
+	ctl_record_error(t->ctl, err);
 	return rc;
 }
 
@@ -522,6 +524,12 @@ int tree_new(const struct tree_config *cfg, struct tree **out)
 		goto out_free;
 	t->cfg.workspace_id = t->workspace_id;
 	t->cfg.resource_id = t->resource_id;
+	t->ctl = cfg->ctl;
+	if (!t->ctl) {
+		t->owned_ctl = t->ctl = ctl_new();
+		if (!t->ctl)
+			goto out_free;
+	}
 	t->base = query_new(t->workspace_id, t->resource_id);
 	if (!t->base)
 		goto out_free;
@@ -542,6 +550,7 @@ out_cache:
 out_query:
 	query_free(t->base);
 out_free:
+	ctl_free(t->owned_ctl);
 	free(t->workspace_id);
 	free(t->resource_id);
 	free(t);
@@ -558,6 +567,7 @@ void tree_free(struct tree *t)
 	reg_free(t);
 	pthread_mutex_destroy(&t->reg_lock);
 	query_free(t->base);
+	ctl_free(t->owned_ctl);
 	free(t->workspace_id);
 	free(t->resource_id);
 	free(t);
@@ -654,7 +664,7 @@ static char *query_info(const struct query *q, const struct snap *s, double age,
 static char *stats_text(struct tree *t, size_t *len)
 {
 	char *extra = tree_stats(t);
-	char *text = ctl_render(CTL_STATS, extra, len);
+	char *text = ctl_render(t->ctl, CTL_STATS, extra, len);
 
 	free(extra);
 	return text;
@@ -748,7 +758,7 @@ static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct
 		rc = ctl_lookup(qp.name);
 		if (rc < 0)
 			break;
-		owned = rc == CTL_STATS ? stats_text(t, &len) : ctl_render(rc, NULL, &len);
+		owned = rc == CTL_STATS ? stats_text(t, &len) : ctl_render(t->ctl, rc, NULL, &len);
 		if (!owned) {
 			rc = -ENOMEM;
 			break;

@@ -37,9 +37,13 @@ struct tree_config {
 	/* A refresh asked within this many seconds of the last completed one is answered by it
 	 * (refresh.h); 0 = every request refreshes unless one is in flight. */
 	double refresh_min_interval;
+	/* Where last_error and config live (borrowed; must outlive the tree). NULL: the tree
+	 * keeps its own (tests). */
+	struct ctl *ctl;
 };
 
 struct tree;
+struct ctl;
 
 /* Returns 0 and *out (free with tree_free), -EINVAL, -ENOMEM. */
 int tree_new(const struct tree_config *cfg, struct tree **out);

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ctl.h"
 #include "tree.h"
 #include "tf.h"
 
@@ -317,7 +316,6 @@ TEST(errors_reach_last_error)
 	size_t len;
 	char *s;
 
-	ctl_clear_error();
 	f.fail = -EIO;
 	CHECK_EQ_INT(tree_getattr(t, "/instances/dsw-aaa", &a), -EIO);
 	s = read_all(t, "/.dswfs/last_error", &len);
@@ -450,7 +448,6 @@ TEST(refresh_refetches_the_base_and_reports_its_failure)
 	CHECK(strstr(f.last_params, "WorkspaceId=ALL") != NULL);
 	CHECK_EQ_INT(tree_refresh(t), 0);	/* min_interval 0: every request refreshes */
 	CHECK_EQ_INT(f.calls, 2);
-	ctl_clear_error();
 	f.fail = -EIO;
 	CHECK_EQ_INT(tree_write(t, "/.dswfs/refresh"), -EIO);
 	s = read_all(t, "/.dswfs/last_error", &len);
@@ -486,4 +483,24 @@ TEST(refresh_min_interval_follows_the_trees_clock)
 	tree_settle(t);
 	CHECK_EQ_INT(f.calls, 3);
 	tree_free(t);
+}
+
+TEST(last_error_belongs_to_its_mount)
+{
+	struct fake f, g;
+	struct tree *t = make_tree(&f, false), *u = make_tree(&g, false);
+	struct tree_attr a;
+	size_t len;
+	char *s;
+
+	f.fail = -EIO;
+	CHECK_EQ_INT(tree_getattr(t, "/instances/dsw-aaa", &a), -EIO);
+	s = read_all(t, "/.dswfs/last_error", &len);
+	CHECK(s && strstr(s, "503"));
+	free(s);
+	s = read_all(u, "/.dswfs/last_error", &len);
+	CHECK(s && len == 0);
+	free(s);
+	tree_free(t);
+	tree_free(u);
 }

@@ -692,13 +692,14 @@ def page_drift_never_gives_a_partial_or_duplicated_fleet():
         {"kind": "drift", "add": 1, "remove": 1, "page": 4, "count": 1},
         {"kind": "drift", "add": 4, "remove": 1, "page": 3, "count": 1},
     ]
-    with Mount(srv, f"page_size={ps}", "ttl=600") as m:
+    # refresh_min_interval=0: one refresh per drift, each within a second of the last.
+    with Mount(srv, f"page_size={ps}", "ttl=600", "refresh_min_interval=0") as m:
         problems = []
         for rule in drifts:
-            refresh(m)
             before = srv.fleet()["Instances"]
             set_faults(srv, rule)
             reset(srv)
+            refresh(m)  # fetches instances/ again before it returns: that walk meets the drift
             got = json.loads(read(m.path("instances", "instances.json")))
             after = srv.fleet()["Instances"]
             srv.control("DELETE", "faults")

@@ -86,10 +86,11 @@ static int api_fetch(void *ctx, const struct sign_kv *params, size_t n, cJSON **
 	return 0;
 }
 
-/* SIGHUP asks for a refresh (coalesced with .dswfs/refresh writes; run by the refresh
- * module's own thread, so this one never waits for the API). The signal is blocked in every thread and taken here, so the work
- * runs in an ordinary thread rather than a signal handler. At unmount the thread is told to
- * stop (hup_stop, then a SIGHUP of its own) and joined before the tree goes away. */
+/* SIGHUP asks for a refresh (coalesced with .dswfs/refresh writes, and run by the refresh
+ * module's own thread, so this one never waits for the API). The signal is blocked in every
+ * thread and taken here, so the work runs in an ordinary thread rather than a signal handler.
+ * At unmount the thread is told to stop (hup_stop, then a SIGHUP of its own) and joined
+ * before the tree goes away. */
 static int hup_stop;
 
 static void *hup_thread(void *arg)

@@ -15,10 +15,31 @@ static const char *const names[CTL__COUNT] = {
 	[CTL_STATS] = "stats", [CTL_VERSION] = "version",
 };
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct err_info last_error;
-static int have_error;
-static char *config_text;
+struct ctl {
+	pthread_mutex_t lock;
+	struct err_info last_error;
+	bool have_error;
+	char *config_text;
+};
+
+struct ctl *ctl_new(void)
+{
+	struct ctl *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	pthread_mutex_init(&c->lock, NULL);
+	return c;
+}
+
+void ctl_free(struct ctl *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_destroy(&c->lock);
+	free(c->config_text);
+	free(c);
+}
 
 int ctl_lookup(const char *name)
 {
@@ -38,36 +59,42 @@ bool ctl_writable(enum ctl_file f)
 	return f == CTL_REFRESH;
 }
 
-void ctl_record_error(const struct err_info *e)
+void ctl_record_error(struct ctl *c, const struct err_info *e)
 {
 	char line[1024];
 
 	err_format(e, line, sizeof(line));
 	log_msg(LOG_ERROR, "%s", line);
-	pthread_mutex_lock(&lock);
-	last_error = *e;
-	have_error = 1;
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_lock(&c->lock);
+	c->last_error = *e;
+	c->have_error = true;
+	pthread_mutex_unlock(&c->lock);
 }
 
-void ctl_clear_error(void)
+void ctl_clear_error(struct ctl *c)
 {
-	pthread_mutex_lock(&lock);
-	have_error = 0;
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_lock(&c->lock);
+	c->have_error = false;
+	pthread_mutex_unlock(&c->lock);
 }
 
-void ctl_set_config(const char *text)
+int ctl_set_config(struct ctl *c, const char *text)
 {
-	char *copy = text ? strdup(text) : NULL;
+	char *copy = NULL;
 
-	pthread_mutex_lock(&lock);
-	free(config_text);
-	config_text = copy;
-	pthread_mutex_unlock(&lock);
+	if (text) {
+		copy = strdup(text);
+		if (!copy)
+			return -ENOMEM;
+	}
+	pthread_mutex_lock(&c->lock);
+	free(c->config_text);
+	c->config_text = copy;
+	pthread_mutex_unlock(&c->lock);
+	return 0;
 }
 
-char *ctl_render(enum ctl_file f, const char *extra, size_t *len)
+char *ctl_render(struct ctl *c, enum ctl_file f, const char *extra, size_t *len)
 {
 	char text[4096];
 	struct buf b;
@@ -76,17 +103,17 @@ char *ctl_render(enum ctl_file f, const char *extra, size_t *len)
 	buf_init(&b, 1 << 20);
 	switch (f) {
 	case CTL_CONFIG:
-		pthread_mutex_lock(&lock);
-		rc = buf_puts(&b, config_text ? config_text : "");
-		pthread_mutex_unlock(&lock);
+		pthread_mutex_lock(&c->lock);
+		rc = buf_puts(&b, c->config_text ? c->config_text : "");
+		pthread_mutex_unlock(&c->lock);
 		break;
 	case CTL_LAST_ERROR:
-		pthread_mutex_lock(&lock);
-		if (have_error)
-			err_format_long(&last_error, text, sizeof(text));
+		pthread_mutex_lock(&c->lock);
+		if (c->have_error)
+			err_format_long(&c->last_error, text, sizeof(text));
 		else
 			text[0] = 0;
-		pthread_mutex_unlock(&lock);
+		pthread_mutex_unlock(&c->lock);
 		rc = buf_puts(&b, text);
 		break;
 	case CTL_REFRESH:

@@ -95,6 +95,21 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 	return tree_readdir(ctx_get()->tree, path, fill_one, &f);
 }
 
+/* Whether the caller may write a writable path (.dswfs/refresh): only the mounting user (the
+ * daemon's own uid, which also owns every file) and root. With allow_other, anyone else could
+ * otherwise make the daemon drop its cache and refetch at will. Checked at every step
+ * (open, truncate, write) rather than trusting an earlier check on a passed-on descriptor.
+ * Returns 0, or -EROFS / -ENOENT for paths that are not writable at all, before -EACCES. */
+static int may_write(const char *path)
+{
+	int rc = tree_writable(ctx_get()->tree, path);
+	uid_t uid = fuse_get_context()->uid;
+
+	if (rc)
+		return rc;
+	return uid == 0 || uid == getuid() ? 0 : -EACCES;
+}
+
 static int op_open(const char *path, struct fuse_file_info *fi)
 {
 	struct tree *t = ctx_get()->tree;
@@ -102,10 +117,11 @@ static int op_open(const char *path, struct fuse_file_info *fi)
 	int rc;
 
 	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
-		rc = tree_write(t, path);
+		rc = may_write(path);
 		if (rc)
 			return rc;
-		/* The refresh already happened; the write itself has nothing left to do. */
+		/* Each write() asks for a refresh (op_write), so a writer looping on one descriptor
+		 * is coalesced like one reopening the file. */
 		fi->fh = 0;
 		fi->direct_io = 1;
 		return 0;
@@ -146,15 +162,21 @@ static int op_release(const char *path, struct fuse_file_info *fi)
 static int op_write(const char *path, const char *buf, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	(void)path; (void)buf; (void)off; (void)fi;
-	/* Only .dswfs/refresh opens for writing (op_open), and opening it already refreshed. */
-	return (int)size;
+	int rc;
+
+	(void)buf; (void)off; (void)fi;
+	rc = may_write(path);
+	if (rc)
+		return rc;
+	/* Returns once the refresh answering this write has completed, or with its error. */
+	rc = tree_write(ctx_get()->tree, path);
+	return rc ? rc : (int)size;
 }
 
 static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
 	(void)size; (void)fi;
-	return tree_writable(ctx_get()->tree, path);
+	return may_write(path);
 }
 
 static int op_readlink(const char *path, char *buf, size_t size)

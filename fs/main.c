@@ -86,9 +86,11 @@ static int api_fetch(void *ctx, const struct sign_kv *params, size_t n, cJSON **
 	return 0;
 }
 
-/* SIGHUP drops the cache. The signal is blocked in every thread and taken here, so the work
- * runs in an ordinary thread rather than a signal handler. At unmount the thread is told to
- * stop (hup_stop, then a SIGHUP of its own) and joined before the tree goes away. */
+/* SIGHUP asks for a refresh (coalesced with .dswfs/refresh writes, and run by the refresh
+ * module's own thread, so this one never waits for the API). The signal is blocked in every
+ * thread and taken here, so the work runs in an ordinary thread rather than a signal handler.
+ * At unmount the thread is told to stop (hup_stop, then a SIGHUP of its own) and joined
+ * before the tree goes away. */
 static int hup_stop;
 
 static void *hup_thread(void *arg)
@@ -103,7 +105,8 @@ static void *hup_thread(void *arg)
 			continue;
 		if (__atomic_load_n(&hup_stop, __ATOMIC_ACQUIRE))
 			break;
-		tree_refresh(arg);
+		if (tree_refresh_kick(arg) != 0)
+			log_msg(LOG_WARN, "SIGHUP: no thread to refresh in; the cache is kept");
 	}
 	return NULL;
 }
@@ -222,6 +225,7 @@ int main(int argc, char **argv)
 	struct api_config acfg;
 	struct tree_config tcfg;
 	struct tree *tree = NULL;
+	struct ctl *ctl = NULL;
 	struct fsops_ctx fc = { 0 };
 	struct err_info err;
 	struct opts o;
@@ -300,7 +304,13 @@ int main(int argc, char **argv)
 		goto out_endpoint;
 	}
 
+	ctl = ctl_new();
+	if (!ctl) {
+		fprintf(stderr, "dswfs: out of memory\n");
+		goto out_api;
+	}
 	memset(&tcfg, 0, sizeof(tcfg));
+	tcfg.ctl = ctl;
 	tcfg.workspace_id = o.workspace_id;
 	tcfg.resource_id = o.resource_id;
 	tcfg.ttl = o.ttl;
@@ -310,6 +320,7 @@ int main(int argc, char **argv)
 	tcfg.fetch_ctx = api;
 	tcfg.grace = o.grace;
 	tcfg.max_stale = o.max_stale;
+	tcfg.refresh_min_interval = o.refresh_min_interval;
 	if (!o.query_path) {
 		fc.inval = fsops_inval_new();
 		tcfg.invalidate = fc.inval ? fsops_invalidate : NULL;
@@ -336,16 +347,17 @@ int main(int argc, char **argv)
 		}
 	}
 	config = opts_describe(&o, endpoint, creds_source(creds));
-	ctl_set_config(config);
+	if (!config || ctl_set_config(ctl, config) != 0)
+		log_msg(LOG_WARN, ".dswfs/config stays empty: out of memory");
 	fc.tree = tree;
 	fc.ttl = o.ttl;
 	rc = mount_and_serve(fuse, &co, &fc, o.prefetch);
 	fuse = NULL;
-	ctl_set_config(NULL);
 out_tree:
 	tree_free(tree);
 	fsops_inval_free(fc.inval);
 out_api:
+	ctl_free(ctl);
 	api_client_free(api);
 out_endpoint:
 	free(endpoint);

@@ -14,6 +14,7 @@
 struct raw {
 	char *ttl, *page_size, *connect_timeout, *timeout, *retries, *parallel, *max_snapshots;
 	char *verbose, *grace, *max_stale;
+	char *refresh_min_interval;
 	int show_secrets, ecs_role, prefetch;
 };
 
@@ -26,6 +27,7 @@ static const struct fuse_opt raw_spec[] = {
 	RAW("retries=%s", retries), RAW("parallel_pages=%s", parallel),
 	RAW("max_snapshots=%s", max_snapshots), RAW("verbose=%s", verbose),
 	RAW("grace=%s", grace), RAW("max_stale=%s", max_stale),
+	RAW("refresh_min_interval=%s", refresh_min_interval),
 	{ "prefetch", offsetof(struct raw, prefetch), 1 },
 	{ "show_secrets", offsetof(struct raw, show_secrets), 1 },
 	{ "ecs_role", offsetof(struct raw, ecs_role), 1 },
@@ -105,6 +107,7 @@ int opts_parse(struct fuse_args *args, struct opts *o)
 	o->retries = 3;
 	o->parallel_pages = 4;
 	o->max_snapshots = 256;
+	o->refresh_min_interval = 1;
 	/* Two passes: libfuse's parser fills one struct per pass, and dswfs's options must not
 	 * reach fuse_new, which rejects what it does not know. */
 	if (fuse_opt_parse(args, o, str_spec, keep_unknown) != 0)
@@ -144,6 +147,9 @@ int opts_parse(struct fuse_args *args, struct opts *o)
 	if (parse_long("verbose", r.verbose, 0, 2, &v))
 		goto out;
 	o->verbose = (int)v;
+	if (parse_double("refresh_min_interval", r.refresh_min_interval, 0, 86400,
+			 &o->refresh_min_interval))
+		goto out;
 	if (o->endpoint && !*o->endpoint) {
 		fprintf(stderr, "dswfs: option endpoint= needs a URL\n");
 		goto out;
@@ -159,6 +165,7 @@ out:
 	free(r.ttl); free(r.page_size); free(r.connect_timeout); free(r.timeout);
 	free(r.retries); free(r.parallel); free(r.max_snapshots); free(r.verbose);
 	free(r.grace); free(r.max_stale);
+	free(r.refresh_min_interval);
 	return rc;
 }
 
@@ -222,6 +229,8 @@ void opts_usage(FILE *f, const char *prog)
 "    ecs_endpoint=URL      metadata service (default http://100.100.100.200)\n"
 "    ca_file=FILE          extra CA bundle for TLS verification\n"
 "    verbose=N             0 warnings, 1 info, 2 debug (default 0)\n"
+"    refresh_min_interval=SECONDS  a refresh (.dswfs/refresh, SIGHUP) asked within this\n"
+"                          of the last completed one is answered by it (default 1)\n"
 "\n"
 "    --query PATH          print the JSON PATH/instances.json would hold, without mounting\n"
 "                          (e.g. --query workspaces/40823/status/Running)\n"
@@ -256,6 +265,7 @@ char *opts_describe(const struct opts *o, const char *endpoint, const char *cred
 	buf_printf(&b, "parallel_pages %d\n", o->parallel_pages);
 	buf_printf(&b, "max_snapshots %zu\n", o->max_snapshots);
 	buf_printf(&b, "ecs_role %d\n", o->ecs_role);
+	buf_printf(&b, "refresh_min_interval %g\n", o->refresh_min_interval);
 	if (buf_printf(&b, "version %s\n", DSWFS_VERSION) < 0) {
 		buf_free(&b);
 		return NULL;

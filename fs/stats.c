@@ -22,6 +22,10 @@ static const char *const names[STATS__COUNT] = {
 	[STATS_FS_READS] = "fs_reads",
 	[STATS_FS_BYTES_READ] = "fs_bytes_read",
 	[STATS_INSTANCES_SKIPPED] = "instances_skipped",
+	[STATS_REFRESH_REQUESTS] = "refresh_requests",
+	[STATS_REFRESHES] = "refreshes",
+	[STATS_REFRESH_COALESCED] = "refresh_coalesced",
+	[STATS_REFRESH_JOINED] = "refresh_joined",
 };
 
 void stats_add(enum stats_id id, int64_t n)

@@ -11,6 +11,7 @@
 #include "ctl.h"
 #include "log.h"
 #include "query.h"
+#include "refresh.h"
 #include "render.h"
 #include "snap.h"
 #include "stats.h"
@@ -38,6 +39,9 @@ struct tree {
 	char *workspace_id, *resource_id;
 	struct query *base;
 	struct cache *cache;
+	struct refresh *refresh;
+	struct ctl *ctl;		/* cfg.ctl, or owned_ctl */
+	struct ctl *owned_ctl;
 	time_t started;
 	pthread_mutex_t reg_lock;
 	struct reg_key *reg[REG_BUCKETS];
@@ -407,7 +411,7 @@ out:
 /* Skipped instances are listed nowhere, so they are counted in stats and said in last_error
  * (and the log) rather than only logged: the listing that leaves them out is otherwise
  * complete. */
-static void record_skipped(const char *key, size_t kept, size_t skipped)
+static void record_skipped(struct tree *t, const char *key, size_t kept, size_t skipped)
 {
 	struct err_info e;
 
@@ -419,7 +423,7 @@ static void record_skipped(const char *key, size_t kept, size_t skipped)
 		 "not an object, or InstanceId missing, empty, not a string or integer, or "
 		 "repeated; the other %zu are listed", skipped, kept + skipped, kept);
 	snprintf(e.query, sizeof(e.query), "%s", key);
-	ctl_record_error(&e);
+	ctl_record_error(t->ctl, &e);
 }
 
 /* The cache's fetch: one complete ListInstances answer turned into a snapshot. Failures are
@@ -450,7 +454,7 @@ static int fetch_snap(void *ctx, const char *key, const void *arg, void **value,
 	if (rc)
 		goto out_fail;
 	if (snap_dropped(s))
-		record_skipped(key, snap_count(s), snap_dropped(s));
+		record_skipped(t, key, snap_count(s), snap_dropped(s));
 	stats_add(STATS_QUERIES_FETCHED, 1);
 	*value = s;
 	return 0;
@@ -462,8 +466,31 @@ out_fail:
 	if (!err->message[0])
 		snprintf(err->message, sizeof(err->message), "%s", strerror(-rc));
 	snprintf(err->query, sizeof(err->query), "%s", key);
-	ctl_record_error(err);
+	ctl_record_error(t->ctl, err);
 	return rc;
+}
+
+/* One refresh (refresh.h's run): nothing cached survives, and the base query is fetched again
+ * before the writer hears back, so a read after `echo > .dswfs/refresh` is fresh even with a
+ * long TTL. Narrower queries follow on demand, narrowed locally from the new base where they
+ * can be: a refresh costs the base query's pages, not one fetch per query once cached. */
+static int refresh_run(void *ctx, struct err_info *err)
+{
+	struct tree *t = ctx;
+	void *v;
+	int rc;
+
+	/* Each dropped snapshot invalidates what it showed (on_dropped). */
+	cache_drop_all(t->cache);
+	rc = cache_get(t->cache, query_canonical(t->base), t->base, &v, NULL, err);
+	if (rc) {
+		log_msg(LOG_WARN, "refresh: fetching %s failed: %s", query_canonical(t->base),
+			strerror(-rc));
+		return rc;
+	}
+	snap_unref(v);
+	log_msg(LOG_INFO, "cache refreshed");
+	return 0;
 }
 
 static void snap_ref_cb(void *v)
@@ -488,6 +515,9 @@ int tree_new(const struct tree_config *cfg, struct tree **out)
 		.replaced = cfg->invalidate ? on_replaced : NULL,
 		.dropped = cfg->invalidate ? on_dropped : NULL,
 	};
+	struct refresh_config rc_cfg = {
+		.run = refresh_run, .min_interval = cfg->refresh_min_interval, .now = tree_now,
+	};
 	struct tree *t;
 	int rc = -ENOMEM;
 
@@ -503,19 +533,33 @@ int tree_new(const struct tree_config *cfg, struct tree **out)
 		goto out_free;
 	t->cfg.workspace_id = t->workspace_id;
 	t->cfg.resource_id = t->resource_id;
+	t->ctl = cfg->ctl;
+	if (!t->ctl) {
+		t->owned_ctl = t->ctl = ctl_new();
+		if (!t->ctl)
+			goto out_free;
+	}
 	t->base = query_new(t->workspace_id, t->resource_id);
 	if (!t->base)
 		goto out_free;
 	rc = cache_new(&cc, &ops, t, &t->cache);
 	if (rc)
 		goto out_query;
+	rc_cfg.run_ctx = t;
+	rc_cfg.now_ctx = t;
+	rc = refresh_new(&rc_cfg, &t->refresh);
+	if (rc)
+		goto out_cache;
 	t->started = time(NULL);
 	pthread_mutex_init(&t->reg_lock, NULL);
 	*out = t;
 	return 0;
+out_cache:
+	cache_free(t->cache);
 out_query:
 	query_free(t->base);
 out_free:
+	ctl_free(t->owned_ctl);
 	free(t->workspace_id);
 	free(t->resource_id);
 	free(t);
@@ -526,10 +570,13 @@ void tree_free(struct tree *t)
 {
 	if (!t)
 		return;
+	/* First: a kicked refresh still running uses the cache. */
+	refresh_free(t->refresh);
 	cache_free(t->cache);
 	reg_free(t);
 	pthread_mutex_destroy(&t->reg_lock);
 	query_free(t->base);
+	ctl_free(t->owned_ctl);
 	free(t->workspace_id);
 	free(t->resource_id);
 	free(t);
@@ -626,7 +673,7 @@ static char *query_info(const struct query *q, const struct snap *s, double age,
 static char *stats_text(struct tree *t, size_t *len)
 {
 	char *extra = tree_stats(t);
-	char *text = ctl_render(CTL_STATS, extra, len);
+	char *text = ctl_render(t->ctl, CTL_STATS, extra, len);
 
 	free(extra);
 	return text;
@@ -720,7 +767,7 @@ static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct
 		rc = ctl_lookup(qp.name);
 		if (rc < 0)
 			break;
-		owned = rc == CTL_STATS ? stats_text(t, &len) : ctl_render(rc, NULL, &len);
+		owned = rc == CTL_STATS ? stats_text(t, &len) : ctl_render(t->ctl, rc, NULL, &len);
 		if (!owned) {
 			rc = -ENOMEM;
 			break;
@@ -963,15 +1010,18 @@ int tree_write(struct tree *t, const char *path)
 	int rc = tree_writable(t, path);
 
 	if (rc == 0)
-		tree_refresh(t);
+		rc = tree_refresh(t);
 	return rc;
 }
 
-void tree_refresh(struct tree *t)
+int tree_refresh(struct tree *t)
 {
-	/* Each dropped snapshot invalidates what it showed (on_dropped). */
-	cache_drop_all(t->cache);
-	log_msg(LOG_INFO, "cache dropped on request");
+	return refresh_request(t->refresh, NULL);
+}
+
+int tree_refresh_kick(struct tree *t)
+{
+	return refresh_kick(t->refresh);
 }
 
 int tree_prefetch(struct tree *t)
@@ -986,6 +1036,7 @@ int tree_prefetch(struct tree *t)
 
 void tree_settle(struct tree *t)
 {
+	refresh_wait_idle(t->refresh);
 	cache_wait_background(t->cache);
 }
 

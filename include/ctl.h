@@ -7,6 +7,15 @@
 
 #include "err.h"
 
+/* One mount's state behind .dswfs/ (the last error, the config text). Thread-safe. */
+struct ctl;
+
+/* Returns a new, empty state (free with ctl_free), or NULL on ENOMEM. */
+struct ctl *ctl_new(void);
+
+/* NULL is fine. */
+void ctl_free(struct ctl *c);
+
 /* The files, in listing order. */
 enum ctl_file { CTL_CONFIG, CTL_LAST_ERROR, CTL_REFRESH, CTL_STATS, CTL_VERSION, CTL__COUNT };
 
@@ -19,16 +28,17 @@ const char *ctl_name(enum ctl_file f);
 bool ctl_writable(enum ctl_file f);
 
 /* Remembers the most recent failure for last_error, and logs it. Thread-safe. */
-void ctl_record_error(const struct err_info *e);
+void ctl_record_error(struct ctl *c, const struct err_info *e);
 
 /* Forgets the last error (after a successful refresh of everything, or in tests). */
-void ctl_clear_error(void);
+void ctl_clear_error(struct ctl *c);
 
-/* Sets the text of .dswfs/config (copied). Thread-safe. */
-void ctl_set_config(const char *text);
+/* Sets the text of .dswfs/config (copied; NULL empties it). Thread-safe. Returns 0 or
+ * -ENOMEM (the old text is kept then). */
+int ctl_set_config(struct ctl *c, const char *text);
 
 /* The current content of a file. Caller frees; NULL on ENOMEM. extra is appended to stats
  * (e.g. cache figures computed by the caller), may be NULL. */
-char *ctl_render(enum ctl_file f, const char *extra, size_t *len);
+char *ctl_render(struct ctl *c, enum ctl_file f, const char *extra, size_t *len);
 
 #endif

@@ -33,6 +33,7 @@ struct opts {
 	char *query_path;	/* --query PATH */
 	bool help, version;
 	char *mountpoint;	/* the first non-option argument */
+	double refresh_min_interval; /* refreshes within this of the last one coalesce, default 1 */
 };
 
 /* Parses argv into *o, leaving FUSE's own options (and -f, -d, -s, -o allow_other, ...) in args

@@ -25,6 +25,11 @@ enum stats_id {
 	STATS_FS_BYTES_READ,	/* bytes returned by read() */
 	STATS_INSTANCES_SKIPPED,	/* instances left out of fetched answers: no usable or a
 					 * repeated InstanceId (counted on every fetch) */
+	/* refresh (.dswfs/refresh writes and SIGHUP): requests == refreshes + coalesced */
+	STATS_REFRESH_REQUESTS,	/* refreshes asked for */
+	STATS_REFRESHES,	/* refreshes actually run */
+	STATS_REFRESH_COALESCED, /* requests answered by another refresh (joined or recent) */
+	STATS_REFRESH_JOINED,	/* of those, requests that joined one in flight */
 	STATS__COUNT
 };
 

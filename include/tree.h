@@ -34,9 +34,16 @@ struct tree_config {
 	 * the fetch, without tree locks; it must not block on FUSE requests. */
 	void (*invalidate)(void *ctx, const char *path);
 	void *invalidate_ctx;
+	/* A refresh asked within this many seconds of the last completed one is answered by it
+	 * (refresh.h); 0 = every request refreshes unless one is in flight. */
+	double refresh_min_interval;
+	/* Where last_error and config live (borrowed; must outlive the tree). NULL: the tree
+	 * keeps its own (tests). */
+	struct ctl *ctl;
 };
 
 struct tree;
+struct ctl;
 
 /* Returns 0 and *out (free with tree_free), -EINVAL, -ENOMEM. */
 int tree_new(const struct tree_config *cfg, struct tree **out);
@@ -75,20 +82,29 @@ void tree_close(struct tree_file *f);
  * -errno. */
 int tree_readlink(struct tree *t, const char *path, char *buf, size_t size);
 
-/* A write to path: only .dswfs/refresh accepts it (and drops every cached snapshot); anything
- * else is -EROFS (or -ENOENT when it does not exist). */
+/* A write to path: only .dswfs/refresh accepts it, as tree_refresh; anything else is -EROFS
+ * (or -ENOENT when it does not exist). Returns 0 or the refresh's -errno. Who may write is the
+ * caller's business (fsops checks the uid). */
 int tree_write(struct tree *t, const char *path);
 
 /* Whether path accepts writes (only .dswfs/refresh), without writing: 0, -EROFS, -ENOENT. */
 int tree_writable(struct tree *t, const char *path);
 
-/* Drops every cached snapshot (refresh, SIGHUP); invalidate hears of everything they showed. */
-void tree_refresh(struct tree *t);
+/* A refresh: drops every cached snapshot (invalidate hears of everything they showed) and
+ * fetches the base query (instances/) again before returning, so a read after it sees the
+ * server's current answer. Coalesced (refresh.h): a call while one is in flight waits for that
+ * one; a call within refresh_min_interval of the last completed one is answered by it.
+ * Returns 0 or the answering refresh's -errno (recorded in last_error by the fetch). */
+int tree_refresh(struct tree *t);
+
+/* tree_refresh without waiting (SIGHUP): runs in a thread of the refresh module. Returns 0 or
+ * -errno when that thread could not be started. */
+int tree_refresh_kick(struct tree *t);
 
 /* Fetches the base query (instances/) now, for -o prefetch. Returns 0 or the fetch's -errno. */
 int tree_prefetch(struct tree *t);
 
-/* Blocks until background refreshes have landed (tests). */
+/* Blocks until background refreshes (kicked ones included) have landed (tests). */
 void tree_settle(struct tree *t);
 
 /* The JSON array path/instances.json would hold, for --query. path is relative to the mount

@@ -163,7 +163,8 @@ def refresh_drops_the_cache():
     vdir = escape_name(victim["InstanceId"])
     new = dict(fleet[1], InstanceId=victim["InstanceId"][:-6] + "999999",
                InstanceName="added-after-mount")
-    with Mount(srv, f"page_size={PS}", "ttl=600") as m:
+    # refresh_min_interval=0: the second refresh below comes within a second of the first.
+    with Mount(srv, f"page_size={PS}", "ttl=600", "refresh_min_interval=0") as m:
         status = m.path("instances", vdir, "Status")
         eq(read(status), b"Running\n", "Status")
         added = m.path("instances", escape_name(new["InstanceId"]))

@@ -210,9 +210,9 @@ def cold_reads_from_32_threads_cost_one_fetch_per_query():
         eq({filters_of(e["query"]) for e in log}, {frozenset(BASE.items())}, "queries sent")
 
         # Four distinct queries at once, 8 threads each, half listing, half reading JSON.
-        refresh(m)
         before = read_ctl_stats(m)
         reset(srv)
+        refresh(m)  # refetches instances/ before it returns: that query's one fetch
         queries = [
             (["instances"], dict(BASE), True),
             (["workspaces", ws[0]], dict(BASE, WorkspaceId=ws[0]), False),
@@ -692,13 +692,14 @@ def page_drift_never_gives_a_partial_or_duplicated_fleet():
         {"kind": "drift", "add": 1, "remove": 1, "page": 4, "count": 1},
         {"kind": "drift", "add": 4, "remove": 1, "page": 3, "count": 1},
     ]
-    with Mount(srv, f"page_size={ps}", "ttl=600") as m:
+    # refresh_min_interval=0: one refresh per drift, each within a second of the last.
+    with Mount(srv, f"page_size={ps}", "ttl=600", "refresh_min_interval=0") as m:
         problems = []
         for rule in drifts:
-            refresh(m)
             before = srv.fleet()["Instances"]
             set_faults(srv, rule)
             reset(srv)
+            refresh(m)  # fetches instances/ again before it returns: that walk meets the drift
             got = json.loads(read(m.path("instances", "instances.json")))
             after = srv.fleet()["Instances"]
             srv.control("DELETE", "faults")
@@ -734,7 +735,8 @@ def refresh_file_and_sighup_drop_the_cache():
     v = victim(fleet)
     vid = v["InstanceId"]
     vdir = escape_name(vid)
-    with Mount(srv, "page_size=20", "ttl=600") as m:
+    # refresh_min_interval=0: the SIGHUP comes within a second of the file's refresh.
+    with Mount(srv, "page_size=20", "ttl=600", "refresh_min_interval=0") as m:
         st = m.path("instances", vdir, "Status")
         url = m.path("instances", vdir, "JupyterlabUrl")
         ij = m.path("instances", "instances.json")

@@ -319,7 +319,6 @@ TEST(errors_reach_last_error)
 	size_t len;
 	char *s;
 
-	ctl_clear_error();
 	f.fail = -EIO;
 	CHECK_EQ_INT(tree_getattr(t, "/instances/dsw-aaa", &a), -EIO);
 	s = read_all(t, "/.dswfs/last_error", &len);
@@ -661,8 +660,8 @@ TEST(skipped_instances_are_counted_and_reported)
 	struct names nm;
 	int64_t before = stats_get(STATS_INSTANCES_SKIPPED);
 	char *text;
+	size_t len;
 
-	ctl_clear_error();
 	CHECK_EQ_INT(tree_new(&c, &t), 0);
 	if (!t)
 		return;
@@ -672,10 +671,78 @@ TEST(skipped_instances_are_counted_and_reported)
 	CHECK_EQ_STR(nm.buf, "instances.json dsw-ok 123456789 ");
 	CHECK_EQ_INT(stats_get(STATS_INSTANCES_SKIPPED) - before, 4);
 	CHECK_EQ_STR(stats_name(STATS_INSTANCES_SKIPPED), "instances_skipped");
-	text = ctl_render(CTL_LAST_ERROR, NULL, NULL);
+	text = read_all(t, "/.dswfs/last_error", &len);
 	CHECK(text && strstr(text, "skipped 4 instance(s) of 6") != NULL);
 	CHECK(text && strstr(text, "the other 2 are listed") != NULL);
 	free(text);
 	tree_free(t);
-	ctl_clear_error();
+}
+
+TEST(refresh_refetches_the_base_and_reports_its_failure)
+{
+	struct fake f;
+	struct tree *t = make_tree(&f, false);
+	size_t len;
+	char *s;
+
+	CHECK_EQ_INT(tree_write(t, "/.dswfs/refresh"), 0);
+	CHECK_EQ_INT(f.calls, 1);	/* fetched by the refresh, before it returned */
+	CHECK(strstr(f.last_params, "WorkspaceId=ALL") != NULL);
+	CHECK_EQ_INT(tree_refresh(t), 0);	/* min_interval 0: every request refreshes */
+	CHECK_EQ_INT(f.calls, 2);
+	f.fail = -EIO;
+	CHECK_EQ_INT(tree_write(t, "/.dswfs/refresh"), -EIO);
+	s = read_all(t, "/.dswfs/last_error", &len);
+	CHECK(s && strstr(s, "ServiceUnavailableTemporary") && strstr(s, "503"));
+	free(s);
+	tree_free(t);
+}
+
+TEST(refresh_min_interval_follows_the_trees_clock)
+{
+	struct fake f;
+	struct tree *t;
+	struct tree_config c = {
+		.workspace_id = "ALL", .resource_id = "ALL", .ttl = 30, .fetch = fake_fetch,
+		.fetch_ctx = &f, .now = fake_now, .now_ctx = &f, .refresh_min_interval = 1,
+	};
+
+	memset(&f, 0, sizeof(f));
+	f.now = 1000;
+	CHECK_EQ_INT(tree_new(&c, &t), 0);
+	for (int i = 0; i < 100; i++)
+		CHECK_EQ_INT(tree_write(t, "/.dswfs/refresh"), 0);
+	CHECK_EQ_INT(f.calls, 1);
+	f.now += 1;
+	CHECK_EQ_INT(tree_write(t, "/.dswfs/refresh"), 0);
+	CHECK_EQ_INT(f.calls, 2);
+	/* SIGHUP's way: in the background, coalesced the same way. */
+	CHECK_EQ_INT(tree_refresh_kick(t), 0);
+	tree_settle(t);
+	CHECK_EQ_INT(f.calls, 2);
+	f.now += 1;
+	CHECK_EQ_INT(tree_refresh_kick(t), 0);
+	tree_settle(t);
+	CHECK_EQ_INT(f.calls, 3);
+	tree_free(t);
+}
+
+TEST(last_error_belongs_to_its_mount)
+{
+	struct fake f, g;
+	struct tree *t = make_tree(&f, false), *u = make_tree(&g, false);
+	struct tree_attr a;
+	size_t len;
+	char *s;
+
+	f.fail = -EIO;
+	CHECK_EQ_INT(tree_getattr(t, "/instances/dsw-aaa", &a), -EIO);
+	s = read_all(t, "/.dswfs/last_error", &len);
+	CHECK(s && strstr(s, "503"));
+	free(s);
+	s = read_all(u, "/.dswfs/last_error", &len);
+	CHECK(s && len == 0);
+	free(s);
+	tree_free(t);
+	tree_free(u);
 }

@@ -15,6 +15,7 @@ struct raw {
 	char *ttl, *page_size, *connect_timeout, *timeout, *retries, *parallel, *max_snapshots;
 	char *verbose, *grace, *max_stale;
 	int show_secrets, ecs_role, prefetch;
+	int allow_core_dumps;
 };
 
 #define RAW(t, f) { t, offsetof(struct raw, f), 0 }
@@ -29,6 +30,7 @@ static const struct fuse_opt raw_spec[] = {
 	{ "prefetch", offsetof(struct raw, prefetch), 1 },
 	{ "show_secrets", offsetof(struct raw, show_secrets), 1 },
 	{ "ecs_role", offsetof(struct raw, ecs_role), 1 },
+	{ "allow_core_dumps", offsetof(struct raw, allow_core_dumps), 1 },
 	FUSE_OPT_END
 };
 
@@ -114,6 +116,7 @@ int opts_parse(struct fuse_args *args, struct opts *o)
 	o->show_secrets = r.show_secrets;
 	o->ecs_role = r.ecs_role;
 	o->prefetch = r.prefetch;
+	o->allow_core_dumps = r.allow_core_dumps;
 	if (parse_double("ttl", r.ttl, 0, 86400 * 365, &o->ttl))
 		goto out;
 	if (parse_double("grace", r.grace, 0, 86400 * 365, &o->grace))
@@ -222,6 +225,8 @@ void opts_usage(FILE *f, const char *prog)
 "    ecs_endpoint=URL      metadata service (default http://100.100.100.200)\n"
 "    ca_file=FILE          extra CA bundle for TLS verification\n"
 "    verbose=N             0 warnings, 1 info, 2 debug (default 0)\n"
+"    allow_core_dumps      for debugging: the process stays dumpable and the access key\n"
+"                          secret and token may appear in a core dump (default: neither)\n"
 "\n"
 "    --query PATH          print the JSON PATH/instances.json would hold, without mounting\n"
 "                          (e.g. --query workspaces/40823/status/Running)\n"
@@ -256,6 +261,7 @@ char *opts_describe(const struct opts *o, const char *endpoint, const char *cred
 	buf_printf(&b, "parallel_pages %d\n", o->parallel_pages);
 	buf_printf(&b, "max_snapshots %zu\n", o->max_snapshots);
 	buf_printf(&b, "ecs_role %d\n", o->ecs_role);
+	buf_printf(&b, "allow_core_dumps %d\n", o->allow_core_dumps);
 	if (buf_printf(&b, "version %s\n", DSWFS_VERSION) < 0) {
 		buf_free(&b);
 		return NULL;

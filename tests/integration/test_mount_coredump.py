@@ -7,10 +7,11 @@ Whether the process is non-dumpable cannot be seen from outside when the tests r
 child that makes the same start-up call as main()."""
 import os
 import re
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import AK_SECRET, Mount, Shared, eq, read, run, test  # noqa: E402
+from harness import AK_SECRET, DSWFS, Mount, Shared, eq, read, run, test  # noqa: E402
 
 S = Shared(20, 5)
 
@@ -76,6 +77,13 @@ def allow_core_dumps_turns_it_off():
         eq(anon_dd(pid), [], "anonymous dd mappings with allow_core_dumps")
         eq(read(m.path(".dswfs", "config")).decode().count("allow_core_dumps 1\n"), 1,
            "config says allow_core_dumps 1")
+
+
+@test
+def help_mentions_allow_core_dumps():
+    r = subprocess.run([DSWFS, "--help"], capture_output=True, text=True, timeout=30)
+    eq(r.returncode, 0, "--help exit status")
+    assert "allow_core_dumps" in r.stdout, r.stdout
 
 
 if __name__ == "__main__":

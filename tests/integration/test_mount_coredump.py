@@ -1,17 +1,21 @@
-"""test_mount_coredump: the running daemon keeps its credentials out of core dumps: the access
-key secret sits only in MADV_DONTDUMP memory ("dd" in /proc/PID/smaps) as far as dswfs copies it,
-and -o allow_core_dumps turns that off (and says so in .dswfs/config).
+"""test_mount_coredump: the running daemon keeps its credentials out of core dumps: it is
+non-dumpable, the access key secret sits in MADV_DONTDUMP memory ("dd" in /proc/PID/smaps) as
+far as dswfs copies it, and -o allow_core_dumps turns both off (and says so in .dswfs/config).
 
-Whether the process is non-dumpable cannot be seen from outside when the tests run as root
-(/proc/PID stays root's either way and root may ptrace anything); test_secmem checks it in a
-child that makes the same start-up call as main()."""
+Dumpability is seen from outside the way the kernel shows it: the /proc/PID files of a
+non-dumpable process belong to root. That says nothing when the daemon runs as root, so that
+check runs dswfs --query as nobody when the tests run as root; test_secmem also checks the
+start-up call in a child."""
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import AK_SECRET, DSWFS, Mount, Shared, eq, read, run, test  # noqa: E402
+from harness import (AK_SECRET, DSWFS, MockServer, Mount, Shared, Skip,  # noqa: E402
+                     creds_env, eq, read, run, test, wait_until)
 
 S = Shared(20, 5)
 
@@ -77,6 +81,68 @@ def allow_core_dumps_turns_it_off():
         eq(anon_dd(pid), [], "anonymous dd mappings with allow_core_dumps")
         eq(read(m.path(".dswfs", "config")).decode().count("allow_core_dumps 1\n"), 1,
            "config says allow_core_dumps 1")
+
+
+NOBODY = 65534
+
+
+def run_unprivileged(opts, check):
+    """Starts dswfs --query as an unprivileged user (nobody when we are root, else ourselves)
+    against a server that answers after 5 s, and calls check(pid, uid, srv) while it waits for
+    the answer: past start-up, credentials read. No mount is needed (an unprivileged mount may
+    be impossible here: /dev/fuse is often root's only), and nothing global changes."""
+    uid = os.getuid()
+    prefix = []
+    if uid == 0:
+        if not shutil.which("setpriv"):
+            raise Skip("needs setpriv to run dswfs as nobody")
+        uid = NOBODY
+        prefix = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
+    home = tempfile.mkdtemp(prefix="dswfs-home-")
+    os.chown(home, uid, -1)
+    with MockServer("--latency-ms", "5000", instances=5) as srv:
+        p = subprocess.Popen(prefix + [DSWFS, "-o", ",".join([f"endpoint={srv.url}"] + opts),
+                                       "--query", "instances"],
+                             env=creds_env({"HOME": home}), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+        try:
+            check(p.pid, uid, srv)
+        finally:
+            p.kill()
+            p.wait()
+            p.stderr.close()
+            shutil.rmtree(home, ignore_errors=True)
+
+
+def proc_owner(pid):
+    try:
+        return os.stat(f"/proc/{pid}/status").st_uid
+    except OSError:
+        return None
+
+
+@test
+def daemon_is_not_dumpable():
+    def check(pid, uid, srv):
+        # The kernel gives a non-dumpable process's /proc/PID to root. Looked at once dswfs
+        # has sent a request: before, the pid may still be setpriv (root, then nobody).
+        wait_until(lambda: srv.stats()["requests"] >= 1, timeout=10, what="a request")
+        eq(proc_owner(pid), 0, f"owner of /proc/PID of dswfs run as uid {uid} (root: "
+           "non-dumpable)")
+        assert anon_dd(pid), "no MADV_DONTDUMP mapping in the daemon"
+
+    run_unprivileged([], check)
+
+
+@test
+def allow_core_dumps_keeps_it_dumpable():
+    def check(pid, uid, srv):
+        wait_until(lambda: srv.stats()["requests"] >= 1, timeout=10, what="a request")
+        eq(proc_owner(pid), uid, f"owner of /proc/PID of dswfs run as uid {uid} with "
+           "allow_core_dumps (dumpable)")
+        eq(anon_dd(pid), [], "anonymous dd mappings with allow_core_dumps")
+
+    run_unprivileged(["allow_core_dumps"], check)
 
 
 @test

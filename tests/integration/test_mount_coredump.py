@@ -69,6 +69,7 @@ def secrets_sit_in_dontdump_memory():
         assert anon_dd(pid), "no MADV_DONTDUMP mapping in the daemon"
         dd, other = secret_places(pid, AK_SECRET.encode())
         assert dd >= 1, f"the access key secret is in no dd mapping (elsewhere: {other})"
+        eq(other, 0, "plain copies of the access key secret in the heap or anonymous memory")
         eq(read(m.path(".dswfs", "config")).decode().count("allow_core_dumps 0\n"), 1,
            "config says allow_core_dumps 0")
 

@@ -21,6 +21,7 @@
 #include "buf.h"
 #include "creds.h"
 #include "log.h"
+#include "secmem.h"
 #include "sign.h"
 
 #define NET_BODY_MAX (64 * 1024)	/* a credentials document is a few hundred bytes */
@@ -96,14 +97,6 @@ static bool env_true(const char *name)
 	return v && strcasecmp(v, "true") == 0;
 }
 
-static void wipe_len(char *s, size_t len)
-{
-	if (s) {
-		OPENSSL_cleanse(s, len);
-		free(s);
-	}
-}
-
 static void wipe_free(char *s)
 {
 	if (s) {
@@ -146,22 +139,24 @@ void creds_clear(struct creds *c)
 	if (!c)
 		return;
 	wipe_free(c->access_key_id);
-	wipe_free(c->access_key_secret);
-	wipe_free(c->security_token);
+	secmem_free(c->access_key_secret);
+	secmem_free(c->security_token);
 	c->access_key_id = NULL;
 	c->access_key_secret = NULL;
 	c->security_token = NULL;
 	c->expiration = 0;
 }
 
-/* Fills c from the given strings (token may be NULL or ""). Returns 0 or -ENOMEM. */
+/* Fills c from the given strings (token may be NULL or ""). The secret and the token live in
+ * secmem (out of core dumps): every long-lived copy, the provider's and each caller's, is made
+ * here. Returns 0 or -ENOMEM. */
 static int creds_set(struct creds *c, const char *id, const char *secret, const char *token,
 		     time_t expiration)
 {
 	memset(c, 0, sizeof(*c));
 	c->access_key_id = strdup(id);
-	c->access_key_secret = strdup(secret);
-	c->security_token = token && *token ? strdup(token) : NULL;
+	c->access_key_secret = secmem_strdup(secret);
+	c->security_token = token && *token ? secmem_strdup(token) : NULL;
 	c->expiration = expiration;
 	if (!c->access_key_id || !c->access_key_secret || (token && *token && !c->security_token)) {
 		creds_clear(c);
@@ -179,7 +174,8 @@ static time_t now_of(const struct creds_provider *p)
 
 /* Reads a whole file of at most FILE_MAX bytes (NUL-terminated, length in *lenp). Returns 0,
  * -ENOENT when it does not exist, -EFBIG, or another -errno. The contents may hold secrets:
- * release with wipe_len. */
+ * they are in secmem; release with secmem_free (which wipes all of it, NULs from strsep
+ * included). */
 static int read_file(const char *path, char **out, size_t *lenp)
 {
 	struct stat st;
@@ -204,7 +200,7 @@ static int read_file(const char *path, char **out, size_t *lenp)
 		rc = -EFBIG;
 		goto out_close;
 	}
-	data = malloc((size_t)st.st_size + 1);
+	data = secmem_alloc((size_t)st.st_size + 1);
 	if (!data) {
 		rc = -ENOMEM;
 		goto out_close;
@@ -223,8 +219,7 @@ static int read_file(const char *path, char **out, size_t *lenp)
 	}
 	data[len] = '\0';
 	if (rc) {
-		OPENSSL_cleanse(data, len);
-		free(data);
+		secmem_free(data);
 	} else {
 		*out = data;
 		*lenp = len;
@@ -275,7 +270,7 @@ static int cli_load(const char *path, const char *name, cJSON **root, const cJSO
 		return -EINVAL;
 	}
 	*root = cJSON_Parse(text);
-	wipe_len(text, len);
+	secmem_free(text);
 	if (!cJSON_IsObject(*root)) {
 		seterr(err, errlen, "aliyun CLI config %s: not a valid JSON object", path);
 		rc = -EINVAL;
@@ -596,7 +591,7 @@ static int from_ini(struct chain *ch, struct creds_provider *p, char *err, size_
 		rc = rc ? rc : set_source(p, "ini:%s", name);
 	}
 out:
-	wipe_len(text, len);	/* by length: strsep left NULs inside */
+	secmem_free(text);	/* all of it: strsep left NULs inside */
 	free(path);
 	return rc;
 }

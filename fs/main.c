@@ -16,6 +16,7 @@
 #include "fsops.h"
 #include "log.h"
 #include "opts.h"
+#include "secmem.h"
 #include "tree.h"
 
 /* libfuse reports bad arguments on stderr in its own words; they are caught here and said
@@ -230,12 +231,22 @@ int main(int argc, char **argv)
 	struct err_info err;
 	struct opts o;
 	char msg[1024], *endpoint = NULL, *config = NULL;
-	int rc = 1, e;
+	int rc = 1, e, dump_rc;
 
+	/* First of all, as ssh-agent does: no core dump and no same-user ptrace can reach the
+	 * credentials read below. An explicit allow_core_dumps undoes it once parsed. */
+	dump_rc = secmem_protect_process(true);
 	memset(&co, 0, sizeof(co));
 	if (opts_parse(&args, &o) != 0) {
 		fuse_opt_free_args(&args);
 		return 2;
+	}
+	if (o.allow_core_dumps)
+		dump_rc = secmem_protect_process(false);
+	if (dump_rc) {
+		fprintf(stderr, "dswfs: cannot set whether the process is dumpable: %s\n",
+			strerror(-dump_rc));
+		goto out_args;
 	}
 	capture_begin(&cap);
 	e = fuse_parse_cmdline(&args, &co);

@@ -16,6 +16,7 @@ struct raw {
 	char *verbose, *grace, *max_stale;
 	char *refresh_min_interval;
 	int show_secrets, ecs_role, prefetch;
+	int allow_core_dumps;
 };
 
 #define RAW(t, f) { t, offsetof(struct raw, f), 0 }
@@ -31,6 +32,7 @@ static const struct fuse_opt raw_spec[] = {
 	{ "prefetch", offsetof(struct raw, prefetch), 1 },
 	{ "show_secrets", offsetof(struct raw, show_secrets), 1 },
 	{ "ecs_role", offsetof(struct raw, ecs_role), 1 },
+	{ "allow_core_dumps", offsetof(struct raw, allow_core_dumps), 1 },
 	FUSE_OPT_END
 };
 
@@ -117,6 +119,7 @@ int opts_parse(struct fuse_args *args, struct opts *o)
 	o->show_secrets = r.show_secrets;
 	o->ecs_role = r.ecs_role;
 	o->prefetch = r.prefetch;
+	o->allow_core_dumps = r.allow_core_dumps;
 	if (parse_double("ttl", r.ttl, 0, 86400 * 365, &o->ttl))
 		goto out;
 	if (parse_double("grace", r.grace, 0, 86400 * 365, &o->grace))
@@ -218,8 +221,9 @@ void opts_usage(FILE *f, const char *prog)
 "    page_size=N           instances per ListInstances page, 1-1000 (default 100)\n"
 "    workspace_id=ID       base query behind instances/ (default ALL)\n"
 "    resource_id=ID        base query behind instances/ (default ALL)\n"
-"    show_secrets          show ImageAuth, CredentialConfig and environment values\n"
-"                          (default: replaced by <redacted>)\n"
+"    show_secrets          show ImageAuth, CredentialConfig, environment values and\n"
+"                          members named like *Password*, *Token*, *Secret*, *AccessKey*,\n"
+"                          *PrivateKey* (default: replaced by <redacted>)\n"
 "    connect_timeout=MS    TCP/TLS connect timeout (default 5000)\n"
 "    timeout=MS            whole-request timeout (default 30000)\n"
 "    retries=N             retries for throttling, 5xx and network errors (default 3)\n"
@@ -231,6 +235,8 @@ void opts_usage(FILE *f, const char *prog)
 "    verbose=N             0 warnings, 1 info, 2 debug (default 0)\n"
 "    refresh_min_interval=SECONDS  a refresh (.dswfs/refresh, SIGHUP) asked within this\n"
 "                          of the last completed one is answered by it (default 1)\n"
+"    allow_core_dumps      for debugging: the process stays dumpable and the access key\n"
+"                          secret and token may appear in a core dump (default: neither)\n"
 "\n"
 "    --query PATH          print the JSON PATH/instances.json would hold, without mounting\n"
 "                          (e.g. --query workspaces/40823/status/Running)\n"
@@ -266,6 +272,7 @@ char *opts_describe(const struct opts *o, const char *endpoint, const char *cred
 	buf_printf(&b, "max_snapshots %zu\n", o->max_snapshots);
 	buf_printf(&b, "ecs_role %d\n", o->ecs_role);
 	buf_printf(&b, "refresh_min_interval %g\n", o->refresh_min_interval);
+	buf_printf(&b, "allow_core_dumps %d\n", o->allow_core_dumps);
 	if (buf_printf(&b, "version %s\n", DSWFS_VERSION) < 0) {
 		buf_free(&b);
 		return NULL;

@@ -170,6 +170,33 @@ static int redact_member(cJSON *inst, cJSON *m, bool keep_names_only)
 	return replace_redacted(inst, m);
 }
 
+/* Parts of a member name that mark it secret wherever it sits (ServiceConfig's
+ * CodeServerPassword, a UserInfo's SecurityToken or AccessKeyId, a future PrivateKey), so a new
+ * field is hidden before anyone has listed it. The *Auth members (CodeServerAuth) name a mode
+ * and contain none of these. */
+static const char *const secret_parts[] = {
+	"password", "secret", "token", "accesskey", "privatekey",
+};
+
+/* strcasestr without _GNU_SOURCE's locale: ASCII case folding only. */
+static bool contains_nocase(const char *hay, const char *needle)
+{
+	size_t n = strlen(needle);
+
+	for (; *hay; hay++)
+		if (strncasecmp(hay, needle, n) == 0)
+			return true;
+	return false;
+}
+
+static bool secret_name(const char *name)
+{
+	for (size_t i = 0; i < sizeof(secret_parts) / sizeof(secret_parts[0]); i++)
+		if (contains_nocase(name, secret_parts[i]))
+			return true;
+	return false;
+}
+
 /* Finds the secret members at any depth: the API keeps them at the top of an instance, but
  * one that turns up nested (a future ServiceConfig's EnvironmentVariables) is no less secret.
  * Every member is checked, not just the first of a name, since a repeated member would still
@@ -192,6 +219,12 @@ static int redact_walk(cJSON *container)
 			}
 			if (strcasecmp(m->string, "EnvironmentVariables") == 0) {
 				rc = redact_member(container, m, true);
+				continue;
+			}
+			/* Whole, like ImageAuth: below an unknown secret member even the
+			 * names may be secret (a map keyed by token). */
+			if (secret_name(m->string)) {
+				rc = cJSON_IsNull(m) ? 0 : replace_redacted(container, m);
 				continue;
 			}
 		}

@@ -299,6 +299,8 @@ int sign_signature(const struct sign_request *r, const char *secret, char out[65
 	memcpy(sts, ALGORITHM "\n", sizeof(ALGORITHM));
 	sign_sha256_hex(creq, strlen(creq), sts + sizeof(ALGORITHM));
 	free(creq);
+	/* The key is read in place from the caller's buffer (creds keep it in secmem): no copy
+	 * is made here, and OpenSSL wipes its own transient one before HMAC() returns. */
 	if (slen > INT32_MAX ||
 	    !HMAC(EVP_sha256(), secret ? secret : "", (int)slen, (const unsigned char *)sts,
 		  strlen(sts), mac, &maclen) || maclen != 32) {

@@ -22,11 +22,16 @@ void render_escape_name(const char *name, char out[RENDER_NAME_MAX]);
 
 /* A deep copy of inst with secrets replaced by RENDER_REDACTED: ImageAuth, every scalar under
  * CredentialConfig (structure and names kept), every value of EnvironmentVariables (names
- * kept). With show_secrets a plain copy. Caller cJSON_Deletes; NULL on ENOMEM.
- * The three members are matched case-insensitively at any depth, every repeat of a name
- * included; a secret of an unexpected type (ImageAuth an object, CredentialConfig a string)
- * becomes the string RENDER_REDACTED whole; null stays null (it hides nothing and renders as
- * no file). */
+ * kept), and any other member whose name contains "Password", "Secret", "Token", "AccessKey"
+ * or "PrivateKey" (ServiceConfig's CodeServerPassword and JupyterServerPassword; the *Auth
+ * members name a mode and stay). With show_secrets a plain copy. Caller cJSON_Deletes; NULL
+ * on ENOMEM.
+ * Names are matched case-insensitively at any depth (inside objects and objects within
+ * arrays), every repeat of a name included; the three named rules come first. A member
+ * secret by its name alone, and a secret of an unexpected type (ImageAuth an object,
+ * CredentialConfig a string), becomes the string RENDER_REDACTED whole, whatever its type: an
+ * object or array under such a name loses its structure too, since its member names may be
+ * secrets themselves. Null stays null (it hides nothing and renders as no file). */
 cJSON *render_redact(const cJSON *inst, bool show_secrets);
 
 /* Pretty-printed JSON of item followed by "\n". Caller frees; NULL on ENOMEM. *len = length. */

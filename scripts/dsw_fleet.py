@@ -199,13 +199,7 @@ class Generator:
                             "Path": "/workspace"}, {"Capacity": "500Gi", "SubType": "data",
                                                      "MountPath": "/mnt/data", "Path": "/"}]]
         self.cred_pool = [self._credential(rng, k) for k in range(8)]
-        self.service_pool = [
-            {"Jupyter": {"Enable": True, "Port": 8888}, "WebIDE": {"Enable": True, "Port": 8080},
-             "Terminal": {"Enable": True}},
-            {"Jupyter": {"Enable": True, "Port": 8888}, "WebIDE": {"Enable": False},
-             "Terminal": {"Enable": True}, "SSH": {"Enable": True, "Port": 22}},
-            {},
-        ]
+        self.service_pool = self._service_configs(seed)
         self.migration_pool = [{"Enable": False}, {"Enable": True, "Strategy": "Auto",
                                                      "TargetZones": ["cn-hangzhou-h", "cn-hangzhou-k"]}]
         self.label_sets = [self._pairs(rng, LABEL_POOL, k % 5, "Key", "Value") for k in range(40)]
@@ -317,6 +311,30 @@ class Generator:
                 "UserInfo": {"Id": "20%016d" % rng.randint(0, 10 ** 15), "Type": "sub",
                              "AccessKeyId": "STS.NU" + _alnum(rng, 22),
                              "SecurityToken": "CAIS" + _alnum(rng, 180) + "=="}}]}]}
+
+    @staticmethod
+    def _service_configs(seed):
+        """ServiceConfig in the official SDK's shape (four strings; the *Auth members name a
+        mode, the SDK lists no values). Own RNG: the fleet's main sequence is unchanged."""
+        rng = random.Random("ServiceConfig-%s" % seed)
+
+        def pw():
+            return "svc-" + _alnum(rng, 14, "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789")
+
+        pool = []
+        for k in range(8):
+            code, jup = ("password", "none", "password", "password")[k % 4], \
+                ("password", "password", "none", "password")[k % 4]
+            sc = {"CodeServerAuth": code}
+            if code == "password":
+                sc["CodeServerPassword"] = pw()
+            elif k % 2:
+                sc["CodeServerPassword"] = ""
+            sc["JupyterServerAuth"] = jup
+            if jup == "password":
+                sc["JupyterServerPassword"] = pw()
+            pool.append(sc)
+        return pool
 
     @staticmethod
     def _pairs(rng, pool, n, kname, vname):

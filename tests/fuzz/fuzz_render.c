@@ -149,7 +149,9 @@ static uint64_t hash(const uint8_t *p, size_t n)
 }
 
 /* Puts secrets where the API keeps them: another ImageAuth member, a leaf deep in
- * CredentialConfig (and a number), an environment variable. */
+ * CredentialConfig (and a number), an environment variable; and under secret-looking names
+ * (render.h's name rule): a password in a ServiceConfig, a token in an object within an array,
+ * a key below the first object member the input has, each in its own case. */
 static void plant(cJSON *inst, const struct secrets *sec)
 {
 	cJSON *cc = cJSON_GetObjectItemCaseSensitive(inst, "CredentialConfig");
@@ -170,6 +172,22 @@ static void plant(cJSON *inst, const struct secrets *sec)
 	else
 		cJSON_AddStringToObject(inst, "EnvironmentVariables", sec->text);
 	cJSON_AddStringToObject(inst, "ImageAuth", sec->text);
+	{
+		cJSON *svc = cJSON_CreateObject(), *list = cJSON_CreateArray();
+		cJSON *el = cJSON_CreateObject(), *m;
+
+		cJSON_AddStringToObject(svc, "CodeServerAuth", "password");
+		cJSON_AddStringToObject(svc, "JupyterServerPASSWORD", sec->text);
+		cJSON_AddItemToObject(inst, "ServiceConfig", svc);
+		cJSON_AddNumberToObject(el, "apitoken", strtod(sec->number, NULL));
+		cJSON_AddItemToArray(list, el);
+		cJSON_AddItemToObject(inst, "FuzzList", list);
+		cJSON_ArrayForEach(m, inst)
+			if (cJSON_IsObject(m) && m != svc) {
+				cJSON_AddStringToObject(m, "FuzzPrivateKey", sec->text);
+				break;
+			}
+	}
 }
 
 static void emit_value(const char *v, void *ctx)

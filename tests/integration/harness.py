@@ -310,11 +310,21 @@ def escape_name(name):
     return out.decode() if len(out) <= 255 else None
 
 
+# Parts of a member name that make it secret at any depth, case-insensitively (render.h).
+SECRET_NAME_PARTS = ("password", "secret", "token", "accesskey", "privatekey")
+
+
+def secret_name(name):
+    """Whether render_redact hides a member by its name alone."""
+    low = name.lower()
+    return any(p in low for p in SECRET_NAME_PARTS)
+
+
 def redact(inst, show_secrets=False):
     """An instance as the mount shows it (include/render.h): members named ImageAuth,
     CredentialConfig or EnvironmentVariables (any case, any depth) have every scalar below them
-    replaced by REDACTED, structure and names kept; an ImageAuth of any type is replaced whole;
-    null stays null."""
+    replaced by REDACTED, structure and names kept; an ImageAuth of any type, and any other
+    member whose name contains a SECRET_NAME_PARTS entry, is replaced whole; null stays null."""
     inst = json.loads(json.dumps(inst))
     if show_secrets:
         return inst
@@ -335,6 +345,8 @@ def redact(inst, show_secrets=False):
                     out[k] = x if x is None else REDACTED
                 elif low in ("credentialconfig", "environmentvariables"):
                     out[k] = scalars(x)
+                elif secret_name(k):
+                    out[k] = x if x is None else REDACTED
                 else:
                     out[k] = walk(x)
             return out
@@ -349,7 +361,8 @@ def _secret_subtrees(v):
     """The values of every secret member (any case, any depth) below v."""
     if isinstance(v, dict):
         for k, x in v.items():
-            if k.lower() in ("imageauth", "credentialconfig", "environmentvariables"):
+            if k.lower() in ("imageauth", "credentialconfig", "environmentvariables") \
+                    or secret_name(k):
                 yield x
             else:
                 yield from _secret_subtrees(x)
@@ -360,7 +373,7 @@ def _secret_subtrees(v):
 
 def secret_values(fleet):
     """The raw secret strings of a fleet (ImageAuth, strings under CredentialConfig, values of
-    EnvironmentVariables) that are distinctive enough to grep for: at least 6 characters, one
+    EnvironmentVariables, members with a secret name) that are distinctive enough to grep for: at least 6 characters, one
     line, and not also the text of some non-secret member or file name."""
     found = set()
 

@@ -422,6 +422,66 @@ def show_secrets_shows_them():
         assert AK_SECRET not in config, "config shows the access key secret"
 
 
+def service_passwords(fleet):
+    """{InstanceId: {member: password}} of the fleet's SDK-shaped ServiceConfig passwords."""
+    out = {}
+    for i in fleet:
+        sc = i.get("ServiceConfig")
+        if isinstance(sc, dict):
+            pw = {k: v for k, v in sc.items() if k.endswith("Password") and isinstance(v, str) and v}
+            if pw:
+                out[i["InstanceId"]] = pw
+    return out
+
+
+def grep_mount(mdir, values):
+    """The files below mdir (plus instances.json, listed first) holding any of values."""
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+        f.write("\n".join(values) + "\n")
+    try:
+        r = subprocess.run(["grep", "-r", "-F", "-l", "-f", f.name, "instances/instances.json", "."],
+                           cwd=mdir, capture_output=True, timeout=120)
+    finally:
+        os.unlink(f.name)
+    assert r.returncode in (0, 1), f"grep failed: {r.stderr[-400:]!r}"
+    return r.stdout.decode(errors="replace").split()
+
+
+@test
+def service_config_passwords_are_redacted():
+    """The SDK's ServiceConfig: CodeServerPassword/JupyterServerPassword never appear in any
+    file, instance.json or instances.json; the *Auth modes do; show_secrets shows them."""
+    srv, m = shared()
+    fleet = fleet_of(srv)
+    pws = service_passwords(fleet)
+    assert len(pws) >= 3, f"the fleet should carry ServiceConfig passwords: {pws}"
+    assert any("ServiceConfig" not in i for i in fleet), "some instances without ServiceConfig"
+    values = sorted({v for p in pws.values() for v in p.values()})
+    hits = grep_mount(m.dir, values)
+    eq(len(hits), 0, f"grep -r for {len(values)} ServiceConfig passwords: in {hits[:8]}")
+    for iid, pw in pws.items():
+        d = m.path("instances", escape_name(iid))
+        sc = next(i for i in fleet if i["InstanceId"] == iid)["ServiceConfig"]
+        for k in pw:
+            eq(read(os.path.join(d, "ServiceConfig", k)), REDACTED.encode() + b"\n",
+               f"{iid}/ServiceConfig/{k}")
+        for k in ("CodeServerAuth", "JupyterServerAuth"):
+            eq(read(os.path.join(d, "ServiceConfig", k)), sc[k].encode() + b"\n",
+               f"{iid}/ServiceConfig/{k} stays visible")
+        whole = json.loads(read(os.path.join(d, "instance.json")))
+        eq(whole["ServiceConfig"], {k: REDACTED if k.endswith("Password") else v for k, v in sc.items()},
+           f"{iid}/instance.json ServiceConfig")
+    with Mount(srv, "show_secrets") as m2:
+        hits = grep_mount(m2.dir, values)
+        assert "instances/instances.json" in hits, hits
+        iid, pw = sorted(pws.items())[0]
+        k, v = sorted(pw.items())[0]
+        d = os.path.join("instances", escape_name(iid))
+        eq(read(m2.path(d, "ServiceConfig", k)), v.encode() + b"\n", f"{iid}/ServiceConfig/{k}")
+        assert os.path.join(".", d, "instance.json") in hits, hits
+        assert os.path.join(".", d, "ServiceConfig", k) in hits, hits
+
+
 @test
 def everything_is_read_only():
     srv, m = shared()

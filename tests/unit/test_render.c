@@ -479,6 +479,84 @@ TEST(redaction_of_odd_shapes)
 	CHECK(render_redact(NULL, false) == NULL);
 }
 
+TEST(redaction_by_name)
+{
+	static const char *const secrets[] = {
+		"P1-code", "P2-jupyter", "P3-nested", "P4-inarray", "P5-upper", "P6-lower",
+		"P7-obj", "P8-arr", "P9-pk", "P10-ak", "P11-tok", "P12-secret", "P13-objname",
+		"P14-dup", "24680135", NULL,
+	};
+	static const char *const doc =
+		"{\"ServiceConfig\":{\"CodeServerAuth\":\"password\",\"CodeServerPassword\":\"P1-code\","
+		"  \"JupyterServerAuth\":\"none\",\"JupyterServerPassword\":\"P2-jupyter\"},"
+		" \"Outer\":{\"Inner\":{\"DbPassword\":\"P3-nested\",\"Port\":5432}},"
+		" \"Hosts\":[{\"Name\":\"h1\",\"ApiToken\":\"P4-inarray\"},[{\"PASSWORD\":\"P5-upper\"}]],"
+		" \"sshprivatekey\":\"P6-lower\","
+		" \"ClientSecret\":{\"P13-objname\":\"P7-obj\",\"n\":null},"
+		" \"Tokens\":[\"P8-arr\",24680135],"
+		" \"PrivateKeyPem\":\"P9-pk\",\"MyAccessKeyId\":\"P10-ak\",\"TokenExpireTime\":\"P11-tok\","
+		" \"x_secret_y\":\"P12-secret\",\"ApiToken\":\"P14-dup\",\"ApiToken\":\"P14-dup\","
+		" \"NullToken\":null,\"SSHPublicKey\":\"ssh-ed25519 kept\",\"Passwd\":\"kept-passwd\","
+		" \"Access\":\"kept-access\"}";
+	cJSON *red = NULL;
+	struct render_node *root = render_text(doc, false, &red);
+	char *all = cJSON_PrintUnformatted(red);
+
+	/* the SDK's ServiceConfig: the passwords go, the auth modes stay */
+	CHECK_EQ_STR(file_at(root, "ServiceConfig/CodeServerPassword"), RENDER_REDACTED "\n");
+	CHECK_EQ_STR(file_at(root, "ServiceConfig/JupyterServerPassword"), RENDER_REDACTED "\n");
+	CHECK_EQ_STR(file_at(root, "ServiceConfig/CodeServerAuth"), "password\n");
+	CHECK_EQ_STR(file_at(root, "ServiceConfig/JupyterServerAuth"), "none\n");
+	/* any depth, objects within arrays, any case */
+	CHECK_EQ_STR(file_at(root, "Outer/Inner/DbPassword"), RENDER_REDACTED "\n");
+	CHECK_EQ_STR(file_at(root, "Outer/Inner/Port"), "5432\n");
+	CHECK_EQ_STR(file_at(root, "Hosts.json"),
+		     "[{\n\t\t\"Name\":\t\"h1\",\n\t\t\"ApiToken\":\t\"<redacted>\"\n\t}, "
+		     "[{\n\t\t\t\"PASSWORD\":\t\"<redacted>\"\n\t\t}]]\n");
+	CHECK_EQ_STR(file_at(root, "sshprivatekey"), RENDER_REDACTED "\n");
+	CHECK_EQ_STR(file_at(root, "PrivateKeyPem"), RENDER_REDACTED "\n");
+	CHECK_EQ_STR(file_at(root, "MyAccessKeyId"), RENDER_REDACTED "\n");
+	CHECK_EQ_STR(file_at(root, "x_secret_y"), RENDER_REDACTED "\n");
+	/* the rule as stated: a substring is enough, even where the value is harmless */
+	CHECK_EQ_STR(file_at(root, "TokenExpireTime"), RENDER_REDACTED "\n");
+	/* an object or array under a secret name is replaced whole, names included */
+	CHECK_EQ_STR(file_at(root, "ClientSecret"), RENDER_REDACTED "\n");
+	CHECK(!render_is_dir(render_lookup(root, "ClientSecret")));
+	CHECK_EQ_STR(file_at(root, "Tokens"), RENDER_REDACTED "\n");
+	CHECK(render_lookup(root, "Tokens.json") == NULL);
+	/* null stays null; near misses stay */
+	CHECK(render_lookup(root, "NullToken") == NULL);
+	CHECK(all && strstr(all, "\"NullToken\":null"));
+	CHECK_EQ_STR(file_at(root, "SSHPublicKey"), "ssh-ed25519 kept\n");
+	CHECK_EQ_STR(file_at(root, "Passwd"), "kept-passwd\n");
+	CHECK_EQ_STR(file_at(root, "Access"), "kept-access\n");
+	CHECK(all && !strstr(all, "P14-dup"));	/* the repeat too, as instance.json prints it */
+	walk_all(root, secrets);
+	free(all);
+	render_free(root);
+	cJSON_Delete(red);
+
+	/* show_secrets: every value as sent */
+	root = render_text(doc, true, NULL);
+	CHECK_EQ_STR(file_at(root, "ServiceConfig/CodeServerPassword"), "P1-code\n");
+	CHECK_EQ_STR(file_at(root, "ServiceConfig/JupyterServerPassword"), "P2-jupyter\n");
+	CHECK_EQ_STR(file_at(root, "Outer/Inner/DbPassword"), "P3-nested\n");
+	CHECK_EQ_STR(file_at(root, "ClientSecret/P13-objname"), "P7-obj\n");
+	CHECK_EQ_STR(file_at(root, "TokenExpireTime"), "P11-tok\n");
+	render_free(root);
+
+	/* the three named rules come first: EnvironmentVariables keeps its (secret-looking)
+	 * names, CredentialConfig keeps its structure */
+	root = render_text("{\"EnvironmentVariables\":{\"DB_PASSWORD\":\"P5-upper\"},"
+			   "\"CredentialConfig\":{\"UserInfo\":{\"SecurityToken\":\"P11-tok\"}}}",
+			   false, NULL);
+	CHECK_EQ_STR(file_at(root, "EnvironmentVariables/DB_PASSWORD"), RENDER_REDACTED "\n");
+	CHECK_EQ_STR(file_at(root, "CredentialConfig/UserInfo/SecurityToken"),
+		     RENDER_REDACTED "\n");
+	walk_all(root, secrets);
+	render_free(root);
+}
+
 static void check_escape(const char *in, const char *want)
 {
 	char out[RENDER_NAME_MAX];

@@ -481,7 +481,7 @@ TEST(signatures_required_and_checked)
 		curl_slist_free_all(h);
 	}
 	CHECK(st >= 400 && st < 500);
-	rc = api_parse_page(out, strlen(out), (int)st, &page, &e);
+	rc = api_parse_page(out, strlen(out), (int)st, NULL, &page, NULL, &e);
 	CHECK_EQ_INT(rc, -EACCES);
 	if (rc != -EACCES)
 		printf("  unsigned: HTTP %ld %.300s\n", st, out);

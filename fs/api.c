@@ -1351,10 +1351,11 @@ static void walk_fetch_rest(struct walk *w, int workers)
 		pthread_join(tids[i], NULL);
 }
 
-/* Whether the pages held more distinct instances (skipped ones included) than TotalCount. */
+/* Whether the pages held more distinct usable instances than TotalCount. Skipped elements do
+ * not count: a server may well pad a page with junk that TotalCount never counted. */
 static bool walk_lied(const struct walk *w)
 {
-	return (long)w->seen.n + w->skipped > w->total;
+	return (long)w->seen.n > w->total;
 }
 
 /* Room for pages up to pn (only while no worker runs). */
@@ -1574,7 +1575,7 @@ static int walk_once(struct api_client *c, const struct list_req *r, bool lenien
 		if (res->total_lied)
 			snprintf(lie, sizeof(lie), "TotalCount %ld is smaller than the %ld "
 				 "instances the pages held: paged on until a short page (%d pages "
-				 "of %d)", w.total, (long)ids.n + w.skipped, last, w.ps);
+				 "of %d)", w.total, (long)ids.n, last, w.ps);
 		if (w.skipped)
 			snprintf(skip, sizeof(skip), "%d instance(s) without a usable InstanceId "
 				 "left out (page %d: %s)", w.skipped, w.skip_page, w.skip_note);

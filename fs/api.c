@@ -1613,6 +1613,8 @@ int api_list_instances(struct api_client *c, const struct sign_kv *filters, size
 		if (rc < 0)
 			goto out_fail;
 		if (rc == WALK_OK) {
+			stats_add(STATS_API_SKIPPED, out->skipped);
+			stats_add(STATS_API_TOTAL_LIES, out->total_lied);
 			memset(err, 0, sizeof(*err));
 			if (out->warning[0]) {
 				/* Complete, but the server misbehaved: the caller records it. */

@@ -21,6 +21,8 @@ static const char *const names[STATS__COUNT] = {
 	[STATS_QUERIES_NARROWED] = "queries_narrowed",
 	[STATS_FS_READS] = "fs_reads",
 	[STATS_FS_BYTES_READ] = "fs_bytes_read",
+	[STATS_API_SKIPPED] = "api_instances_skipped",
+	[STATS_API_TOTAL_LIES] = "api_total_count_lies",
 };
 
 void stats_add(enum stats_id id, int64_t n)

@@ -23,6 +23,9 @@ enum stats_id {
 	STATS_QUERIES_NARROWED,	/* queries answered by filtering a cached broader answer */
 	STATS_FS_READS,		/* read() calls served */
 	STATS_FS_BYTES_READ,	/* bytes returned by read() */
+	/* h-paging (issue 7) */
+	STATS_API_SKIPPED,	/* instances left out of listings: no usable InstanceId */
+	STATS_API_TOTAL_LIES,	/* listings whose pages held more than TotalCount announced */
 	STATS__COUNT
 };
 

@@ -9,7 +9,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import MockServer, Mount, eq, escape_name, read, run, test  # noqa: E402
+from harness import (MockServer, Mount, eq, escape_name, read, read_ctl_stats, run,  # noqa: E402
+                     test)
 
 N = 60
 SEED = 7
@@ -83,6 +84,12 @@ def listing_fails(m, timeout, max_rss_kb=None):
     return out["err"]
 
 
+def no_sanitizer_report(m):
+    """With DSWFS_BIN pointing at an ASan or TSan daemon, any report fails the test."""
+    out = m.output()
+    assert "Sanitizer" not in out, out[out.index("Sanitizer") - 200:][:2000]
+
+
 def listing(m):
     """The instance directories of instances/ (its instances.json aside)."""
     return sorted(n for n in os.listdir(m.path("instances")) if n != "instances.json")
@@ -101,6 +108,8 @@ def total_count_smaller_than_the_pages_lists_everything_and_says_so():
         eq(names, sorted(escape_name(i) for i in all_ids()), "listing with TotalCount 15")
         err = last_error(m)
         assert "TotalCount 15 is smaller than the 60" in err, err
+        eq(read_ctl_stats(m)["api_total_count_lies"], 1, "api_total_count_lies in stats")
+        no_sanitizer_report(m)
 
 
 @test
@@ -114,6 +123,7 @@ def page_size_cap_is_learned():
         log = [e for e in srv.stats()["log"] if e["path"] == "/api/v2/instances"]
         eq(len(log), N // 10, "requests: one per capped page")
         eq(sorted(e["query"]["PageSize"] for e in log[1:]), ["10"] * (N // 10 - 1), "PageSize after page 1")
+        no_sanitizer_report(m)
 
 
 @test
@@ -131,6 +141,7 @@ def ignored_page_number_fails_fast_with_bounded_memory():
         grew = rss_kb(m.proc.pid) - before
         assert grew < 64 * 1024, f"daemon RSS grew by {grew} kB"
         assert m.proc.poll() is None, "daemon died"
+        no_sanitizer_report(m)
 
 
 @test
@@ -149,6 +160,8 @@ def instances_without_usable_ids_are_left_out_and_reported():
                 assert escape_name(inst["InstanceId"]) in names, inst["InstanceId"]
         err = last_error(m)
         assert "9 instance(s) without a usable InstanceId" in err, err
+        eq(read_ctl_stats(m)["api_instances_skipped"], 9, "api_instances_skipped in stats")
+        no_sanitizer_report(m)
 
 
 @test
@@ -159,6 +172,7 @@ def ids_cut_by_a_nul_would_collide_but_stay_apart():
         names = listing(m)
         eq(names, sorted(escape_name("dsw-nul\0" + i) for i in all_ids()), "listing")
         assert all(n.startswith("dsw-nul%00") for n in names)
+        no_sanitizer_report(m)
 
 
 @test
@@ -172,6 +186,7 @@ def an_error_body_quoting_a_secret_never_reaches_last_error_or_the_log():
         assert SECRET not in err and "AccessKeySecret" not in err, err
         out = m.output()
         assert SECRET not in out, "the daemon's log quotes the body"
+        no_sanitizer_report(m)
 
 
 if __name__ == "__main__":
@@ -180,3 +195,4 @@ if __name__ == "__main__":
     finally:
         if S.srv:
             S.srv.__exit__(None, None, None)
+

@@ -1417,6 +1417,7 @@ TEST(paging_total_count_lie)
 	for (int parallel = 1; parallel <= 4; parallel += 3) {
 		/* 7 instances in pages of 2, TotalCount says 3: the pages contradict it */
 		struct fake *f = fake_start();
+		int64_t lies0 = stats_get(STATS_API_TOTAL_LIES);
 		struct api_client *c;
 
 		fake_page(f, 1, 3, "i00,i01");
@@ -1429,6 +1430,7 @@ TEST(paging_total_count_lie)
 		CHECK_EQ_STR(ids, "i00,i01,i02,i03,i04,i05,i06");
 		CHECK_EQ_INT(f->nreq, 4);
 		CHECK(r.total_lied);
+		CHECK_EQ_INT(stats_get(STATS_API_TOTAL_LIES) - lies0, 1);
 		CHECK(strstr(r.warning, "TotalCount 3 is smaller than the 7") != NULL);
 		/* the warning reaches the caller's err for last_error, with no errno */
 		CHECK_EQ_INT(e.err, 0);
@@ -1575,6 +1577,7 @@ TEST(paging_bad_ids_list_the_rest)
 	struct api_result r;
 	struct err_info e;
 	char ids[512];
+	int64_t skipped0;
 
 	if (!need_creds())
 		return;
@@ -1584,7 +1587,9 @@ TEST(paging_bad_ids_list_the_rest)
 			     "{\"InstanceId\":7},{\"InstanceId\":null},{\"InstanceId\":\"a\\u0000x\"},"
 			     "{\"InstanceId\":\"a\\u0000y\"}]}");
 	c = client_for(f, 10, 1, 0);
+	skipped0 = stats_get(STATS_API_SKIPPED);
 	CHECK_EQ_INT(list(c, &r, &e), 0);
+	CHECK_EQ_INT(stats_get(STATS_API_SKIPPED) - skipped0, 2);
 	CHECK_EQ_INT(cJSON_GetArraySize(r.instances), 3);
 	ids_of(r.instances, ids, sizeof(ids));
 	CHECK_EQ_STR(ids, "7,a\xC0\x80x,a\xC0\x80y");

@@ -1,5 +1,6 @@
 /* api: the PAI-DSW ListInstances client: signed requests, paging, retries, one errno mapping. */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -41,8 +42,9 @@
 #define MAX_TOTAL_COUNT 10000000L
 #define MAX_PAGES 100000L
 #define POOL_IDLE_MAX 32
-/* Bytes of a non-JSON error body quoted in err->message. */
-#define BODY_SNIPPET 160
+#define DEF_MAX_WALK_BYTES ((size_t)2048 << 20)
+/* Longest Content-Type named in a message (media type only, token characters only). */
+#define CTYPE_MAX 64
 
 struct api_client {
 	char *base_url;		/* scheme://authority, no path */
@@ -51,7 +53,7 @@ struct api_client {
 	long connect_timeout_ms, timeout_ms;
 	int max_retries;
 	long backoff_base_ms, backoff_max_ms;
-	size_t max_body;
+	size_t max_body, max_walk_bytes;
 	int page_size, parallel_pages;
 	char *ca_file, *user_agent;
 	struct creds_provider *creds;
@@ -381,6 +383,7 @@ int api_client_new(const struct api_config *cfg, struct creds_provider *creds,
 	if (c->backoff_max_ms < c->backoff_base_ms)
 		c->backoff_max_ms = c->backoff_base_ms;
 	c->max_body = cfg->max_body ? cfg->max_body : DEF_MAX_BODY;
+	c->max_walk_bytes = cfg->max_walk_bytes ? cfg->max_walk_bytes : DEF_MAX_WALK_BYTES;
 	c->page_size = cfg->page_size ? cfg->page_size : DEF_PAGE_SIZE;
 	c->parallel_pages = cfg->parallel_pages < 1 ? 1 :
 			    cfg->parallel_pages > MAX_PARALLEL ? MAX_PARALLEL : cfg->parallel_pages;
@@ -510,7 +513,29 @@ static int list_req_init(struct list_req *r, const struct sign_kv *filters, size
 struct xfer {
 	struct buf body;
 	int write_err;
+	char ctype[CTYPE_MAX + 1];	/* the media type of Content-Type, sanitised, or "" */
 };
+
+/* Keeps the media type of a Content-Type header (up to ';'), only if it is made of token
+ * characters: a header is server-controlled text and only this much of it is ever shown. */
+static void media_type(char out[CTYPE_MAX + 1], const char *ct)
+{
+	size_t n = 0;
+
+	out[0] = '\0';
+	if (!ct)
+		return;
+	while (*ct == ' ')
+		ct++;
+	for (; ct[n] && ct[n] != ';' && ct[n] != ' '; n++) {
+		unsigned char ch = (unsigned char)ct[n];
+
+		if (n >= CTYPE_MAX || !(isalnum(ch) || strchr("!#$&^_.+-/", ch)))
+			return;
+	}
+	memcpy(out, ct, n);
+	out[n] = '\0';
+}
 
 static size_t write_cb(char *p, size_t size, size_t nmemb, void *ud)
 {
@@ -665,6 +690,12 @@ static int send_once(struct api_client *c, const struct sign_kv *q, size_t nq,
 	stats_add(STATS_API_REQUESTS, 1);
 	stats_add(STATS_API_BYTES, (int64_t)x->body.len);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+	{
+		char *ct = NULL;
+
+		if (curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK)
+			media_type(x->ctype, ct);
+	}
 	if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
 		*retry_after_s = (long)(ra > 3600 ? 3600 : ra);
 	*status = (int)code;
@@ -724,58 +755,167 @@ static const char *str_member(const cJSON *o, const char *name)
 	return cJSON_IsString(v) && v->valuestring ? v->valuestring : NULL;
 }
 
-/* Quotes the start of a non-JSON body (a proxy's HTML page, say) in the message. */
-static void body_snippet(char *out, size_t outlen, const char *body, size_t len)
+/* Whether body[0..len) has the escape \u0000 inside a string. Only then is it copied. */
+static bool has_nul_escape(const char *body, size_t len)
 {
-	size_t n = len < BODY_SNIPPET ? len : BODY_SNIPPET;
+	for (const char *p = body; (p = memchr(p, '\\', len - (size_t)(p - body))) != NULL;) {
+		size_t left = len - (size_t)(p - body);
 
-	copy_text(out, outlen, body ? body : "", body ? n : 0);
+		if (left >= 6 && !memcmp(p, "\\u0000", 6))
+			return true;
+		p += left >= 2 ? 2 : 1;	/* an escaped backslash cannot start an escape */
+		if (p >= body + len)
+			break;
+	}
+	return false;
 }
 
-int api_parse_page(const char *body, size_t len, int http_status, cJSON **page,
-		   struct err_info *err)
+/* A copy of body with every \u0000 inside a JSON string replaced by the raw bytes of
+ * API_NUL_SENTINEL. An escape starts at a backslash inside a string that is not itself escaped:
+ * scanning escape by escape keeps runs of backslashes right. *outlen gets the new length. */
+static char *rewrite_nul_escapes(const char *body, size_t len, size_t *outlen)
+{
+	char *out = calloc(1, len ? len : 1);	/* zeroed: quiets a false uninitialised warning */
+	bool in_str = false;
+	size_t o = 0;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < len;) {
+		char ch = body[i];
+
+		if (!in_str) {
+			in_str = ch == '"';
+			out[o++] = body[i++];
+		} else if (ch == '"') {
+			in_str = false;
+			out[o++] = body[i++];
+		} else if (ch == '\\' && len - i >= 6 && !memcmp(body + i, "\\u0000", 6)) {
+			memcpy(out + o, API_NUL_SENTINEL, 2);
+			o += 2;
+			i += 6;
+		} else if (ch == '\\' && len - i >= 2) {
+			out[o++] = body[i++];
+			out[o++] = body[i++];
+		} else {
+			out[o++] = body[i++];
+		}
+	}
+	*outlen = o;
+	return out;
+}
+
+/* Describes a body that did not parse without quoting it: a hostile or broken server (or a
+ * proxy) may put anything there, secrets included, and a message reaches logs and last_error. */
+static void describe_unparsed(char *out, size_t outlen, const char *what, size_t len,
+			      const char *ctype, long err_at)
+{
+	char at[48] = "", ct[CTYPE_MAX + 1];
+
+	media_type(ct, ctype);
+	ctype = ct;
+	if (err_at >= 0)
+		snprintf(at, sizeof(at), ", parse error at byte %ld", err_at);
+	if (!len)
+		snprintf(out, outlen, "empty body%s%s%s", ctype && *ctype ? " (" : "",
+			 ctype && *ctype ? ctype : "", ctype && *ctype ? ")" : "");
+	else
+		snprintf(out, outlen, "%s (%s%s%zu bytes%s; body not shown)", what,
+			 ctype && *ctype ? ctype : "", ctype && *ctype ? ", " : "", len, at);
+}
+
+/* The InstanceId of item made usable: a string as is (if not empty), a finite number turned
+ * into one. NULL when there is none; why then says what it was. */
+static const char *usable_id(cJSON *item, const char **why, int *rc)
+{
+	cJSON *id = cJSON_GetObjectItemCaseSensitive(item, "InstanceId");
+
+	*rc = 0;
+	if (cJSON_IsString(id) && id->valuestring && id->valuestring[0])
+		return id->valuestring;
+	if (cJSON_IsNumber(id) && isfinite(id->valuedouble)) {
+		char num[40];
+		double v = id->valuedouble;
+		cJSON *str;
+
+		if (v == floor(v) && fabs(v) < 1e18)
+			snprintf(num, sizeof(num), "%.0f", v);
+		else
+			snprintf(num, sizeof(num), "%.17g", v);
+		str = cJSON_CreateString(num);
+		if (!str || !cJSON_ReplaceItemInObjectCaseSensitive(item, "InstanceId", str)) {
+			cJSON_Delete(str);
+			*rc = -ENOMEM;
+			return NULL;
+		}
+		return str->valuestring;
+	}
+	*why = cJSON_IsString(id) ? "empty" : cJSON_IsNumber(id) ? "not a finite number" :
+	       json_type_name(id);
+	return NULL;
+}
+
+int api_parse_page(const char *body, size_t len, int http_status, const char *content_type,
+		   cJSON **page, int *skipped, struct err_info *err)
 {
 	bool ok_status = http_status >= 200 && http_status < 300;
-	const cJSON *tc, *inst, *succ;
+	const cJSON *tc, *succ;
+	cJSON *inst, *it, *next;
 	const char *code, *msg, *rid;
 	struct err_info scratch;
-	const char *end = NULL;
+	const char *end = NULL, *text = body;
+	char *copy = NULL;
+	size_t tlen = len;
+	int nskipped = 0;
 	cJSON *root;
 	double t;
 	int rc, i = 0;
 
 	if (!err)
 		err = &scratch;
+	if (skipped)
+		*skipped = 0;
 	*page = NULL;
-	root = body ? cJSON_ParseWithLengthOpts(body, len, &end, 0) : NULL;
+	if (body && has_nul_escape(body, len)) {
+		copy = rewrite_nul_escapes(body, len, &tlen);
+		if (!copy) {
+			set_msg(err, "out of memory parsing the response");
+			return -ENOMEM;
+		}
+		text = copy;
+	}
+	root = text ? cJSON_ParseWithLengthOpts(text, tlen, &end, 0) : NULL;
 	if (root) {
 		/* Trailing bytes (a second document, a NUL, garbage) make the body suspect. */
-		size_t used = (size_t)(end - body);
+		size_t used = (size_t)(end - text);
 
-		while (used < len && (body[used] == ' ' || body[used] == '\t' ||
-				      body[used] == '\r' || body[used] == '\n'))
+		while (used < tlen && (text[used] == ' ' || text[used] == '\t' ||
+				       text[used] == '\r' || text[used] == '\n'))
 			used++;
-		if (used < len) {
+		if (used < tlen) {
 			cJSON_Delete(root);
 			root = NULL;
+			end = text + used;
 		}
 	}
 	if (!root || !cJSON_IsObject(root)) {
-		char snip[BODY_SNIPPET + 1];
+		char what[200];
+		long at = !root && end && end >= text && end <= text + tlen ? (long)(end - text) : -1;
 
-		cJSON_Delete(root);
 		err->http_status = http_status;
-		body_snippet(snip, sizeof(snip), body, len);
+		describe_unparsed(what, sizeof(what), root ? "not a JSON object" : "not valid JSON",
+				  len, content_type, at);
+		cJSON_Delete(root);
+		free(copy);
 		if (!ok_status) {
 			rc = err_map(http_status, NULL, 0);
-			set_msg(err, "HTTP %d: %s", http_status, snip[0] ? snip : "(empty body)");
+			set_msg(err, "HTTP %d: %s", http_status, what);
 			return rc;
 		}
-		set_msg(err, "malformed response: %s (%zu bytes): %s",
-			root ? "not a JSON object" : len ? "not valid JSON" : "empty body", len,
-			snip);
+		set_msg(err, "malformed response: %s", what);
 		return -EBADMSG;
 	}
+	free(copy);
 	code = str_member(root, "Code");
 	msg = str_member(root, "Message");
 	rid = str_member(root, "RequestId");
@@ -841,22 +981,28 @@ int api_parse_page(const char *body, size_t len, int http_status, cJSON **page,
 			json_type_name(inst));
 		goto bad;
 	}
-	for (const cJSON *it = inst->child; it; it = it->next, i++) {
-		const cJSON *id;
+	for (it = inst->child; it; it = next, i++) {
+		const char *why = NULL;
 
+		next = it->next;
 		if (!cJSON_IsObject(it)) {
-			set_msg(err, "malformed response: Instances[%d] is %s, expected an object",
-				i, json_type_name(it));
-			goto bad;
+			why = json_type_name(it);
+		} else if (!usable_id(it, &why, &rc)) {
+			if (rc) {
+				cJSON_Delete(root);
+				return rc;
+			}
+		} else {
+			continue;
 		}
-		id = cJSON_GetObjectItemCaseSensitive(it, "InstanceId");
-		if (!cJSON_IsString(id) || !id->valuestring || !id->valuestring[0]) {
-			set_msg(err, "malformed response: Instances[%d].InstanceId is %s, expected "
-				"a non-empty string", i,
-				cJSON_IsString(id) ? "empty" : json_type_name(id));
-			goto bad;
-		}
+		/* One bad instance must not deny the fleet: it is left out and reported. */
+		if (!nskipped++)
+			set_msg(err, "Instances[%d] skipped: %s %s", i,
+				cJSON_IsObject(it) ? "its InstanceId is" : "it is", why);
+		cJSON_Delete(cJSON_DetachItemViaPointer(inst, it));
 	}
+	if (skipped)
+		*skipped = nskipped;
 	*page = root;
 	return 0;
 bad:
@@ -887,11 +1033,20 @@ static long backoff_ms(const struct api_client *c, int retry, bool throttled, lo
 	return (long)(rand_u32() % (uint32_t)(ceiling + 1));
 }
 
+/* What a fetched page brought besides its JSON. */
+struct page_meta {
+	size_t bytes;		/* response body length */
+	int skipped;		/* instances api_parse_page left out */
+	char skip_note[128];	/* which one first, or "" */
+};
+
 /* Fetches and validates one page, retrying what err_retryable allows. *requests counts the
- * HTTP requests sent (added atomically: pages may be fetched by several threads). */
+ * HTTP requests sent (added atomically: pages may be fetched by several threads). meta may be
+ * NULL; on success err->err is 0 and err->message empty. */
 static int fetch_page(struct api_client *c, const struct list_req *r, int pn, int ps,
-		      cJSON **page, int *requests, struct err_info *err)
+		      cJSON **page, struct page_meta *meta, int *requests, struct err_info *err)
 {
+	struct page_meta scratch;
 	char pnbuf[16], psbuf[16];
 	struct sign_kv *q;
 	size_t nq = r->nfilters + 2;
@@ -900,6 +1055,9 @@ static int fetch_page(struct api_client *c, const struct list_req *r, int pn, in
 	int rc = 0, attempt;
 
 	*page = NULL;
+	if (!meta)
+		meta = &scratch;
+	memset(meta, 0, sizeof(*meta));
 	q = malloc(nq * sizeof(*q));
 	if (!q) {
 		set_msg(err, "out of memory");
@@ -929,9 +1087,14 @@ static int fetch_page(struct api_client *c, const struct list_req *r, int pn, in
 		if (sent)
 			__atomic_add_fetch(requests, 1, __ATOMIC_RELAXED);
 		if (!rc)
-			rc = api_parse_page(x.body.data, x.body.len, status, page, err);
+			rc = api_parse_page(x.body.data, x.body.len, status, x.ctype, page,
+					    &meta->skipped, err);
+		meta->bytes = x.body.len;
 		buf_free(&x.body);
 		if (!rc) {
+			if (meta->skipped)
+				COPY_FIELD(meta->skip_note, err->message);
+			err->message[0] = '\0';
 			stats_add(STATS_API_PAGES, 1);
 			break;
 		}
@@ -1037,17 +1200,104 @@ static int page_count(const cJSON *page)
 struct walk {
 	struct api_client *c;
 	const struct list_req *r;
-	int ps, npages;
-	long total;
-	cJSON **pages;		/* [1..npages], NULL when not fetched */
+	int ps;			/* PageSize in use: the configured one, or the server's cap */
+	int npages;		/* pages TotalCount implies at ps; workers stop there */
+	long total;		/* TotalCount of page 1 */
+	cJSON **pages;		/* [1..slots], NULL when not fetched */
+	int *counts;		/* [1..slots] instances each page held as sent, skipped included */
+	int slots;
 	int next;		/* next page to claim */
 	int stop;		/* set on a failure, a TotalCount change or a short page */
 	int requests, fetched;
-	pthread_mutex_t lock;	/* guards rc and err */
+	pthread_mutex_t lock;	/* guards the members below and pages/counts while workers run */
+	struct idset seen;	/* InstanceIds of the pages arrived so far -> the page */
+	size_t bytes;		/* response bytes of the pages held */
+	int skipped, skip_page;
+	char skip_note[128];
 	int rc;
 	int fail_page;
 	struct err_info err;
 };
+
+/* Records a failure of page pn found after it arrived (w->lock held). */
+static void walk_fail_locked(struct walk *w, int pn, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void walk_fail_locked(struct walk *w, int pn, int rc, const char *fmt, ...)
+{
+	char msg[sizeof(w->err.message)];
+	va_list ap;
+
+	if (w->rc && pn >= w->fail_page)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	memset(&w->err, 0, sizeof(w->err));
+	w->err.err = rc;
+	w->err.when = time(NULL);
+	w->err.attempts = 1;
+	set_msg(&w->err, "%s", msg);
+	COPY_FIELD(w->err.query, w->r->filter_query);
+	w->rc = rc;
+	w->fail_page = pn;
+	__atomic_store_n(&w->stop, 1, __ATOMIC_RELEASE);
+}
+
+/* Takes page pn into the walk the moment it arrives (w->lock held). A page that only repeats
+ * instances of other pages, or one that takes the walk past max_walk_bytes, fails the walk here
+ * and stops the fetching: judging only at the end let a server that ignores PageNumber fill
+ * memory for as long as its TotalCount promised more pages. */
+static void walk_arrive_locked(struct walk *w, int pn, cJSON *page, const struct page_meta *m)
+{
+	const cJSON *it;
+	int n = 0, repeats = 0, repeat_of = 0;
+
+	w->pages[pn] = page;
+	w->counts[pn] = page_count(page) + m->skipped;
+	w->bytes += m->bytes;
+	if (m->skipped) {
+		w->skipped += m->skipped;
+		if (!w->skip_page || pn < w->skip_page) {
+			w->skip_page = pn;
+			COPY_FIELD(w->skip_note, m->skip_note);
+		}
+	}
+	if (w->bytes > w->c->max_walk_bytes) {
+		walk_fail_locked(w, pn, -EFBIG, "the listing exceeds max_walk_mb=%zu (MiB of "
+				 "responses) at page %d of %d (TotalCount %ld)",
+				 w->c->max_walk_bytes >> 20, pn, w->npages, w->total);
+		return;
+	}
+	if (page_total(page) != w->total) {
+		/* The list changed: judged (and the walk redone) at the end. */
+		__atomic_store_n(&w->stop, 1, __ATOMIC_RELEASE);
+		return;
+	}
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(page, "Instances")) {
+		int seen = idset_add(&w->seen, cJSON_GetObjectItemCaseSensitive(it,
+						"InstanceId")->valuestring, pn);
+
+		if (seen < 0) {
+			walk_fail_locked(w, pn, -ENOMEM, "out of memory");
+			return;
+		}
+		n++;
+		if (seen && seen != pn) {
+			repeats++;
+			if (!repeat_of)
+				repeat_of = seen;
+		}
+	}
+	if (n > 0 && repeats == n) {
+		walk_fail_locked(w, pn, -EPROTO, "server returned page %d again as page %d: all %d "
+				 "of its instances were listed already (it ignores PageNumber?)",
+				 repeat_of, pn, n);
+		return;
+	}
+	if (pn < w->npages && w->counts[pn] < w->ps)
+		__atomic_store_n(&w->stop, 1, __ATOMIC_RELEASE);	/* later pages are wasted */
+}
 
 static void *walk_worker(void *arg)
 {
@@ -1055,6 +1305,7 @@ static void *walk_worker(void *arg)
 	struct err_info e;
 
 	for (;;) {
+		struct page_meta m;
 		cJSON *page = NULL;
 		int pn, rc;
 
@@ -1064,7 +1315,7 @@ static void *walk_worker(void *arg)
 		if (pn > w->npages)
 			break;
 		memset(&e, 0, sizeof(e));
-		rc = fetch_page(w->c, w->r, pn, w->ps, &page, &w->requests, &e);
+		rc = fetch_page(w->c, w->r, pn, w->ps, &page, &m, &w->requests, &e);
 		if (rc) {
 			pthread_mutex_lock(&w->lock);
 			/* Report the earliest failing page so the message is stable. */
@@ -1078,10 +1329,9 @@ static void *walk_worker(void *arg)
 			break;
 		}
 		__atomic_add_fetch(&w->fetched, 1, __ATOMIC_RELAXED);
-		w->pages[pn] = page;
-		/* Later pages would be wasted: the walk is already known to be inconsistent. */
-		if (page_total(page) != w->total || (pn < w->npages && page_count(page) < w->ps))
-			__atomic_store_n(&w->stop, 1, __ATOMIC_RELEASE);
+		pthread_mutex_lock(&w->lock);
+		walk_arrive_locked(w, pn, page, &m);
+		pthread_mutex_unlock(&w->lock);
 	}
 	return NULL;
 }
@@ -1101,55 +1351,143 @@ static void walk_fetch_rest(struct walk *w, int workers)
 		pthread_join(tids[i], NULL);
 }
 
-enum walk_outcome { WALK_OK, WALK_INCONSISTENT };
-
-/* One walk over every page. Returns WALK_OK with *arr, WALK_INCONSISTENT with the reason in
- * why (the list changed while paging), or -errno with err filled. lenient: accept overlapping
- * pages as long as TotalCount held and enough distinct instances were seen. */
-static int walk_once(struct api_client *c, const struct list_req *r, bool lenient, cJSON **arr,
-		     long *total, int *pages, int *requests, char *why, size_t whylen,
-		     struct err_info *err)
+/* Whether the pages held more distinct usable instances than TotalCount. Skipped elements do
+ * not count: a server may well pad a page with junk that TotalCount never counted. */
+static bool walk_lied(const struct walk *w)
 {
-	struct walk w = { .c = c, .r = r, .ps = c->page_size };
-	struct idset ids = { 0 };
-	cJSON *first = NULL, *out = NULL;
-	int rc, overlap_page = 0, overlaps = 0, short_page = 0, drift_page = 0;
-	long drift_total = 0;
+	return (long)w->seen.n > w->total;
+}
 
-	*arr = NULL;
-	rc = fetch_page(c, r, 1, w.ps, &first, requests, err);
+/* Room for pages up to pn (only while no worker runs). */
+static int walk_grow(struct walk *w, int pn)
+{
+	int slots = w->slots;
+	cJSON **pages;
+	int *counts;
+
+	if (pn <= slots)
+		return 0;
+	while (slots < pn)
+		slots = slots < 16 ? 16 : slots * 2;
+	pages = realloc(w->pages, ((size_t)slots + 1) * sizeof(*pages));
+	if (!pages)
+		return -ENOMEM;
+	w->pages = pages;
+	counts = realloc(w->counts, ((size_t)slots + 1) * sizeof(*counts));
+	if (!counts)
+		return -ENOMEM;
+	w->counts = counts;
+	for (int i = w->slots + 1; i <= slots; i++) {
+		w->pages[i] = NULL;
+		w->counts[i] = 0;
+	}
+	w->slots = slots;
+	return 0;
+}
+
+/* Fetches pages 1.. into w: page 1, then (in parallel) the rest TotalCount implies, then, when
+ * the pages held more than TotalCount said, one page at a time until a short one. Returns 0
+ * (w->rc and w->err say whether a page failed), or -errno for the walk itself with err set. */
+static int walk_fetch(struct walk *w, struct err_info *err)
+{
+	struct api_client *c = w->c;
+	struct page_meta m;
+	cJSON *first = NULL;
+	int rc, n1, asked = w->ps;
+
+	rc = fetch_page(c, w->r, 1, w->ps, &first, &m, &w->requests, err);
 	if (rc)
 		return rc;
-	(*pages)++;
-	w.total = page_total(first);
-	w.npages = w.total == 0 ? 1 : (int)((w.total + w.ps - 1) / w.ps);
-	if (w.total / w.ps + 1 > MAX_PAGES) {
+	w->fetched++;
+	w->total = page_total(first);
+	n1 = page_count(first) + m.skipped;
+	if (n1 > 0 && n1 < w->ps && w->total > n1) {
+		/* A full first page shorter than asked: the server caps PageSize. Paging on with
+		 * the cap keeps PageNumber's offsets right ((n-1) * cap, whatever was asked). */
+		log_msg(LOG_INFO, "ListInstances %s: the server caps PageSize at %d (asked %d)",
+			w->r->filter_query, n1, asked);
+		w->ps = n1;
+	}
+	if (w->total / w->ps + 1 > MAX_PAGES) {
 		cJSON_Delete(first);
 		err->err = -EFBIG;
 		err->when = time(NULL);
 		err->attempts = 1;
-		set_msg(err, "TotalCount %ld needs more than %ld pages of %d", w.total, MAX_PAGES,
-			w.ps);
+		set_msg(err, "TotalCount %ld needs more than %ld pages of %d", w->total, MAX_PAGES,
+			w->ps);
 		return -EFBIG;
 	}
-	w.pages = calloc((size_t)w.npages + 1, sizeof(*w.pages));
-	if (!w.pages) {
+	w->npages = w->total == 0 ? 1 : (int)((w->total + w->ps - 1) / w->ps);
+	if (walk_grow(w, w->npages) != 0 || idset_init(&w->seen, (size_t)w->ps * 2) != 0) {
 		cJSON_Delete(first);
 		set_msg(err, "out of memory");
 		return -ENOMEM;
 	}
-	w.pages[1] = first;
-	w.next = 2;
-	pthread_mutex_init(&w.lock, NULL);
-	if (w.npages > 1) {
-		if (page_count(first) < w.ps)
-			w.stop = 1;	/* short first page: no point fetching more */
+	walk_arrive_locked(w, 1, first, &m);	/* no other thread yet */
+	w->next = 2;
+	if (w->npages > 1 && !w->stop) {
+		if (n1 == 0)
+			w->stop = 1;	/* an empty first page: no point fetching more */
 		else
-			walk_fetch_rest(&w, w.npages - 1 < c->parallel_pages ? w.npages - 1 :
-									 c->parallel_pages);
+			walk_fetch_rest(w, w->npages - 1 < c->parallel_pages ? w->npages - 1 :
+									c->parallel_pages);
 	}
-	*requests += w.requests;
-	*pages += w.fetched;
+	/* More instances than TotalCount announced: it is wrong, so only a short page ends the
+	 * list. One page at a time: how many remain is unknown. */
+	for (int pn = w->npages + 1; !w->stop && !w->rc && walk_lied(w) &&
+				     w->counts[pn - 1] >= w->ps; pn++) {
+		cJSON *page = NULL;
+		struct err_info e;
+
+		if (pn > MAX_PAGES) {
+			walk_fail_locked(w, pn, -EFBIG, "more than %ld pages of %d (TotalCount %ld "
+					 "was contradicted by the pages)", MAX_PAGES, w->ps,
+					 w->total);
+			break;
+		}
+		if (walk_grow(w, pn) != 0) {
+			walk_fail_locked(w, pn, -ENOMEM, "out of memory");
+			break;
+		}
+		memset(&e, 0, sizeof(e));
+		rc = fetch_page(c, w->r, pn, w->ps, &page, &m, &w->requests, &e);
+		if (rc) {
+			w->rc = rc;
+			w->fail_page = pn;
+			w->err = e;
+			break;
+		}
+		w->fetched++;
+		walk_arrive_locked(w, pn, page, &m);
+	}
+	return 0;
+}
+
+enum walk_outcome { WALK_OK, WALK_INCONSISTENT };
+
+/* One walk over every page. Returns WALK_OK with the instances in out, WALK_INCONSISTENT with
+ * the reason in why (the list changed while paging), or -errno with err filled. lenient: accept
+ * overlapping pages as long as TotalCount held and enough distinct instances were seen. */
+static int walk_once(struct api_client *c, const struct list_req *r, bool lenient,
+		     struct api_result *res, char *why, size_t whylen, struct err_info *err)
+{
+	struct walk w = { .c = c, .r = r, .ps = c->page_size };
+	struct idset ids = { 0 };
+	cJSON *out = NULL;
+	int rc, overlap_page = 0, overlaps = 0, short_page = 0, drift_page = 0, last = 0;
+	long drift_total = 0;
+	bool lied;
+
+	pthread_mutex_init(&w.lock, NULL);
+	rc = walk_fetch(&w, err);
+	res->requests += w.requests;
+	res->pages += w.fetched;
+	lied = walk_lied(&w);
+	/* What arrived is judged below; the early checks' index is no longer needed. */
+	free(w.seen.slots);
+	w.seen.slots = NULL;
+	if (rc)
+		goto out;
 	if (w.rc) {
 		*err = w.err;
 		rc = w.rc;
@@ -1159,8 +1497,8 @@ static int walk_once(struct api_client *c, const struct list_req *r, bool lenien
 		/* Sized by what arrived, not by TotalCount, which the server could inflate. */
 		size_t items = 0;
 
-		for (int pn = 1; pn <= w.npages && w.pages[pn]; pn++)
-			items += (size_t)page_count(w.pages[pn]);
+		while (last < w.slots && w.pages[last + 1])
+			items += (size_t)page_count(w.pages[++last]);
 		rc = idset_init(&ids, items);
 	}
 	out = cJSON_CreateArray();
@@ -1169,19 +1507,15 @@ static int walk_once(struct api_client *c, const struct list_req *r, bool lenien
 		set_msg(err, "out of memory");
 		goto out;
 	}
-	for (int pn = 1; pn <= w.npages; pn++) {
+	for (int pn = 1; pn <= last; pn++) {
 		cJSON *page = w.pages[pn], *list, *it;
-		int n;
 
-		if (!page)
-			break;	/* fetching stopped early: one of the checks below says why */
 		if (page_total(page) != w.total && !drift_page) {
 			drift_page = pn;
 			drift_total = page_total(page);
 		}
 		list = cJSON_GetObjectItemCaseSensitive(page, "Instances");
-		n = cJSON_GetArraySize(list);
-		if (pn < w.npages && n < w.ps && !short_page)
+		if (pn < w.npages && w.counts[pn] < w.ps && !short_page)
 			short_page = pn;
 		while ((it = list->child) != NULL) {
 			const char *id;
@@ -1209,35 +1543,52 @@ static int walk_once(struct api_client *c, const struct list_req *r, bool lenien
 			cJSON_AddItemToArray(out, it);
 		}
 	}
+	/* Skipped instances count towards TotalCount: the server did send them. */
 	if (drift_page)
 		snprintf(why, whylen, "TotalCount changed from %ld to %ld at page %d", w.total,
 			 drift_total, drift_page);
 	else if (overlap_page && !lenient)
 		snprintf(why, whylen, "page %d repeated %d instance(s) of earlier pages",
 			 overlap_page, overlaps);
-	else if ((long)ids.n < w.total && short_page)
+	else if ((long)ids.n + w.skipped < w.total && short_page)
 		snprintf(why, whylen, "page %d returned fewer than %d instances before "
-			 "TotalCount %ld was reached (%zu seen; the server may cap PageSize)",
-			 short_page, w.ps, w.total, ids.n);
-	else if ((long)ids.n < w.total)
+			 "TotalCount %ld was reached (%zu seen)", short_page, w.ps, w.total, ids.n);
+	else if ((long)ids.n + w.skipped < w.total)
 		snprintf(why, whylen, "only %zu distinct instances listed but TotalCount is %ld",
 			 ids.n, w.total);
 	else
 		why[0] = '\0';
-	*total = w.total;
+	res->total_count = w.total;
 	if (why[0]) {
 		rc = WALK_INCONSISTENT;
-	} else {
-		rc = WALK_OK;
-		*arr = out;
-		out = NULL;
+		goto out;
+	}
+	rc = WALK_OK;
+	res->instances = out;
+	out = NULL;
+	res->page_size = w.ps;
+	res->skipped = w.skipped;
+	res->total_lied = lied;
+	{
+		char lie[200] = "", skip[200] = "";
+
+		if (res->total_lied)
+			snprintf(lie, sizeof(lie), "TotalCount %ld is smaller than the %ld "
+				 "instances the pages held: paged on until a short page (%d pages "
+				 "of %d)", w.total, (long)ids.n, last, w.ps);
+		if (w.skipped)
+			snprintf(skip, sizeof(skip), "%d instance(s) without a usable InstanceId "
+				 "left out (page %d: %s)", w.skipped, w.skip_page, w.skip_note);
+		snprintf(res->warning, sizeof(res->warning), "%s%s%s", lie,
+			 lie[0] && skip[0] ? "; " : "", skip);
 	}
 out:
 	cJSON_Delete(out);
 	free(ids.slots);
-	for (int pn = 1; pn <= w.npages; pn++)
+	for (int pn = 1; pn <= w.slots; pn++)
 		cJSON_Delete(w.pages[pn]);
 	free(w.pages);
+	free(w.counts);
 	pthread_mutex_destroy(&w.lock);
 	return rc;
 }
@@ -1258,16 +1609,20 @@ int api_list_instances(struct api_client *c, const struct sign_kv *filters, size
 	if (rc)
 		goto out_fail;
 	for (walkno = 1; walkno <= MAX_WALKS; walkno++) {
-		cJSON *arr = NULL;
-		long total = 0;
-
-		rc = walk_once(c, &r, walkno == MAX_WALKS, &arr, &total, &out->pages,
-			       &out->requests, why, sizeof(why), err);
+		rc = walk_once(c, &r, walkno == MAX_WALKS, out, why, sizeof(why), err);
 		if (rc < 0)
 			goto out_fail;
 		if (rc == WALK_OK) {
-			out->instances = arr;
-			out->total_count = total;
+			stats_add(STATS_INSTANCES_SKIPPED, out->skipped);
+			stats_add(STATS_TOTAL_COUNT_LIES, out->total_lied);
+			memset(err, 0, sizeof(*err));
+			if (out->warning[0]) {
+				/* Complete, but the server misbehaved: the caller records it. */
+				err->when = time(NULL);
+				err->attempts = out->requests;
+				set_msg(err, "%s", out->warning);
+				COPY_FIELD(err->query, r.filter_query);
+			}
 			free(r.filter_query);
 			return 0;
 		}
@@ -1317,7 +1672,7 @@ int api_list_page(struct api_client *c, const struct sign_kv *filters, size_t nf
 		free(r.filter_query);
 		return rc;
 	}
-	rc = fetch_page(c, &r, page_number, page_size, page, &requests, err);
+	rc = fetch_page(c, &r, page_number, page_size, page, NULL, &requests, err);
 	free(r.filter_query);
 	return rc;
 }

@@ -309,6 +309,7 @@ int main(int argc, char **argv)
 	acfg.max_retries = o.retries;
 	acfg.page_size = o.page_size;
 	acfg.parallel_pages = o.parallel_pages;
+	acfg.max_walk_bytes = (size_t)o.max_walk_mb << 20;
 	acfg.ca_file = o.ca_file;
 	if (api_client_new(&acfg, creds, &api, &err) != 0) {
 		fprintf(stderr, "dswfs: %s\n", err.message);

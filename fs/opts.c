@@ -15,6 +15,7 @@ struct raw {
 	char *ttl, *page_size, *connect_timeout, *timeout, *retries, *parallel, *max_snapshots;
 	char *verbose, *grace, *max_stale;
 	char *refresh_min_interval;
+	char *max_walk_mb;
 	int show_secrets, ecs_role, prefetch;
 	int allow_core_dumps;
 };
@@ -29,6 +30,7 @@ static const struct fuse_opt raw_spec[] = {
 	RAW("max_snapshots=%s", max_snapshots), RAW("verbose=%s", verbose),
 	RAW("grace=%s", grace), RAW("max_stale=%s", max_stale),
 	RAW("refresh_min_interval=%s", refresh_min_interval),
+	RAW("max_walk_mb=%s", max_walk_mb),
 	{ "prefetch", offsetof(struct raw, prefetch), 1 },
 	{ "show_secrets", offsetof(struct raw, show_secrets), 1 },
 	{ "ecs_role", offsetof(struct raw, ecs_role), 1 },
@@ -110,6 +112,7 @@ int opts_parse(struct fuse_args *args, struct opts *o)
 	o->parallel_pages = 4;
 	o->max_snapshots = 256;
 	o->refresh_min_interval = 1;
+	o->max_walk_mb = 2048;
 	/* Two passes: libfuse's parser fills one struct per pass, and dswfs's options must not
 	 * reach fuse_new, which rejects what it does not know. */
 	if (fuse_opt_parse(args, o, str_spec, keep_unknown) != 0)
@@ -146,6 +149,8 @@ int opts_parse(struct fuse_args *args, struct opts *o)
 	if (parse_long("max_snapshots", r.max_snapshots, 1, 1000000, &v))
 		goto out;
 	o->max_snapshots = (size_t)v;
+	if (parse_long("max_walk_mb", r.max_walk_mb, 1, 1048576, &o->max_walk_mb))
+		goto out;
 	v = 0;
 	if (parse_long("verbose", r.verbose, 0, 2, &v))
 		goto out;
@@ -169,6 +174,7 @@ out:
 	free(r.retries); free(r.parallel); free(r.max_snapshots); free(r.verbose);
 	free(r.grace); free(r.max_stale);
 	free(r.refresh_min_interval);
+	free(r.max_walk_mb);
 	return rc;
 }
 
@@ -229,6 +235,8 @@ void opts_usage(FILE *f, const char *prog)
 "    retries=N             retries for throttling, 5xx and network errors (default 3)\n"
 "    parallel_pages=N      pages fetched at once after the first (default 4)\n"
 "    max_snapshots=N       cached query answers kept, least recently used dropped (256)\n"
+"    max_walk_mb=N         MiB of responses one listing may hold; beyond it the listing\n"
+"                          fails with EFBIG (default 2048, room for 100,000 instances)\n"
 "    ecs_role              also try the ECS RAM role (instance metadata) credentials\n"
 "    ecs_endpoint=URL      metadata service (default http://100.100.100.200)\n"
 "    ca_file=FILE          extra CA bundle for TLS verification\n"
@@ -270,6 +278,7 @@ char *opts_describe(const struct opts *o, const char *endpoint, const char *cred
 	buf_printf(&b, "retries %d\n", o->retries);
 	buf_printf(&b, "parallel_pages %d\n", o->parallel_pages);
 	buf_printf(&b, "max_snapshots %zu\n", o->max_snapshots);
+	buf_printf(&b, "max_walk_mb %ld\n", o->max_walk_mb);
 	buf_printf(&b, "ecs_role %d\n", o->ecs_role);
 	buf_printf(&b, "refresh_min_interval %g\n", o->refresh_min_interval);
 	buf_printf(&b, "allow_core_dumps %d\n", o->allow_core_dumps);

@@ -84,7 +84,12 @@ static void escape_with_suffix(const char *name, const char *suffix, char out[RE
 		size_t ulen;
 
 		/* A leading '.' would hide the entry from ls and globs: escaped too. */
-		if (needs_escape(*p) || (o == 0 && *p == '.')) {
+		if (p[0] == 0xC0 && p[1] == 0x80) {
+			/* api.c decodes a JSON "\u0000" as C0 80 (never valid UTF-8): a NUL. */
+			memcpy(unit, "%00", 3);
+			ulen = 3;
+			p += 2;
+		} else if (needs_escape(*p) || (o == 0 && *p == '.')) {
 			unit[0] = '%';
 			unit[1] = hex[*p >> 4];
 			unit[2] = hex[*p & 15];

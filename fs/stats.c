@@ -26,6 +26,7 @@ static const char *const names[STATS__COUNT] = {
 	[STATS_REFRESHES] = "refreshes",
 	[STATS_REFRESH_COALESCED] = "refresh_coalesced",
 	[STATS_REFRESH_JOINED] = "refresh_joined",
+	[STATS_TOTAL_COUNT_LIES] = "total_count_lies",
 };
 
 void stats_add(enum stats_id id, int64_t n)

@@ -450,6 +450,12 @@ static int fetch_snap(void *ctx, const char *key, const void *arg, void **value,
 	free(params);
 	if (rc)
 		goto out_fail;
+	if (err->message[0]) {
+		/* A complete answer from a misbehaving server (the fetch's warning): never silent. */
+		err->err = 0;
+		snprintf(err->query, sizeof(err->query), "%s", key);
+		ctl_record_error(t->ctl, err);
+	}
 	rc = snap_new(arr, t->cfg.show_secrets, fetched_at, &s);
 	if (rc)
 		goto out_fail;

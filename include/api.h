@@ -21,6 +21,8 @@ struct api_config {
 	size_t max_body;		/* response cap; 0 = 64 MiB */
 	int page_size;			/* 0 = 100 */
 	int parallel_pages;		/* pages fetched at once after the first; 0 or 1 = serial */
+	size_t max_walk_bytes;		/* response bytes one listing may hold; 0 = 2 GiB (fits a
+					 * 100,000-instance fleet); -EFBIG beyond */
 	const char *ca_file;		/* extra CA bundle, NULL = system default (peers always verified) */
 	const char *user_agent;		/* NULL = "dswfs/<version>" */
 };
@@ -42,13 +44,29 @@ struct api_result {
 	long total_count;	/* TotalCount of the last page */
 	int pages;		/* pages fetched */
 	int requests;		/* HTTP requests sent, retries included */
+	int page_size;		/* PageSize paged with: the configured one, or the server's cap
+				 * when it answered a full first page shorter than asked */
+	int skipped;		/* instances left out: no usable InstanceId (see api_parse_page) */
+	bool total_lied;	/* the pages held more instances than TotalCount announced */
+	char warning[400];	/* "" or one line on what the listing had to work around (skipped
+				 * instances, a TotalCount contradicted by the pages); also copied to
+				 * *err, so the caller can record it for .dswfs/last_error */
 };
 
 /* Fetches every page of ListInstances with the given filters (raw values: the client encodes
- * them; PageNumber/PageSize are added by the client and must not be given). Follows pages until
- * TotalCount is reached or a page comes back short; restarts the walk (bounded) when TotalCount
- * changes under it; never returns a partial list as complete. Thread-safe: many threads may call
- * it on one client at once. Returns 0 and fills *out (free with api_result_free), or -errno (see
+ * them; PageNumber/PageSize are added by the client and must not be given). Pages until
+ * TotalCount is reached: ceil(TotalCount / page size) requests when the pages agree with it.
+ * When a first page comes back full but shorter than asked while TotalCount says more, its
+ * length is taken as the server's PageSize cap and paging goes on with it. When the pages hold
+ * more instances than TotalCount announced, TotalCount is not trusted: paging goes on until a
+ * page shorter than the page size in use (or an empty one), and a warning says so. Restarts the
+ * walk (bounded) when TotalCount changes under it; never returns a partial list as complete.
+ * A page whose instances were all listed already (a server ignoring PageNumber) ends the walk
+ * at once with -EPROTO ("page N repeats page M"); more than max_walk_bytes of responses in one
+ * walk, or more than 100,000 pages, end it with -EFBIG. Memory is bounded by those two.
+ * Thread-safe: many threads may call it on one client at once. Returns 0 and fills *out (free
+ * with api_result_free); *err is then cleared, or holds out->warning as a message with err 0
+ * (the caller records it: the listing is complete but the server misbehaved). Or -errno (see
  * err_map; -EBADMSG for an unparseable or wrongly typed body) with *err filled. */
 int api_list_instances(struct api_client *c, const struct sign_kv *filters, size_t nfilters,
 		       struct api_result *out, struct err_info *err);
@@ -61,15 +79,27 @@ int api_list_page(struct api_client *c, const struct sign_kv *filters, size_t nf
 void api_result_free(struct api_result *r);
 
 /* Parses and validates one response body (len bytes, need not be NUL-terminated) that arrived
- * with http_status; exposed for tests and the fuzzer. A success must be a JSON object whose
- * TotalCount is an integral JSON number in 0..10^7 (a numeric string is refused: the API
- * documents an integer) and whose Instances is an array of objects each with a non-empty
- * string InstanceId; a missing or null Instances is accepted only with TotalCount 0 (it is
- * then set to []). Returns 0 and *page (caller cJSON_Deletes), the err_map() result for an
- * error answer (Code, Message, RequestId copied to err), or -EBADMSG for an unparseable or
- * wrongly typed body (the reason in err->message). err may be NULL. */
-int api_parse_page(const char *body, size_t len, int http_status, cJSON **page,
-		   struct err_info *err);
+ * with http_status and the Content-Type content_type (may be NULL; used in messages only);
+ * exposed for tests and the fuzzer. A success must be a JSON object whose TotalCount is an
+ * integral JSON number in 0..10^7 (a numeric string is refused: the API documents an integer)
+ * and whose Instances is an array; a missing or null Instances is accepted only with
+ * TotalCount 0 (it is then set to []). One bad instance never fails the page:
+ *  - a numeric InstanceId is turned into a string ("123", integral numbers without a fraction);
+ *  - an element that is not an object, or has no usable InstanceId (missing, empty, null, a
+ *    boolean, array or object, a non-finite number), is removed and counted in *skipped (may
+ *    be NULL); err->message then names the first one (and err->err stays 0).
+ * So on success every element is an object with a non-empty string InstanceId.
+ * A NUL inside a JSON string ("\u0000") would silently cut the C string cJSON decodes; it is
+ * decoded instead as API_NUL_SENTINEL (the two bytes C0 80, the "modified UTF-8" NUL, never
+ * valid UTF-8), which render_escape_name turns into "%00": ids differing after a NUL stay
+ * distinct. No byte of a body that did not parse is ever copied into err: the message gives
+ * the status, content type, length and the parse error's byte offset instead.
+ * Returns 0 and *page (caller cJSON_Deletes), the err_map() result for an error answer (Code,
+ * Message, RequestId copied to err), or -EBADMSG for an unparseable or wrongly typed body (the
+ * reason in err->message). err may be NULL. */
+#define API_NUL_SENTINEL "\xC0\x80"
+int api_parse_page(const char *body, size_t len, int http_status, const char *content_type,
+		   cJSON **page, int *skipped, struct err_info *err);
 
 /* Quick reachability check used at mount time: one request for one instance. Same returns. */
 int api_probe(struct api_client *c, const struct sign_kv *filters, size_t nfilters,

@@ -26,6 +26,7 @@ struct opts {
 	int retries;		/* default 3 */
 	int parallel_pages;	/* default 4 */
 	size_t max_snapshots;	/* default 256 */
+	long max_walk_mb;	/* MiB of responses one listing may hold, default 2048 (h-paging) */
 	bool ecs_role;		/* try the ECS RAM role source */
 	char *ecs_endpoint;	/* metadata service base URL */
 	char *ca_file;

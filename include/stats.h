@@ -24,12 +24,14 @@ enum stats_id {
 	STATS_FS_READS,		/* read() calls served */
 	STATS_FS_BYTES_READ,	/* bytes returned by read() */
 	STATS_INSTANCES_SKIPPED,	/* instances left out of fetched answers: no usable or a
-					 * repeated InstanceId (counted on every fetch) */
+					 * repeated InstanceId, or not an object (api.c and
+					 * snap.c count disjoint cases; on every fetch) */
 	/* refresh (.dswfs/refresh writes and SIGHUP): requests == refreshes + coalesced */
 	STATS_REFRESH_REQUESTS,	/* refreshes asked for */
 	STATS_REFRESHES,	/* refreshes actually run */
 	STATS_REFRESH_COALESCED, /* requests answered by another refresh (joined or recent) */
 	STATS_REFRESH_JOINED,	/* of those, requests that joined one in flight */
+	STATS_TOTAL_COUNT_LIES,	/* listings whose pages held more than TotalCount announced */
 	STATS__COUNT
 };
 

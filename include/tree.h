@@ -13,7 +13,9 @@
 #include "sign.h"
 
 /* Produces the instances of one query as a JSON array (ownership passes to the caller), or
- * -errno with *err filled. The API client in production, a fake in tests. */
+ * -errno with *err filled. The API client in production, a fake in tests. A success may leave
+ * a warning in err->message (a complete answer the server made hard to get, e.g. instances
+ * without an id left out): it is recorded for .dswfs/last_error. */
 typedef int (*tree_fetch_fn)(void *ctx, const struct sign_kv *params, size_t nparams,
 			     cJSON **instances, struct err_info *err);
 

@@ -762,6 +762,18 @@ class Auth:
 
 PASS_KINDS = ("latency", "drift")
 REPLACE_KINDS = ("status", "throttle", "timeout", "truncate", "malformed", "wrong_types", "reset", "huge")
+# Hostile servers (issue 7): each bends one rule of the genuine answer.
+#   total_lie {"total": N}     TotalCount reported as N (default half the real count): the pages hold more
+#   page_cap {"size": N}       PageSize capped at N (default 10) whatever was asked; offsets use the cap
+#   ignore_page {"total": N}   PageNumber ignored: every page is page 1, TotalCount N (default 1000000)
+#   bad_ids {"variant": V}     the instances of each page lose usable ids: "mixed" (default) spoils the first
+#                              five (InstanceId "", a number, null, missing, "dsw-nul\u0000<id>"); "nul"
+#                              prefixes every id with "dsw-nul\u0000" (ids a NUL would cut all collide)
+#   secret_body {"status": N}  a non-JSON text/plain error body (default 500) quoting SECRET_BODY_SECRET
+HOSTILE_KINDS = ("total_lie", "page_cap", "ignore_page", "bad_ids", "secret_body")
+REPLACE_KINDS += HOSTILE_KINDS
+BAD_ID_VARIANTS = ("mixed", "nul")
+SECRET_BODY_SECRET = "LTAI5tMockLeakedKey/AccessKeySecret=mOcKsEcReT0123456789abcdefXYZ"
 KINDS = PASS_KINDS + REPLACE_KINDS
 WRONG_VARIANTS = ("mixed", "instance_fields", "instances_string", "instances_null", "instances_object",
                   "instance_not_object", "totalcount_string", "top_level_array", "success_string")
@@ -804,13 +816,17 @@ class Faults:
                 r[k] = v
             if r.get("page") is not None and not isinstance(r["page"], int):
                 raise ValueError("page must be an integer")
-            for k in ("ms", "add", "remove", "bytes", "status"):
+            for k in ("ms", "add", "remove", "bytes", "status", "total", "size"):
                 if k in r and (not isinstance(r[k], (int, float)) or isinstance(r[k], bool) or r[k] < 0):
                     raise ValueError("%s must be a non-negative number" % k)
             if r["kind"] == "wrong_types" and r.get("variant", "mixed") not in WRONG_VARIANTS:
                 raise ValueError("wrong_types variant must be one of: " + ", ".join(WRONG_VARIANTS))
             if r["kind"] == "malformed" and r.get("variant", "cut") not in MALFORMED_VARIANTS:
                 raise ValueError("malformed variant must be one of: " + ", ".join(MALFORMED_VARIANTS))
+            if r["kind"] == "bad_ids" and r.get("variant", "mixed") not in BAD_ID_VARIANTS:
+                raise ValueError("bad_ids variant must be one of: " + ", ".join(BAD_ID_VARIANTS))
+            if r["kind"] == "page_cap" and int(r.get("size", 10)) < 1:
+                raise ValueError("page_cap size must be at least 1")
             r.setdefault("hits", 0)
             norm.append(r)
         with self.lock:
@@ -855,6 +871,25 @@ WRONG_FIELDS = [
     {"InstanceName": ["a", "b"], "IdleInstanceCuller": 5,
      "RequestedResource": {"CPU": 4, "GPU": None, "Memory": True}},
 ]
+
+
+def spoil_ids(variant, insts, first_index):
+    """bad_ids: the page's instances with unusable or NUL-bearing InstanceIds (see HOSTILE_KINDS)."""
+    for k, inst in enumerate(insts):
+        iid = inst.get("InstanceId")
+        if variant == "nul":
+            inst["InstanceId"] = "dsw-nul\u0000%s" % iid
+        elif k == 0:
+            inst["InstanceId"] = ""
+        elif k == 1:
+            inst["InstanceId"] = 900000000 + first_index + k
+        elif k == 2:
+            inst["InstanceId"] = None
+        elif k == 3:
+            del inst["InstanceId"]
+        elif k == 4:
+            inst["InstanceId"] = "dsw-nul\u0000%s" % iid
+    return insts
 
 
 def wrong_types_body(variant, insts, total, rid):
@@ -1105,6 +1140,11 @@ class Handler(BaseHTTPRequestHandler):
         if kind == "malformed" and rule.get("variant", "cut") != "cut":
             self.send_malformed(rule.get("variant"), rid, entry)
             return
+        if kind == "secret_body":
+            entry["status"] = int(rule.get("status", 500))
+            body = ("Internal error while signing with %s\nstack: at signer.sign()\n" % SECRET_BODY_SECRET).encode()
+            self.send(entry["status"], body, ctype="text/plain", request_id=rid)
+            return
 
         # The genuine answer (which truncate, malformed "cut" and wrong_types then spoil).
         status, out, q, total, page_recs = 200, None, None, 0, []
@@ -1119,12 +1159,24 @@ class Handler(BaseHTTPRequestHandler):
         else:
             matches = srv.fleet.select(q)
             total = len(matches)
-            start = (q.page - 1) * q.size
-            page_recs = matches[start:start + q.size] if start < total else []
+            pnum, size, shown = q.page, q.size, total
+            if kind == "page_cap":
+                size = min(size, int(rule.get("size", 10)))
+            elif kind == "ignore_page":
+                pnum, shown = 1, int(rule.get("total", 1000000))
+            elif kind == "total_lie":
+                shown = int(rule.get("total", total // 2))
+            start = (pnum - 1) * size
+            page_recs = matches[start:start + size] if start < total else []
             head = dumps(collections.OrderedDict([("RequestId", rid), ("Success", True), ("Code", None),
                                                   ("Message", None), ("HttpStatusCode", 200),
-                                                  ("TotalCount", total)]))
-            out = head[:-1] + b',"Instances":[' + b",".join(r.raw_bytes() for r in page_recs) + b"]}"
+                                                  ("TotalCount", shown)]))
+            if kind == "bad_ids":
+                insts = spoil_ids(rule.get("variant", "mixed"), [r.to_dict() for r in page_recs], start)
+                raw = b",".join(dumps(i) for i in insts)
+            else:
+                raw = b",".join(r.raw_bytes() for r in page_recs)
+            out = head[:-1] + b',"Instances":[' + raw + b"]}"
         entry["status"] = status
         if kind == "wrong_types":
             insts = [r.to_dict() for r in page_recs] or [r.to_dict() for r in srv.fleet.recs[:3]]
@@ -1299,6 +1351,13 @@ fault rule: {"kind": K, "count": N (-1 = until cleared), "after": M, "page": P, 
                instance_not_object|totalcount_string|top_level_array|success_string}
   wrong_types {"variant": "numbers"}  digit-only WorkspaceId/UserId as numbers, some Status null
                and Accessibility boolean, consistently; filters still see the stored values
+hostile servers:
+  total_lie {"total": N}      TotalCount reported as N (default half the real count)
+  page_cap {"size": N}        PageSize capped at N (default 10), offsets computed with the cap
+  ignore_page {"total": N}    every page answered as page 1, TotalCount N (default 1000000)
+  bad_ids {"variant": mixed|nul}  mixed: per page InstanceId "", a number, null, missing and one
+                              with a NUL; nul: every id "dsw-nul\\u0000<id>"
+  secret_body {"status": 500} a non-JSON text/plain error body quoting an AccessKeySecret
 """
 
 

@@ -1,6 +1,7 @@
 /* fuzz_api_parse: feeds arbitrary bodies to api_parse_page and checks its contract: a success
- * is a well-typed page (Instances an array of objects with string InstanceIds, TotalCount an
- * integral number), a failure has no page and a NUL-terminated one-line message. */
+ * is a well-typed page (Instances an array of objects with non-empty string InstanceIds, bad
+ * instances counted as skipped, TotalCount an integral number), a failure has no page and a
+ * NUL-terminated one-line message (test_api checks it never quotes an unparsed body). */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,6 +26,9 @@ const char *const fuzz_seeds[] = {
 	"<html><body>502 Bad Gateway</body></html>",
 	"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
 	"{\"TotalCount\":1e400,\"Instances\":[]} trailing",
+	"{\"TotalCount\":4,\"Instances\":[{\"InstanceId\":\"a\\u0000x\"},{\"InstanceId\":\"a\\\\u0000y\"},"
+	"{\"InstanceId\":12},{\"InstanceId\":\"\"},{\"InstanceId\":{}}]}",
+	"AccessKeySecret=FUZZSECRETFUZZSECRET <html>",
 	"",
 	NULL,
 };
@@ -51,16 +55,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		int st = pass ? status : 200;
 		struct err_info e;
 		cJSON *page = (cJSON *)&e;
-		int rc;
+		int rc, skipped = -1;
 
 		memset(&e, 0, sizeof(e));
-		rc = api_parse_page(body, len, st, &page, &e);
+		rc = api_parse_page(body, len, st, "text/html", &page, &skipped, &e);
 		if (rc) {
 			if (page || rc > 0)
 				abort();
 			check_message(&e);
 			continue;
 		}
+		if (skipped < 0 || (skipped > 0) != (e.message[0] != '\0'))
+			abort();
+		check_message(&e);
 		if (st != 200 || !page)
 			abort();
 		{

@@ -481,7 +481,7 @@ TEST(signatures_required_and_checked)
 		curl_slist_free_all(h);
 	}
 	CHECK(st >= 400 && st < 500);
-	rc = api_parse_page(out, strlen(out), (int)st, &page, &e);
+	rc = api_parse_page(out, strlen(out), (int)st, NULL, &page, NULL, &e);
 	CHECK_EQ_INT(rc, -EACCES);
 	if (rc != -EACCES)
 		printf("  unsigned: HTTP %ld %.300s\n", st, out);
@@ -683,15 +683,18 @@ TEST(bad_bodies_are_ebadmsg)
 
 TEST(wrong_type_variants_never_crash)
 {
-	/* Every variant breaks the page's structure (an InstanceId of the wrong type included)
-	 * except success_string, whose odd Success/HttpStatusCode/Code carry no error. */
+	/* Every variant breaks the page's structure except success_string, whose odd
+	 * Success/HttpStatusCode/Code carry no error, and the two that spoil single instances:
+	 * instance_not_object pads pages with non-objects (left out, the fleet listed), and
+	 * instance_fields gives one instance of every page the same numeric InstanceId, so the
+	 * pages overlap and the fleet never adds up (EAGAIN after the bounded walks). */
 	static const struct {
 		const char *name;
 		int rc;
 	} variants[] = {
-		{ "mixed", -EBADMSG }, { "instance_fields", -EBADMSG },
+		{ "mixed", -EBADMSG }, { "instance_fields", -EAGAIN },
 		{ "instances_string", -EBADMSG }, { "instances_null", -EBADMSG },
-		{ "instances_object", -EBADMSG }, { "instance_not_object", -EBADMSG },
+		{ "instances_object", -EBADMSG }, { "instance_not_object", 0 },
 		{ "totalcount_string", -EBADMSG }, { "top_level_array", -EBADMSG },
 		{ "success_string", 0 },
 	};

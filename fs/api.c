@@ -1570,7 +1570,7 @@ static int walk_once(struct api_client *c, const struct list_req *r, bool lenien
 	res->skipped = w.skipped;
 	res->total_lied = lied;
 	{
-		char lie[200] = "", skip[200] = "";
+		char lie[190] = "", skip[190] = "";	/* both fit res->warning */
 
 		if (res->total_lied)
 			snprintf(lie, sizeof(lie), "TotalCount %ld is smaller than the %ld "

@@ -305,6 +305,7 @@ int main(int argc, char **argv)
 	tcfg.resource_id = o.resource_id;
 	tcfg.ttl = o.ttl;
 	tcfg.max_snapshots = o.max_snapshots;
+	tcfg.max_bytes = o.cache_max_mb << 20;
 	tcfg.show_secrets = o.show_secrets;
 	tcfg.fetch = api_fetch;
 	tcfg.fetch_ctx = api;

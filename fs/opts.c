@@ -15,6 +15,7 @@ struct raw {
 	char *ttl, *page_size, *connect_timeout, *timeout, *retries, *parallel, *max_snapshots;
 	char *verbose, *grace, *max_stale;
 	int show_secrets, ecs_role, prefetch;
+	char *cache_max_mb;
 };
 
 #define RAW(t, f) { t, offsetof(struct raw, f), 0 }
@@ -29,6 +30,7 @@ static const struct fuse_opt raw_spec[] = {
 	{ "prefetch", offsetof(struct raw, prefetch), 1 },
 	{ "show_secrets", offsetof(struct raw, show_secrets), 1 },
 	{ "ecs_role", offsetof(struct raw, ecs_role), 1 },
+	RAW("cache_max_mb=%s", cache_max_mb),
 	FUSE_OPT_END
 };
 
@@ -105,6 +107,7 @@ int opts_parse(struct fuse_args *args, struct opts *o)
 	o->retries = 3;
 	o->parallel_pages = 4;
 	o->max_snapshots = 256;
+	o->cache_max_mb = OPTS_CACHE_MAX_MB_DEFAULT;
 	/* Two passes: libfuse's parser fills one struct per pass, and dswfs's options must not
 	 * reach fuse_new, which rejects what it does not know. */
 	if (fuse_opt_parse(args, o, str_spec, keep_unknown) != 0)
@@ -140,6 +143,10 @@ int opts_parse(struct fuse_args *args, struct opts *o)
 	if (parse_long("max_snapshots", r.max_snapshots, 1, 1000000, &v))
 		goto out;
 	o->max_snapshots = (size_t)v;
+	v = (long)o->cache_max_mb;
+	if (parse_long("cache_max_mb", r.cache_max_mb, 0, 1 << 20, &v))
+		goto out;
+	o->cache_max_mb = (size_t)v;
 	v = 0;
 	if (parse_long("verbose", r.verbose, 0, 2, &v))
 		goto out;
@@ -159,6 +166,7 @@ out:
 	free(r.ttl); free(r.page_size); free(r.connect_timeout); free(r.timeout);
 	free(r.retries); free(r.parallel); free(r.max_snapshots); free(r.verbose);
 	free(r.grace); free(r.max_stale);
+	free(r.cache_max_mb);
 	return rc;
 }
 
@@ -218,6 +226,9 @@ void opts_usage(FILE *f, const char *prog)
 "    retries=N             retries for throttling, 5xx and network errors (default 3)\n"
 "    parallel_pages=N      pages fetched at once after the first (default 4)\n"
 "    max_snapshots=N       cached query answers kept, least recently used dropped (256)\n"
+"    cache_max_mb=MIB      bytes of cached answers kept, least recently used dropped\n"
+"                          first; 0 = no byte limit (default 4096: one fully read\n"
+"                          100,000-instance answer is about 2,800 MiB)\n"
 "    ecs_role              also try the ECS RAM role (instance metadata) credentials\n"
 "    ecs_endpoint=URL      metadata service (default http://100.100.100.200)\n"
 "    ca_file=FILE          extra CA bundle for TLS verification\n"
@@ -255,6 +266,7 @@ char *opts_describe(const struct opts *o, const char *endpoint, const char *cred
 	buf_printf(&b, "retries %d\n", o->retries);
 	buf_printf(&b, "parallel_pages %d\n", o->parallel_pages);
 	buf_printf(&b, "max_snapshots %zu\n", o->max_snapshots);
+	buf_printf(&b, "cache_max_mb %zu\n", o->cache_max_mb);
 	buf_printf(&b, "ecs_role %d\n", o->ecs_role);
 	if (buf_printf(&b, "version %s\n", DSWFS_VERSION) < 0) {
 		buf_free(&b);

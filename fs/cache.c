@@ -322,14 +322,14 @@ static bool over_cap(const struct cache *c)
 
 /* Evicts least recently used values until both caps hold, sparing keep and any entry with a
  * fetch under way (its waiters are about to need it). May stay over a cap when only those
- * are left. Values grow while they are read, so with a byte cap every size is measured
- * again first: a scan of at most max_entries values, done only after a fetch stored a value
- * or a served one grew, which is rare next to the cost of the fetch behind it. */
+ * are left. Values grow while they are read, so every size is measured again first: a scan
+ * of the held values, done only after a fetch stored one or a served one grew, cheap next to
+ * the fetch behind it (misses already scan them all in sweep_expired). */
 static void evict_over_cap(struct cache *c, const struct entry *keep, struct entry **garbage)
 {
 	struct entry *e, *newer;
 
-	if (c->cfg.max_bytes)
+	if (c->ops.size)
 		for (e = c->lru; e; e = e->newer)
 			entry_measure(c, e);
 	for (e = c->lru; e && over_cap(c); e = newer) {

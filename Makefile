@@ -92,5 +92,11 @@ demo: all
 bench: all
 	@bash scripts/bench.sh
 
+# A few minutes of varying queries against a 1,000-instance fleet; fails unless the daemon's RSS
+# plateaus (scripts/soak.py explains the rule and its SOAK_* knobs). Not part of `check`.
+.PHONY: soak
+soak: dswfs
+	@python3 scripts/soak.py
+
 clean:
 	rm -rf build build-asan build-tsan dswfs tests/node/node_modules

@@ -51,6 +51,7 @@ struct entry {
 	struct flight *flight;		/* fetch under way for this key, or NULL */
 	unsigned failures;		/* refreshes failed in a row since value was fetched */
 	double retry_at;		/* no refresh before this while failures > 0 */
+	size_t bytes;			/* value's size when last measured, counted in c->bytes */
 };
 
 /* A background fetch waiting for, or running in, a worker. */
@@ -70,6 +71,7 @@ struct cache {
 	size_t nbuckets;	/* power of two */
 	size_t nentries;	/* entries in the table (with a value, a flight or both) */
 	size_t nvalues;		/* entries holding a value: what max_entries limits */
+	size_t bytes;		/* sum of the entries' bytes: what max_bytes limits */
 	struct entry *mru, *lru;
 
 	pthread_cond_t work_cv;		/* workers wait here for jobs or for stopping */
@@ -206,6 +208,25 @@ static void values_changed(struct cache *c, long delta)
 	stats_set(STATS_CACHE_ENTRIES, (int64_t)c->nvalues);
 }
 
+static void bytes_changed(struct cache *c, size_t old_bytes, size_t new_bytes)
+{
+	c->bytes = c->bytes - old_bytes + new_bytes;
+	stats_set(STATS_CACHE_BYTES, (int64_t)c->bytes);
+}
+
+/* Measures e's value again; returns whether it grew. */
+static bool entry_measure(struct cache *c, struct entry *e)
+{
+	size_t b = c->ops.size && e->value ? c->ops.size(e->value) : 0;
+	bool grew = b > e->bytes;
+
+	if (b != e->bytes) {
+		bytes_changed(c, e->bytes, b);
+		e->bytes = b;
+	}
+	return grew;
+}
+
 /* Takes e out of the table and the LRU list and onto *garbage (linked through chain), to be
  * released with the lock dropped. A flight still running for it is detached: its result goes
  * to its waiters only. */
@@ -215,6 +236,10 @@ static void entry_retire(struct cache *c, struct entry *e, struct entry **garbag
 	lru_unlink(c, e);
 	if (e->value)
 		values_changed(c, -1);
+	if (e->bytes) {
+		bytes_changed(c, e->bytes, 0);
+		e->bytes = 0;
+	}
 	if (e->flight) {
 		e->flight->entry = NULL;
 		e->flight = NULL;
@@ -289,22 +314,40 @@ static void sweep_expired(struct cache *c, double now, struct entry **garbage)
 	}
 }
 
-/* Evicts least recently used values until the cap holds, sparing keep and any entry with a
- * fetch under way (its waiters are about to need it). May stay over the cap when only those
- * are left. */
+static bool over_cap(const struct cache *c)
+{
+	return (c->cfg.max_entries && c->nvalues > c->cfg.max_entries) ||
+	       (c->cfg.max_bytes && c->bytes > c->cfg.max_bytes);
+}
+
+/* Evicts least recently used values until both caps hold, sparing keep and any entry with a
+ * fetch under way (its waiters are about to need it). May stay over a cap when only those
+ * are left. Values grow while they are read, so every size is measured again first: a scan
+ * of the held values, done only after a fetch stored one or a served one grew, cheap next to
+ * the fetch behind it (misses already scan them all in sweep_expired). */
 static void evict_over_cap(struct cache *c, const struct entry *keep, struct entry **garbage)
 {
-	struct entry *e = c->lru, *newer;
+	struct entry *e, *newer;
 
-	if (!c->cfg.max_entries)
-		return;
-	for (; e && c->nvalues > c->cfg.max_entries; e = newer) {
+	if (c->ops.size)
+		for (e = c->lru; e; e = e->newer)
+			entry_measure(c, e);
+	for (e = c->lru; e && over_cap(c); e = newer) {
 		newer = e->newer;
 		if (e == keep || e->flight || !e->value)
 			continue;
 		entry_retire(c, e, garbage);
 		stats_add(STATS_CACHE_EVICTIONS, 1);
 	}
+}
+
+/* With the lock held, for a value about to be served: makes it the most recent, and when it
+ * has grown since it was last measured, evicts others to keep the byte cap. */
+static void serve_touch(struct cache *c, struct entry *e, struct entry **garbage)
+{
+	lru_touch(c, e);
+	if (entry_measure(c, e) && over_cap(c))
+		evict_over_cap(c, e, garbage);
 }
 
 static void err_fill(struct err_info *err, int rc, const char *key, const char *msg)
@@ -322,7 +365,7 @@ int cache_new(const struct cache_config *cfg, const struct cache_ops *ops, void 
 
 	if (!cfg || !ops || !out || !ops->fetch || !ops->ref || !ops->unref || !ops->now ||
 	    !ops->arg_dup != !ops->arg_free || !(cfg->ttl >= 0) || !(cfg->grace >= 0) ||
-	    !(cfg->max_stale >= 0))
+	    !(cfg->max_stale >= 0) || (cfg->max_bytes && !ops->size))
 		return -EINVAL;
 	c = calloc(1, sizeof(*c));
 	if (!c)
@@ -407,6 +450,7 @@ static void flight_finish(struct cache *c, struct flight *f, int rc, void *value
 			e->failures = 0;
 			e->retry_at = 0;
 			lru_touch(c, e);
+			entry_measure(c, e);
 			evict_over_cap(c, e, garbage);
 		} else if (!e->value) {
 			/* Errors are not cached: the next caller fetches again. */
@@ -698,8 +742,9 @@ int cache_get(struct cache *c, const char *key, const void *arg, void **value, d
 		v = e->value;
 		at = e->fetched_at;
 		c->ops.ref(v);
-		lru_touch(c, e);
+		serve_touch(c, e, &garbage);
 		pthread_mutex_unlock(&c->lock);
+		garbage_release(c, garbage);
 		stats_add(counter, 1);
 		/* A failure to start it is a failed refresh: the value stays, the back-off runs. */
 		if (bg)
@@ -789,7 +834,7 @@ out_nomem:
 int cache_peek(struct cache *c, const char *key, void **value, double *age)
 {
 	double now = c->ops.now(c->ctx), at;
-	struct entry *e;
+	struct entry *e, *garbage = NULL;
 	void *v;
 
 	pthread_mutex_lock(&c->lock);
@@ -801,8 +846,9 @@ int cache_peek(struct cache *c, const char *key, void **value, double *age)
 	v = e->value;
 	at = e->fetched_at;
 	c->ops.ref(v);
-	lru_touch(c, e);
+	serve_touch(c, e, &garbage);
 	pthread_mutex_unlock(&c->lock);
+	garbage_release(c, garbage);
 	stats_add(STATS_CACHE_HITS, 1);
 	*value = v;
 	if (age)
@@ -860,6 +906,16 @@ size_t cache_entries(struct cache *c)
 
 	pthread_mutex_lock(&c->lock);
 	n = c->nvalues;
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+size_t cache_bytes(struct cache *c)
+{
+	size_t n;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->bytes;
 	pthread_mutex_unlock(&c->lock);
 	return n;
 }

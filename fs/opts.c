@@ -18,6 +18,7 @@ struct raw {
 	char *max_walk_mb;
 	int show_secrets, ecs_role, prefetch;
 	int allow_core_dumps;
+	char *cache_max_mb;
 };
 
 #define RAW(t, f) { t, offsetof(struct raw, f), 0 }
@@ -35,6 +36,7 @@ static const struct fuse_opt raw_spec[] = {
 	{ "show_secrets", offsetof(struct raw, show_secrets), 1 },
 	{ "ecs_role", offsetof(struct raw, ecs_role), 1 },
 	{ "allow_core_dumps", offsetof(struct raw, allow_core_dumps), 1 },
+	RAW("cache_max_mb=%s", cache_max_mb),
 	FUSE_OPT_END
 };
 
@@ -113,6 +115,7 @@ int opts_parse(struct fuse_args *args, struct opts *o)
 	o->max_snapshots = 256;
 	o->refresh_min_interval = 1;
 	o->max_walk_mb = 2048;
+	o->cache_max_mb = OPTS_CACHE_MAX_MB_DEFAULT;
 	/* Two passes: libfuse's parser fills one struct per pass, and dswfs's options must not
 	 * reach fuse_new, which rejects what it does not know. */
 	if (fuse_opt_parse(args, o, str_spec, keep_unknown) != 0)
@@ -151,6 +154,10 @@ int opts_parse(struct fuse_args *args, struct opts *o)
 	o->max_snapshots = (size_t)v;
 	if (parse_long("max_walk_mb", r.max_walk_mb, 1, 1048576, &o->max_walk_mb))
 		goto out;
+	v = (long)o->cache_max_mb;
+	if (parse_long("cache_max_mb", r.cache_max_mb, 0, 1 << 20, &v))
+		goto out;
+	o->cache_max_mb = (size_t)v;
 	v = 0;
 	if (parse_long("verbose", r.verbose, 0, 2, &v))
 		goto out;
@@ -175,6 +182,7 @@ out:
 	free(r.grace); free(r.max_stale);
 	free(r.refresh_min_interval);
 	free(r.max_walk_mb);
+	free(r.cache_max_mb);
 	return rc;
 }
 
@@ -237,6 +245,9 @@ void opts_usage(FILE *f, const char *prog)
 "    max_snapshots=N       cached query answers kept, least recently used dropped (256)\n"
 "    max_walk_mb=N         MiB of responses one listing may hold; beyond it the listing\n"
 "                          fails with EFBIG (default 2048, room for 100,000 instances)\n"
+"    cache_max_mb=MIB      bytes of cached answers kept, least recently used dropped\n"
+"                          first; 0 = no byte limit (default 4096: one fully read\n"
+"                          100,000-instance answer is about 2,800 MiB)\n"
 "    ecs_role              also try the ECS RAM role (instance metadata) credentials\n"
 "    ecs_endpoint=URL      metadata service (default http://100.100.100.200)\n"
 "    ca_file=FILE          extra CA bundle for TLS verification\n"
@@ -279,6 +290,7 @@ char *opts_describe(const struct opts *o, const char *endpoint, const char *cred
 	buf_printf(&b, "parallel_pages %d\n", o->parallel_pages);
 	buf_printf(&b, "max_snapshots %zu\n", o->max_snapshots);
 	buf_printf(&b, "max_walk_mb %ld\n", o->max_walk_mb);
+	buf_printf(&b, "cache_max_mb %zu\n", o->cache_max_mb);
 	buf_printf(&b, "ecs_role %d\n", o->ecs_role);
 	buf_printf(&b, "refresh_min_interval %g\n", o->refresh_min_interval);
 	buf_printf(&b, "allow_core_dumps %d\n", o->allow_core_dumps);

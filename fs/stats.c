@@ -18,6 +18,7 @@ static const char *const names[STATS__COUNT] = {
 	[STATS_CACHE_REFRESHES] = "cache_refreshes",
 	[STATS_CACHE_EVICTIONS] = "cache_evictions",
 	[STATS_CACHE_ENTRIES] = "cache_entries",
+	[STATS_CACHE_BYTES] = "cache_bytes",
 	[STATS_QUERIES_NARROWED] = "queries_narrowed",
 	[STATS_FS_READS] = "fs_reads",
 	[STATS_FS_BYTES_READ] = "fs_bytes_read",

@@ -509,17 +509,22 @@ static void snap_unref_cb(void *v)
 	snap_unref(v);
 }
 
+static size_t snap_bytes_cb(const void *v)
+{
+	return snap_bytes(v);
+}
+
 int tree_new(const struct tree_config *cfg, struct tree **out)
 {
 	struct cache_config cc = {
 		.ttl = cfg->ttl, .max_entries = cfg->max_snapshots, .grace = cfg->grace,
-		.max_stale = cfg->max_stale,
+		.max_stale = cfg->max_stale, .max_bytes = cfg->max_bytes,
 	};
 	struct cache_ops ops = {
 		.fetch = fetch_snap, .ref = snap_ref_cb, .unref = snap_unref_cb,
 		.now = tree_now, .arg_dup = query_dup_cb, .arg_free = query_free_cb,
 		.replaced = cfg->invalidate ? on_replaced : NULL,
-		.dropped = cfg->invalidate ? on_dropped : NULL,
+		.dropped = cfg->invalidate ? on_dropped : NULL, .size = snap_bytes_cb,
 	};
 	struct refresh_config rc_cfg = {
 		.run = refresh_run, .min_interval = cfg->refresh_min_interval, .now = tree_now,

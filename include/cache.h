@@ -44,6 +44,13 @@ struct cache_ops {
 	 * until cache_free (e.g. NULL). */
 	void *(*arg_dup)(const void *arg);
 	void (*arg_free)(void *arg);
+	/* Optional (NULL = values are only counted, max_bytes must be 0): the bytes value holds
+	 * now. Called with the cache lock held, like ref, so it must be cheap and must not call
+	 * the cache. A value may grow after it is stored (a snapshot renders lazily), so sizes
+	 * are measured again: every held value whenever a fetch stores one, and a value each time
+	 * it is served (cache_get, cache_peek). Growth that happens after a value was served is
+	 * therefore seen at its next serve or at the next store, whichever comes first. */
+	size_t (*size)(const void *value);
 };
 
 /* Ages are seconds since the value was fetched. With grace and max_stale 0 the cache behaves
@@ -60,14 +67,21 @@ struct cache_config {
 	 * each further failure up to ttl; meanwhile, and while the retry runs in the background,
 	 * callers get the old value at once. A success ends the back-off. */
 	double max_stale;
+	/* 0 = unlimited. After a value is stored, and after a served value is found to have grown,
+	 * least recently used values are evicted (told to dropped, counted in
+	 * STATS_CACHE_EVICTIONS) until the bytes held are at most max_bytes. Never evicted for
+	 * it: the value just stored or served, even when it alone exceeds max_bytes (a caller is
+	 * being answered with it; it goes when something newer is stored), and values whose key
+	 * has a fetch under way. max_entries applies as well; whichever is stricter wins. */
+	size_t max_bytes;
 };
 
 struct cache;
 
 /* Returns 0 and *out (free with cache_free), -EINVAL, -ENOMEM. ops is copied; ctx is borrowed
  * and ops may be called with it (from background threads too) until cache_free returns.
- * -EINVAL for a missing fetch/ref/unref/now, only one of arg_dup/arg_free, or a negative
- * ttl, grace or max_stale. */
+ * -EINVAL for a missing fetch/ref/unref/now, only one of arg_dup/arg_free, a negative
+ * ttl, grace or max_stale, or max_bytes without size. */
 int cache_new(const struct cache_config *cfg, const struct cache_ops *ops, void *ctx,
 	      struct cache **out);
 
@@ -104,6 +118,10 @@ void cache_drop_all(struct cache *c);
 
 /* Values held now (also kept in the STATS_CACHE_ENTRIES gauge). */
 size_t cache_entries(struct cache *c);
+
+/* Bytes held now by the values, as last measured with ops->size (0 without it; also kept in the
+ * STATS_CACHE_BYTES gauge). */
+size_t cache_bytes(struct cache *c);
 
 /* Age in seconds of the oldest value held now (stale ones included); 0 when there is none. */
 double cache_oldest_age(struct cache *c);

@@ -20,6 +20,7 @@ enum stats_id {
 	STATS_CACHE_REFRESHES,	/* background refreshes started */
 	STATS_CACHE_EVICTIONS,	/* snapshots evicted to respect the cap */
 	STATS_CACHE_ENTRIES,	/* gauge: snapshots held now */
+	STATS_CACHE_BYTES,	/* gauge: bytes the held snapshots hold (snap_bytes, last measured) */
 	STATS_QUERIES_NARROWED,	/* queries answered by filtering a cached broader answer */
 	STATS_FS_READS,		/* read() calls served */
 	STATS_FS_BYTES_READ,	/* bytes returned by read() */

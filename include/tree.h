@@ -24,6 +24,7 @@ struct tree_config {
 	const char *resource_id;
 	double ttl;
 	size_t max_snapshots;
+	size_t max_bytes;		/* cap on the cached snapshots' snap_bytes; 0 = none */
 	bool show_secrets;
 	tree_fetch_fn fetch;
 	void *fetch_ctx;

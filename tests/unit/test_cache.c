@@ -1,4 +1,4 @@
-/* test_cache: TTL, single flight, error sharing, drop_all, LRU, stale-while-revalidate,
+/* test_cache: TTL, single flight, error sharing, drop_all, LRU, byte cap, stale-while-revalidate,
  * stale-on-error, back-off, background fetches and refcounts with a fake clock and fetch. */
 #include <errno.h>
 #include <pthread.h>
@@ -18,6 +18,7 @@
 struct fval {
 	int id;
 	int refs;
+	size_t bytes;		/* what fv_size reports; tests grow it to mimic lazy rendering */
 	char key[64];
 };
 
@@ -66,6 +67,7 @@ struct fake {
 	int dropped;		/* dropped callbacks */
 	int dropped_id;		/* the last dropped value */
 	int dropped_bad;	/* callbacks whose value was not alive or not the key's */
+	size_t next_bytes;	/* size of the values fetched from now on */
 };
 
 static void fake_init(struct fake *f)
@@ -132,6 +134,9 @@ static int fake_fetch(void *ctx, const char *key, const void *arg, void **value,
 		return -ENOMEM;
 	v->id = id;
 	v->refs = 1;
+	pthread_mutex_lock(&f->mu);
+	v->bytes = f->next_bytes;
+	pthread_mutex_unlock(&f->mu);
 	snprintf(v->key, sizeof(v->key), "%s", key);
 	__atomic_add_fetch(&live_refs, 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&live_values, 1, __ATOMIC_RELAXED);
@@ -1621,4 +1626,292 @@ TEST(concurrent_stale_and_background_operations_stay_consistent)
 	CHECK(stats_get(STATS_CACHE_REFRESHES) > 0);
 	CHECK(stats_get(STATS_CACHE_STALE_SERVES) > 0);
 	finish_stale(c, &f);
+}
+
+/* ---- byte cap ---- */
+
+static size_t fv_size(const void *p)
+{
+	const struct fval *v = p;
+
+	return __atomic_load_n(&v->bytes, __ATOMIC_RELAXED);
+}
+
+static void fv_grow(struct fval *v, size_t bytes)
+{
+	__atomic_store_n(&v->bytes, bytes, __ATOMIC_RELAXED);
+}
+
+static void set_next_bytes(struct fake *f, size_t bytes)
+{
+	pthread_mutex_lock(&f->mu);
+	f->next_bytes = bytes;
+	pthread_mutex_unlock(&f->mu);
+}
+
+static struct cache *new_bytes_cache(struct fake *f, double ttl, size_t max_entries,
+				     size_t max_bytes)
+{
+	struct cache_config cfg = { .ttl = ttl, .max_entries = max_entries, .max_bytes = max_bytes };
+	struct cache_ops ops = {
+		.fetch = fake_fetch, .ref = fv_ref, .unref = fv_unref, .now = fake_now,
+		.dropped = fake_dropped, .size = fv_size,
+	};
+	struct cache *c = NULL;
+
+	stats_reset();
+	__atomic_store_n(&live_refs, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&live_values, 0, __ATOMIC_RELAXED);
+	CHECK_EQ_INT(cache_new(&cfg, &ops, f, &c), 0);
+	return c;
+}
+
+/* Fetches key with values of the given size; the fetched id, or -1 when it was a hit. */
+static int fetch_sized(struct cache *c, struct fake *f, const char *key, size_t bytes)
+{
+	int before = fake_calls(f), id;
+
+	set_next_bytes(f, bytes);
+	id = get_id(c, key);
+	return fake_calls(f) > before ? id : -1;
+}
+
+static void check_bytes(struct cache *c, size_t want)
+{
+	CHECK_EQ_INT(cache_bytes(c), want);
+	CHECK_EQ_INT(stats_get(STATS_CACHE_BYTES), want);
+}
+
+static int dropped_count(struct fake *f, int *last_id)
+{
+	int n;
+
+	pthread_mutex_lock(&f->mu);
+	n = f->dropped;
+	if (last_id)
+		*last_id = f->dropped_id;
+	CHECK_EQ_INT(f->dropped_bad, 0);
+	pthread_mutex_unlock(&f->mu);
+	return n;
+}
+
+TEST(byte_cap_needs_a_size_callback)
+{
+	struct cache_config cfg = { .ttl = 1, .max_bytes = 100 };
+	struct cache_ops ops = {
+		.fetch = fake_fetch, .ref = fv_ref, .unref = fv_unref, .now = fake_now,
+	};
+	struct fake f;
+	struct cache *c = NULL;
+
+	fake_init(&f);
+	CHECK_EQ_INT(cache_new(&cfg, &ops, &f, &c), -EINVAL);
+	CHECK(c == NULL);
+	ops.size = fv_size;
+	CHECK_EQ_INT(cache_new(&cfg, &ops, &f, &c), 0);
+	cache_free(c);
+	fake_destroy(&f);
+}
+
+TEST(byte_cap_evicts_least_recently_used_first)
+{
+	struct fake f;
+	struct cache *c;
+	int id;
+
+	fake_init(&f);
+	c = new_bytes_cache(&f, 1000, 0, 100);
+	CHECK_EQ_INT(fetch_sized(c, &f, "a", 40), 1);
+	CHECK_EQ_INT(fetch_sized(c, &f, "b", 40), 2);
+	check_bytes(c, 80);
+	CHECK_EQ_INT(fetch_sized(c, &f, "a", 40), -1);	/* a is now the most recent: b, a */
+	CHECK_EQ_INT(stats_get(STATS_CACHE_EVICTIONS), 0);
+	CHECK_EQ_INT(fetch_sized(c, &f, "c", 40), 3);	/* 120 > 100: b goes, not a */
+	CHECK_EQ_INT(stats_get(STATS_CACHE_EVICTIONS), 1);
+	CHECK_EQ_INT(dropped_count(&f, &id), 1);
+	CHECK_EQ_INT(id, 2);
+	check_bytes(c, 80);
+	CHECK_EQ_INT(cache_entries(c), 2);
+	CHECK_EQ_INT(fetch_sized(c, &f, "d", 30), 4);	/* a, c, d = 110: a goes */
+	CHECK_EQ_INT(dropped_count(&f, &id), 2);
+	CHECK_EQ_INT(id, 1);
+	check_bytes(c, 70);
+	CHECK_EQ_INT(fetch_sized(c, &f, "c", 0), -1);	/* still held */
+	CHECK_EQ_INT(fetch_sized(c, &f, "d", 0), -1);
+	CHECK_EQ_INT(fetch_sized(c, &f, "e", 30), 5);	/* exactly 100: nothing goes */
+	CHECK_EQ_INT(stats_get(STATS_CACHE_EVICTIONS), 2);
+	check_bytes(c, 100);
+	CHECK_EQ_INT(__atomic_load_n(&live_values, __ATOMIC_RELAXED), 3);
+	cache_drop_all(c);
+	check_bytes(c, 0);
+	CHECK_EQ_INT(dropped_count(&f, NULL), 5);
+	finish(c, &f);
+	CHECK_EQ_INT(stats_get(STATS_CACHE_BYTES), 0);
+}
+
+TEST(count_cap_still_holds_under_a_byte_cap)
+{
+	struct fake f;
+	struct cache *c;
+	int id;
+
+	fake_init(&f);
+	c = new_bytes_cache(&f, 1000, 2, 1000);
+	CHECK_EQ_INT(fetch_sized(c, &f, "a", 10), 1);
+	CHECK_EQ_INT(fetch_sized(c, &f, "b", 10), 2);
+	CHECK_EQ_INT(fetch_sized(c, &f, "c", 10), 3);	/* 30 bytes is fine, 3 values are not */
+	CHECK_EQ_INT(cache_entries(c), 2);
+	CHECK_EQ_INT(stats_get(STATS_CACHE_EVICTIONS), 1);
+	CHECK_EQ_INT(dropped_count(&f, &id), 1);
+	CHECK_EQ_INT(id, 1);
+	check_bytes(c, 20);
+	CHECK_EQ_INT(fetch_sized(c, &f, "b", 0), -1);
+	CHECK_EQ_INT(fetch_sized(c, &f, "a", 10), 4);
+	CHECK_EQ_INT(fetch_sized(c, &f, "b", 0), -1);	/* c went, b stayed */
+	CHECK_EQ_INT(fetch_sized(c, &f, "c", 10), 5);
+	check_bytes(c, 20);
+	finish(c, &f);
+}
+
+TEST(a_value_bigger_than_the_cap_is_kept_while_it_is_the_newest)
+{
+	struct fake f;
+	struct cache *c;
+	struct fval *big;
+	struct err_info err;
+	int rc, id;
+
+	fake_init(&f);
+	c = new_bytes_cache(&f, 1000, 0, 100);
+	CHECK_EQ_INT(fetch_sized(c, &f, "a", 30), 1);
+	CHECK_EQ_INT(fetch_sized(c, &f, "b", 30), 2);
+	set_next_bytes(&f, 500);
+	big = get(c, "big", &rc, &err);			/* alone over the cap: everything else goes */
+	CHECK_EQ_INT(rc, 0);
+	CHECK_EQ_INT(fval_id(big), 3);
+	CHECK_EQ_INT(cache_entries(c), 1);
+	CHECK_EQ_INT(stats_get(STATS_CACHE_EVICTIONS), 2);
+	CHECK_EQ_INT(dropped_count(&f, NULL), 2);
+	check_bytes(c, 500);
+	CHECK_EQ_INT(fetch_sized(c, &f, "big", 0), -1);	/* still served from the cache */
+	CHECK_EQ_INT(fetch_sized(c, &f, "a", 10), 4);	/* something newer: now big goes */
+	CHECK_EQ_INT(dropped_count(&f, &id), 3);
+	CHECK_EQ_INT(id, 3);
+	check_bytes(c, 10);
+	CHECK_EQ_INT(fv_refs(big), 1);			/* its reader keeps it */
+	fv_unref(big);
+	finish(c, &f);
+}
+
+TEST(growth_is_seen_when_served_and_when_another_value_is_stored)
+{
+	struct fake f;
+	struct cache *c;
+	struct fval *a, *b;
+	struct err_info err;
+	int rc, id;
+
+	fake_init(&f);
+	c = new_bytes_cache(&f, 1000, 0, 100);
+	set_next_bytes(&f, 40);
+	a = get(c, "a", &rc, &err);
+	b = get(c, "b", &rc, &err);
+	CHECK(a && b);
+	check_bytes(c, 80);
+	/* A reader renders a's lazy parts: the cache learns of it when a is served again. */
+	fv_grow(a, 90);
+	check_bytes(c, 80);
+	CHECK_EQ_INT(fetch_sized(c, &f, "b", 0), -1);	/* b did not grow: nothing happens */
+	check_bytes(c, 80);
+	CHECK_EQ_INT(fetch_sized(c, &f, "a", 0), -1);	/* 130 > 100: b goes, a is served */
+	CHECK_EQ_INT(dropped_count(&f, &id), 1);
+	CHECK_EQ_INT(id, fval_id(b));
+	check_bytes(c, 90);
+	CHECK_EQ_INT(cache_entries(c), 1);
+	fv_unref(b);
+
+	/* Growth of a value nobody asks for again is seen when the next fetch stores a value. */
+	CHECK_EQ_INT(fetch_sized(c, &f, "c", 5), 3);	/* 95 */
+	check_bytes(c, 95);
+	fv_grow(a, 99);
+	CHECK_EQ_INT(fetch_sized(c, &f, "d", 5), 4);	/* 99 + 5 + 5: a (least recent) goes */
+	CHECK_EQ_INT(dropped_count(&f, &id), 2);
+	CHECK_EQ_INT(id, fval_id(a));
+	check_bytes(c, 10);
+	fv_unref(a);
+	finish(c, &f);
+}
+
+TEST(refetched_value_replaces_the_old_ones_bytes)
+{
+	struct fake f;
+	struct cache *c;
+
+	fake_init(&f);
+	c = new_bytes_cache(&f, 10, 0, 100);
+	CHECK_EQ_INT(fetch_sized(c, &f, "a", 40), 1);
+	fake_advance(&f, 5);
+	CHECK_EQ_INT(fetch_sized(c, &f, "b", 20), 2);
+	fake_advance(&f, 6);				/* a expired, b fresh */
+	CHECK_EQ_INT(fetch_sized(c, &f, "a", 70), 3);	/* 70 + 20: a's old 40 no longer counts */
+	check_bytes(c, 90);
+	CHECK_EQ_INT(stats_get(STATS_CACHE_EVICTIONS), 0);
+	CHECK_EQ_INT(dropped_count(&f, NULL), 0);
+	fake_advance(&f, 20);				/* both expired: the miss sweeps b */
+	CHECK_EQ_INT(fetch_sized(c, &f, "c", 1), 4);
+	check_bytes(c, 1);
+	finish(c, &f);
+}
+
+/* Readers growing values while others fetch: the total must always equal what was measured
+ * last, and end at 0. */
+static void *bytes_stress_main(void *p)
+{
+	struct stress *s = p;
+	unsigned r = (unsigned)s->seed;
+	char key[16];
+
+	for (int i = 0; i < 400; i++) {
+		void *v = NULL;
+
+		r = r * 1103515245u + 12345u;
+		snprintf(key, sizeof(key), "k%u", (r >> 16) % 9);
+		switch ((r >> 8) % 16) {
+		case 0:
+			cache_drop_all(s->c);
+			break;
+		case 1:
+			fake_advance(s->f, 1);
+			break;
+		case 2:
+		case 3:
+			if (cache_get(s->c, key, NULL, &v, NULL, NULL) == 0) {
+				fv_grow(v, fv_size(v) + (r >> 20) % 50);
+				fv_unref(v);
+			} else {
+				s->failures++;
+			}
+			break;
+		default:
+			set_next_bytes(s->f, (r >> 12) % 60);
+			stress_get(s, key, NULL);
+			break;
+		}
+		(void)cache_bytes(s->c);
+	}
+	return NULL;
+}
+
+TEST(concurrent_growth_and_eviction_keep_the_total_consistent)
+{
+	struct fake f;
+	struct cache *c;
+
+	fake_init(&f);
+	c = new_bytes_cache(&f, 3, 6, 150);
+	stress_run(c, &f, bytes_stress_main, 7);
+	CHECK_EQ_INT((int64_t)cache_bytes(c), stats_get(STATS_CACHE_BYTES));
+	cache_drop_all(c);
+	check_bytes(c, 0);
+	finish(c, &f);
 }

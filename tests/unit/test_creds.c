@@ -1424,7 +1424,7 @@ static void *worker_main(void *arg)
 		struct creds c;
 		char err[256];
 
-		w->calls++;
+		__atomic_add_fetch(&w->calls, 1, __ATOMIC_SEQ_CST);
 		if (creds_get(w->p, &c, err, sizeof(err)) != 0) {
 			w->errors++;
 			continue;
@@ -1490,6 +1490,11 @@ TEST(concurrent_get_with_refreshes)
 		}
 		usleep(5000);
 	}
+	/* Every worker must have made a call; a loaded machine may start
+	 * them late, so wait for that (bounded) rather than assume it. */
+	for (int i = 0; i < 6; i++)
+		for (int ms = 0; ms < 10000 && !__atomic_load_n(&w[i].calls, __ATOMIC_SEQ_CST); ms++)
+			usleep(1000);
 	__atomic_store_n(&workers_stop, 1, __ATOMIC_SEQ_CST);
 	for (int i = 0; i < 6; i++) {
 		pthread_join(th[i], NULL);

@@ -5,7 +5,7 @@ Serves GET /api/v2/instances on 127.0.0.1 the way the real service does: every d
 parameter filters server-side, paging, sorting, the real error shapes and codes, and (with
 --access-key-id/--access-key-secret or --sts) ACS3-HMAC-SHA256 signature verification. An unsigned
 control API under /_mock/ lets tests inspect and change the fleet, read request counters and inject
-faults (see /work/notes/design.md and --help).
+faults (see --help).
 
 Decisions where the reference is silent (documented here, kept stable for tests):
 - Default workspace (WorkspaceId absent or empty): 40823 (--default-workspace). "ALL" = every one.

@@ -43,18 +43,6 @@ def env(name, default, conv=str):
     return conv(default) if v is None else conv(v)
 
 
-def rss_kb(pid):
-    """VmRSS of pid in KiB, or None once it has exited."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
 def query_dir(rng):
     """A query directory, most of them not seen before (min-cpu in thousandths of a core)."""
     n = rng.randint(1, 499)
@@ -121,7 +109,7 @@ def main():
         while True:
             time.sleep(interval)
             t = time.monotonic() - t0
-            rss = rss_kb(pid)
+            rss = harness.rss_kb(pid)
             if rss is None:
                 stop.set()
                 print(f"soak: FAIL: dswfs exited: {m.output()[-2000:]}", flush=True)

@@ -482,3 +482,15 @@ def pids_mentioning(text):
         if text.encode() in cmd:
             pids.append(int(p))
     return pids
+
+
+def rss_kb(pid):
+    """VmRSS of pid in KiB, or None once it has exited."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None

@@ -9,6 +9,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import rss_kb as harness_rss_kb  # noqa: E402
 from harness import (MockServer, Mount, eq, escape_name, read, read_ctl_stats, run,  # noqa: E402
                      test)
 
@@ -45,14 +46,7 @@ def last_error(m):
 
 
 def rss_kb(pid):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    return harness_rss_kb(pid) or 0
 
 
 def listing_fails(m, timeout, max_rss_kb=None):

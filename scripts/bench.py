@@ -86,6 +86,10 @@ def bench_size(n, latency_ms, tmp_root, copy_floor=True):
             row["cold_grep_s"] = timed(grep_cmd(m.path("instances")))
             row["cold_grep_req"] = srv.list_requests()
             srv.control("POST", "stats/reset")
+            # The first walk after a cold one still asks for the attributes of every file read
+            # cold (the kernel drops their atime after a read from the daemon); the next is
+            # served by the kernel alone.
+            row["warm1_grep_s"] = timed(grep_cmd(m.path("instances")))
             row["warm_grep_s"] = timed(grep_cmd(m.path("instances")))
             row["warm_grep_req"] = srv.list_requests()
             row["warm_grep_fuse_req"] = warm_fuse_requests(m, grep_cmd(m.path("instances")))
@@ -118,7 +122,8 @@ def main():
         print(f"bench: {n} instances ...", file=sys.stderr, flush=True)
         rows.append(bench_size(n, a.latency_ms, a.tmpfs, not a.no_floor))
     cols = [("instances", "%d"), ("raw_json_mib", "%.1f"), ("cold_grep_req", "%d"),
-            ("cold_grep_s", "%.2f"), ("warm_grep_req", "%d"), ("warm_grep_s", "%.2f"),
+            ("cold_grep_s", "%.2f"), ("warm_grep_req", "%d"), ("warm1_grep_s", "%.2f"),
+            ("warm_grep_s", "%.2f"),
             ("tmpfs_grep_s", "%.2f"), ("warm_vs_tmpfs", "%.2fx"), ("warm_grep_fuse_req", "%d"),
             ("warm_ls_l_s", "%.3f"), ("walk_serial_req", "%d"),
             ("walk_serial_s", "%.2f"), ("walk_parallel_s", "%.2f"), ("peak_rss_mib", "%.1f")]

@@ -978,3 +978,25 @@ void cache_free(struct cache *c)
 	free(c->buckets);
 	free(c);
 }
+
+int cache_peek_quiet(struct cache *c, const char *key, void **value, double *age)
+{
+	double now = c->ops.now(c->ctx), at;
+	struct entry *e;
+	void *v;
+
+	pthread_mutex_lock(&c->lock);
+	e = table_find(c, key, key_hash(key));
+	if (!e || !entry_fresh(c, e, now)) {
+		pthread_mutex_unlock(&c->lock);
+		return -ENOENT;
+	}
+	v = e->value;
+	at = e->fetched_at;
+	c->ops.ref(v);
+	pthread_mutex_unlock(&c->lock);
+	*value = v;
+	if (age)
+		*age = value_age(now, at);
+	return 0;
+}

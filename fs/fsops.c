@@ -1,30 +1,64 @@
-/* fsops: the FUSE callbacks, each a few lines over tree_*: everything outside .dswfs is read-only. */
+/* fsops: the low-level FUSE operations over the tree and the inode table; everything outside
+ * .dswfs/refresh is read-only. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fsops.h"
+#include "inode.h"
+#include "log.h"
 #include "stats.h"
 #include "tree.h"
 
-static struct fsops_ctx *ctx_get(void)
+#define PATH_CAP 8192
+
+static struct fsops_ctx *ctx_of(fuse_req_t req)
 {
-	return fuse_get_context()->private_data;
+	return fuse_req_userdata(req);
 }
 
-static void to_stat(const struct tree_attr *a, struct stat *st)
+static void count(enum stats_id id)
+{
+	stats_add(id, 1);
+}
+
+static void gauge_inodes(struct fsops_ctx *c)
+{
+	stats_set(STATS_FS_INODES, (int64_t)inode_count(c->inodes));
+}
+
+static enum inode_type type_of(enum tree_type t)
+{
+	return t == TREE_DIR ? INODE_DIR : t == TREE_LINK ? INODE_LINK : INODE_FILE;
+}
+
+static void to_inode_attr(const struct tree_attr *a, struct inode_attr *ia)
+{
+	memset(ia, 0, sizeof(*ia));
+	ia->type = type_of(a->type);
+	ia->mode = a->mode;
+	ia->size = a->size;
+	ia->mtime = a->mtime;
+	ia->mtime_nsec = a->mtime_nsec;
+	ia->ctime = a->ctime;
+	/* Directories keep one inode per path: their listing is invalidated, not renumbered. */
+	ia->version = a->type == TREE_DIR ? 0 : a->version;
+}
+
+static void to_stat(uint64_t ino, const struct inode_attr *a, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
-	switch (a->type) {
-	case TREE_DIR: st->st_mode = S_IFDIR; break;
-	case TREE_LINK: st->st_mode = S_IFLNK; break;
-	default: st->st_mode = S_IFREG; break;
-	}
+	st->st_ino = ino;
+	st->st_mode = a->type == INODE_DIR ? S_IFDIR : a->type == INODE_LINK ? S_IFLNK : S_IFREG;
 	st->st_mode |= a->mode;
 	/* 1 tells find(1) the subdirectory count is unknown, so it never skips one. */
 	st->st_nlink = 1;
@@ -33,262 +67,573 @@ static void to_stat(const struct tree_attr *a, struct stat *st)
 	st->st_size = a->size;
 	st->st_blksize = 4096;
 	st->st_blocks = (a->size + 511) / 512;
-	st->st_mtime = a->mtime;
+	st->st_mtim.tv_sec = a->mtime;
+	st->st_mtim.tv_nsec = a->mtime_nsec;
 	st->st_atime = a->mtime;
 	st->st_ctime = a->ctime;
 }
 
-static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+/* parent's path + "/" + name into out. Returns 0 or -ENAMETOOLONG. */
+static int child_path(const char *parent, const char *name, char *out, size_t size)
 {
-	struct fsops_ctx *c = ctx_get();
+	int n = snprintf(out, size, "%s%s%s", parent, strcmp(parent, "/") ? "/" : "", name);
 
-	(void)conn;
-	cfg->entry_timeout = c->ttl;
-	cfg->attr_timeout = c->ttl;
-	/* Negative entries cannot be invalidated through the path API, so a new instance (or
-	 * one that appears after a refresh) must not hide behind one; a failed lookup costs the
-	 * daemon a hash lookup, never a request. */
-	cfg->negative_timeout = 0;
-	cfg->use_ino = 0;
-	cfg->kernel_cache = 0;
-	return c;
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
-static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+/* Looks path up for the kernel: resolves it, finds or makes its inode (one lookup counted)
+ * and fills *e. Files whose bytes change without a refresh get their bytes kept with the
+ * inode, so the inode always serves what its size says. Returns 0 or -errno. */
+static int entry_for(struct fsops_ctx *c, const char *path, struct fuse_entry_param *e)
 {
+	struct tree_attr a;
+	struct inode_attr ia;
+	struct tree_file *f = NULL;
+	char *data = NULL;
+	size_t len = 0;
+	int rc;
+
+	rc = tree_getattr(c->tree, path, &a);
+	if (rc)
+		return rc;
+	if (a.type == TREE_FILE && a.changing) {
+		rc = tree_open_attr(c->tree, path, &a, &f);
+		if (rc)
+			return rc;
+		len = tree_file_size(f);
+		data = malloc(len ? len : 1);
+		if (!data) {
+			tree_close(f);
+			return -ENOMEM;
+		}
+		tree_read(f, data, len, 0);
+		tree_close(f);
+	}
+	to_inode_attr(&a, &ia);
+	memset(e, 0, sizeof(*e));
+	rc = inode_ref(c->inodes, path, &ia, data, len, &e->ino);
+	free(data);
+	if (rc)
+		return rc;
+	gauge_inodes(c);
+	to_stat(e->ino, &ia, &e->attr);
+	/* A changing file is found again at every path walk (entry timeout 0), but what one
+	 * inode shows never changes, so its attributes may be kept. */
+	e->entry_timeout = a.changing ? 0 : a.fresh_for;
+	e->attr_timeout = a.changing ? c->ttl : a.fresh_for;
+	return 0;
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct fsops_ctx *c = userdata;
+
+	/* Atomic: read by every request thread, which the kernel orders after INIT's reply
+	 * in a way no thread sanitizer sees. */
+	if (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT)
+		__atomic_store_n(&c->no_open, 1, __ATOMIC_RELEASE);
+	if (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT)
+		__atomic_store_n(&c->no_opendir, 1, __ATOMIC_RELEASE);
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	/* Always plus: every listing brings its entries, so a walk needs no lookups. */
+	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+	/* A cached listing or page is dropped when the attributes say it changed. */
+	if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
+		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
+	/* Without OPEN requests an O_TRUNC must arrive as a setattr, where it is refused
+	 * (EROFS) or checked (.dswfs/refresh). */
+	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fsops_ctx *c = ctx_of(req);
+	struct fuse_entry_param e;
+	char dir[PATH_CAP], path[PATH_CAP];
+	int rc;
+
+	count(STATS_FS_LOOKUP);
+	rc = inode_get(c->inodes, parent, dir, sizeof(dir), NULL);
+	if (rc == 0)
+		rc = child_path(dir, name, path, sizeof(path));
+	if (rc == 0)
+		rc = entry_for(c, path, &e);
+	/* An error reply caches nothing: a name that appears later is found at once. */
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct fsops_ctx *c = ctx_of(req);
+
+	count(STATS_FS_FORGET);
+	inode_forget(c->inodes, ino, nlookup);
+	gauge_inodes(c);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count_, struct fuse_forget_data *fd)
+{
+	struct fsops_ctx *c = ctx_of(req);
+
+	count(STATS_FS_FORGET);
+	for (size_t i = 0; i < count_; i++)
+		inode_forget(c->inodes, fd[i].ino, fd[i].nlookup);
+	gauge_inodes(c);
+	fuse_reply_none(req);
+}
+
+/* Attributes of ino. A file or link still at its version answers with the tree's current
+ * attributes and timeouts; one whose version is gone keeps answering with the attributes it
+ * was made with (they describe its bytes), uncached. */
+static int attr_of(struct fsops_ctx *c, fuse_ino_t ino, struct stat *st, double *timeout)
+{
+	char path[PATH_CAP];
+	struct inode_attr na, ia;
 	struct tree_attr a;
 	int rc;
 
-	(void)fi;
-	rc = tree_getattr(ctx_get()->tree, path, &a);
-	if (rc == 0)
-		to_stat(&a, st);
-	return rc;
-}
-
-struct fill_ctx {
-	void *buf;
-	fuse_fill_dir_t filler;
-	enum fuse_readdir_flags flags;
-};
-
-static int fill_one(void *p, const char *name, const struct tree_attr *a)
-{
-	struct fill_ctx *f = p;
-	struct stat st;
-
-	if (a && (f->flags & FUSE_READDIR_PLUS)) {
-		to_stat(a, &st);
-		return f->filler(f->buf, name, &st, 0, FUSE_FILL_DIR_PLUS);
+	rc = inode_get(c->inodes, ino, path, sizeof(path), &na);
+	if (rc)
+		return rc;
+	rc = tree_getattr(c->tree, path, &a);
+	if (rc == 0 && a.type == TREE_FILE && a.changing && na.type == INODE_FILE) {
+		to_stat(ino, &na, st);
+		*timeout = c->ttl;
+		return 0;
 	}
-	return f->filler(f->buf, name, NULL, 0, 0);
+	if (rc == 0) {
+		to_inode_attr(&a, &ia);
+		if (ia.type == na.type && ia.version == na.version) {
+			to_stat(ino, &ia, st);
+			*timeout = a.fresh_for;
+			return 0;
+		}
+		if (na.type == INODE_DIR)
+			return -ESTALE;	/* the path is no directory any more */
+	} else if (rc != -ENOENT && rc != -ENOTDIR) {
+		return rc;
+	}
+	if (na.type == INODE_DIR)
+		return rc;
+	to_stat(ino, &na, st);
+	*timeout = 0;
+	return 0;
 }
 
-static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
-		      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fill_ctx f = { buf, filler, flags };
+	struct stat st;
+	double timeout;
+	int rc;
 
-	(void)off; (void)fi;
-	filler(buf, ".", NULL, 0, 0);
-	filler(buf, "..", NULL, 0, 0);
-	return tree_readdir(ctx_get()->tree, path, fill_one, &f);
+	(void)fi;
+	count(STATS_FS_GETATTR);
+	rc = attr_of(ctx_of(req), ino, &st, &timeout);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &st, timeout);
 }
 
-/* Whether the caller may write a writable path (.dswfs/refresh): only the mounting user (the
- * daemon's own uid, which also owns every file) and root. With allow_other, anyone else could
+/* Whether the caller may write path (.dswfs/refresh): only the mounting user (the daemon's
+ * own uid, which also owns every file) and root. With allow_other, anyone else could
  * otherwise make the daemon drop its cache and refetch at will. Checked at every step
- * (open, truncate, write) rather than trusting an earlier check on a passed-on descriptor.
- * Returns 0, or -EROFS / -ENOENT for paths that are not writable at all, before -EACCES. */
-static int may_write(const char *path)
+ * (open, truncate, write). Returns 0, or -EROFS / -ENOENT for paths that are not writable at
+ * all, before -EACCES. */
+static int may_write(fuse_req_t req, const char *path)
 {
-	int rc = tree_writable(ctx_get()->tree, path);
-	uid_t uid = fuse_get_context()->uid;
+	int rc = tree_writable(ctx_of(req)->tree, path);
+	uid_t uid = fuse_req_ctx(req)->uid;
 
 	if (rc)
 		return rc;
 	return uid == 0 || uid == getuid() ? 0 : -EACCES;
 }
 
-static int op_open(const char *path, struct fuse_file_info *fi)
+static int path_of(fuse_req_t req, fuse_ino_t ino, char *path, size_t size,
+		   struct inode_attr *a)
 {
-	struct tree *t = ctx_get()->tree;
-	struct tree_file *f;
+	int rc = inode_get(ctx_of(req)->inodes, ino, path, size, a);
+
+	if (rc == -ESTALE)
+		count(STATS_FS_STALE);
+	return rc;
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	char path[PATH_CAP];
+	struct stat st;
+	double timeout;
 	int rc;
 
-	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
-		rc = may_write(path);
-		if (rc)
-			return rc;
-		/* Each write() asks for a refresh (op_write), so a writer looping on one descriptor
-		 * is coalesced like one reopening the file. */
-		fi->fh = 0;
-		fi->direct_io = 1;
-		return 0;
-	}
-	rc = tree_open(t, path, &f);
+	(void)attr; (void)fi;
+	count(STATS_FS_SETATTR);
+	rc = path_of(req, ino, path, sizeof(path), NULL);
+	/* Only a truncation can be allowed (of .dswfs/refresh, as `echo > refresh` does);
+	 * its time stamps come along with it and are ignored. */
+	if (rc == 0)
+		rc = to_set & FUSE_SET_ATTR_SIZE ? may_write(req, path) : -EROFS;
+	if (rc == 0)
+		rc = attr_of(ctx_of(req), ino, &st, &timeout);
 	if (rc)
-		return rc;
-	fi->fh = (uint64_t)(uintptr_t)f;
-	/* Reads come from the bytes pinned at open, never from a page cache that may hold an
-	 * older snapshot's bytes. */
-	fi->direct_io = 1;
-	fi->keep_cache = 0;
-	return 0;
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &st, timeout);
 }
 
-static int op_read(const char *path, char *buf, size_t size, off_t off,
-		   struct fuse_file_info *fi)
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
-	struct tree_file *f = (struct tree_file *)(uintptr_t)fi->fh;
-	size_t n;
+	char path[PATH_CAP], target[PATH_CAP];
+	int rc;
 
-	(void)path;
-	if (!f)
-		return 0;
-	n = tree_read(f, buf, size, off);
-	stats_add(STATS_FS_READS, 1);
-	stats_add(STATS_FS_BYTES_READ, (int64_t)n);
-	return (int)n;
+	count(STATS_FS_READLINK);
+	rc = path_of(req, ino, path, sizeof(path), NULL);
+	if (rc == 0)
+		rc = tree_readlink(ctx_of(req)->tree, path, target, sizeof(target));
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_readlink(req, target);
 }
 
-static int op_release(const char *path, struct fuse_file_info *fi)
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)path;
-	tree_close((struct tree_file *)(uintptr_t)fi->fh);
-	return 0;
+	char path[PATH_CAP];
+	int rc;
+
+	count(STATS_FS_OPEN);
+	rc = path_of(req, ino, path, sizeof(path), NULL);
+	if (rc == 0 && (fi->flags & O_ACCMODE) != O_RDONLY) {
+		rc = may_write(req, path);
+		fi->direct_io = 1;
+	} else if (rc == 0 && __atomic_load_n(&ctx_of(req)->no_open, __ATOMIC_ACQUIRE)) {
+		/* The kernel opens by itself from now on, with its page cache kept: every
+		 * inode's bytes are fixed, so there is nothing to open. */
+		rc = -ENOSYS;
+	} else if (rc == 0) {
+		fi->keep_cache = 1;
+	}
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_open(req, fi);
 }
 
-static int op_write(const char *path, const char *buf, size_t size, off_t off,
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
+	struct fsops_ctx *c = ctx_of(req);
+	char path[PATH_CAP];
+	struct inode_attr na;
+	struct tree_attr a;
+	struct tree_file *f = NULL;
+	char *buf;
+	size_t n = 0;
+	int rc;
+
+	(void)fi;
+	count(STATS_FS_READ);
+	buf = malloc(size ? size : 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	rc = path_of(req, ino, path, sizeof(path), &na);
+	if (rc)
+		goto out;
+	rc = inode_read_data(c->inodes, ino, buf, size, off, &n);
+	if (rc != -ENODATA)
+		goto out;
+	rc = tree_open_attr(c->tree, path, &a, &f);
+	if (rc == -ENOENT || (rc == 0 && a.version != na.version)) {
+		/* Its bytes are gone with their snapshot: the kernel looks the name up again. */
+		count(STATS_FS_STALE);
+		rc = -ESTALE;
+	}
+	if (rc)
+		goto out;
+	n = tree_read(f, buf, size, off);
+out:
+	tree_close(f);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+	} else {
+		stats_add(STATS_FS_READS, 1);
+		stats_add(STATS_FS_BYTES_READ, (int64_t)n);
+		fuse_reply_buf(req, buf, n);
+	}
+	free(buf);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	char path[PATH_CAP];
 	int rc;
 
 	(void)buf; (void)off; (void)fi;
-	rc = may_write(path);
+	count(STATS_FS_WRITE);
+	rc = path_of(req, ino, path, sizeof(path), NULL);
+	if (rc == 0)
+		rc = may_write(req, path);
+	/* Returns once the refresh answering this write has completed, or with its error, and
+	 * once the kernel has dropped what the refresh changed, so a read after it is fresh.
+	 * Waiting here is safe: no invalidation concerns .dswfs, whose inode this write holds;
+	 * it is bounded all the same. */
+	if (rc == 0)
+		rc = tree_write(ctx_of(req)->tree, path);
+	if (rc == 0 && fsops_inval_drain(ctx_of(req)->inval, 10) != 0)
+		log_msg(LOG_WARN, "refresh: kernel invalidations still queued after 10 s");
 	if (rc)
-		return rc;
-	/* Returns once the refresh answering this write has completed, or with its error. */
-	rc = tree_write(ctx_get()->tree, path);
-	return rc ? rc : (int)size;
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_write(req, size);
 }
 
-static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)size; (void)fi;
-	return may_write(path);
+	(void)ino; (void)fi;
+	count(STATS_FS_RELEASE);
+	fuse_reply_err(req, 0);
 }
 
-static int op_readlink(const char *path, char *buf, size_t size)
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	return tree_readlink(ctx_get()->tree, path, buf, size);
+	(void)ino;
+	count(STATS_FS_OPENDIR);
+	if (__atomic_load_n(&ctx_of(req)->no_opendir, __ATOMIC_ACQUIRE)) {
+		/* The kernel then opens directories itself, caching their listings. */
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	fi->cache_readdir = 1;
+	fi->keep_cache = 1;
+	fuse_reply_open(req, fi);
 }
 
-static int op_statfs(const char *path, struct statvfs *sv)
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)path;
-	memset(sv, 0, sizeof(*sv));
-	sv->f_bsize = 4096;
-	sv->f_frsize = 4096;
-	sv->f_namemax = 255;
-	sv->f_flag = ST_RDONLY | ST_NOSUID | ST_NODEV;
+	(void)ino; (void)fi;
+	count(STATS_FS_RELEASEDIR);
+	fuse_reply_err(req, 0);
+}
+
+/* One readdir(plus) reply being filled: entries before off are skipped (the listing is made
+ * again for every request; offsets are positions in it). */
+struct dir_fill {
+	fuse_req_t req;
+	struct fsops_ctx *c;
+	const char *dir;
+	fuse_ino_t ino;
+	bool plus;
+	char *buf;
+	size_t size, used;
+	off_t off, pos;
+	int err;
+};
+
+static int add_entry(struct dir_fill *d, const char *name, const struct tree_attr *a)
+{
+	struct fuse_entry_param e;
+	char path[PATH_CAP];
+	size_t need;
+	bool dots = strcmp(name, ".") == 0 || strcmp(name, "..") == 0;
+
+	if (d->pos++ < d->off)
+		return 0;
+	memset(&e, 0, sizeof(e));
+	e.attr.st_mode = !a ? S_IFREG : a->type == TREE_DIR ? S_IFDIR :
+			 a->type == TREE_LINK ? S_IFLNK : S_IFREG;
+	/* A stand-in number for the dirent; the real one comes with the entry or a lookup. */
+	e.attr.st_ino = dots ? d->ino : (inode_hash(name, strlen(name)) | 1u << 31);
+	if (!d->plus) {
+		need = fuse_add_direntry(d->req, d->buf + d->used, d->size - d->used, name,
+					 &e.attr, d->pos);
+		if (need > d->size - d->used)
+			return 1;
+		d->used += need;
+		return 0;
+	}
+	need = fuse_add_direntry_plus(d->req, NULL, 0, name, NULL, 0);
+	if (need > d->size - d->used)
+		return 1;
+	/* Only an entry that is sent counts as a lookup. A name that went away meanwhile is
+	 * sent without an inode (0): the kernel then looks it up if it wants it. */
+	if (!dots && child_path(d->dir, name, path, sizeof(path)) == 0 &&
+	    entry_for(d->c, path, &e) != 0)
+		e.ino = 0;
+	fuse_add_direntry_plus(d->req, d->buf + d->used, d->size - d->used, name, &e, d->pos);
+	d->used += need;
 	return 0;
 }
 
-static int op_rofs_path(const char *path)
+static int fill_cb(void *p, const char *name, const struct tree_attr *a)
 {
-	(void)path;
-	return -EROFS;
+	return add_entry(p, name, a);
 }
 
-static int op_mkdir(const char *path, mode_t mode)
+static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
 {
-	(void)mode;
-	return op_rofs_path(path);
+	struct dir_fill d = { .req = req, .c = ctx_of(req), .ino = ino, .plus = plus,
+			      .size = size, .off = off };
+	char dir[PATH_CAP];
+	struct tree_attr da;
+	int rc;
+
+	count(plus ? STATS_FS_READDIRPLUS : STATS_FS_READDIR);
+	rc = path_of(req, ino, dir, sizeof(dir), NULL);
+	if (rc)
+		goto out;
+	d.dir = dir;
+	d.buf = malloc(size ? size : 1);
+	if (!d.buf) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	memset(&da, 0, sizeof(da));
+	da.type = TREE_DIR;
+	if (add_entry(&d, ".", &da) || add_entry(&d, "..", &da))
+		goto reply;
+	rc = tree_readdir(d.c->tree, dir, fill_cb, &d);
+reply:
+	if (rc == 0)
+		fuse_reply_buf(req, d.buf, d.used);
+out:
+	if (rc)
+		fuse_reply_err(req, -rc);
+	free(d.buf);
 }
 
-static int op_mknod(const char *path, mode_t mode, dev_t dev)
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
 {
-	(void)mode; (void)dev;
-	return op_rofs_path(path);
+	(void)fi;
+	readdir_common(req, ino, size, off, false);
 }
 
-static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
 {
-	(void)mode; (void)fi;
-	return op_rofs_path(path);
+	(void)fi;
+	readdir_common(req, ino, size, off, true);
 }
 
-static int op_two_paths(const char *from, const char *to)
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
-	(void)from; (void)to;
-	return -EROFS;
+	struct statvfs sv;
+
+	(void)ino;
+	count(STATS_FS_STATFS);
+	memset(&sv, 0, sizeof(sv));
+	sv.f_bsize = 4096;
+	sv.f_frsize = 4096;
+	sv.f_namemax = 255;
+	sv.f_flag = ST_RDONLY | ST_NOSUID | ST_NODEV;
+	fuse_reply_statfs(req, &sv);
 }
 
-static int op_rename(const char *from, const char *to, unsigned int flags)
+/* Everything that would change the tree. */
+static void refuse(fuse_req_t req)
 {
-	(void)flags;
-	return op_two_paths(from, to);
+	count(STATS_FS_OTHER);
+	fuse_reply_err(req, EROFS);
 }
 
-static int op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		     dev_t rdev)
 {
-	(void)mode; (void)fi;
-	return op_rofs_path(path);
+	(void)parent; (void)name; (void)mode; (void)rdev;
+	refuse(req);
 }
 
-static int op_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
-	(void)uid; (void)gid; (void)fi;
-	return op_rofs_path(path);
+	(void)parent; (void)name; (void)mode;
+	refuse(req);
 }
 
-static int op_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	(void)tv; (void)fi;
-	return op_rofs_path(path);
+	(void)parent; (void)name;
+	refuse(req);
 }
 
-static int op_setxattr(const char *path, const char *name, const char *value, size_t size,
-		       int flags)
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
-	(void)name; (void)value; (void)size; (void)flags;
-	return op_rofs_path(path);
+	(void)link; (void)parent; (void)name;
+	refuse(req);
 }
 
-static int op_removexattr(const char *path, const char *name)
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		      const char *newname, unsigned int flags)
 {
-	(void)name;
-	return op_rofs_path(path);
+	(void)parent; (void)name; (void)newparent; (void)newname; (void)flags;
+	refuse(req);
 }
 
-static const struct fuse_operations ops = {
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	(void)ino; (void)newparent; (void)newname;
+	refuse(req);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	(void)parent; (void)name; (void)mode; (void)fi;
+	refuse(req);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			size_t size, int flags)
+{
+	(void)ino; (void)name; (void)value; (void)size; (void)flags;
+	refuse(req);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	(void)ino; (void)name;
+	refuse(req);
+}
+
+static const struct fuse_lowlevel_ops ops = {
 	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
 	.getattr = op_getattr,
-	.readdir = op_readdir,
+	.setattr = op_setattr,
+	.readlink = op_readlink,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_unlink,
+	.symlink = op_symlink,
+	.rename = op_rename,
+	.link = op_link,
 	.open = op_open,
 	.read = op_read,
-	.release = op_release,
 	.write = op_write,
-	.truncate = op_truncate,
-	.readlink = op_readlink,
+	.release = op_release,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.releasedir = op_releasedir,
 	.statfs = op_statfs,
-	.mkdir = op_mkdir,
-	.mknod = op_mknod,
 	.create = op_create,
-	.unlink = op_rofs_path,
-	.rmdir = op_rofs_path,
-	.symlink = op_two_paths,
-	.link = op_two_paths,
-	.rename = op_rename,
-	.chmod = op_chmod,
-	.chown = op_chown,
-	.utimens = op_utimens,
 	.setxattr = op_setxattr,
 	.removexattr = op_removexattr,
 };
 
-const struct fuse_operations *fsops_operations(void)
+const struct fuse_lowlevel_ops *fsops_operations(void)
 {
 	return &ops;
 }
@@ -297,6 +642,7 @@ const struct fuse_operations *fsops_operations(void)
 
 struct inval_item {
 	struct inval_item *next;
+	bool listing;		/* only the directory's listing changed */
 	char path[];
 };
 
@@ -305,20 +651,47 @@ struct fsops_inval {
 	pthread_cond_t cond;
 	struct inval_item *head, *tail;
 	size_t count;
-	struct fuse *fuse;
+	struct inode_table *inodes;
+	struct fuse_session *se;
+	pthread_cond_t idle;	/* signalled when the queue runs empty */
 	pthread_t thread;
-	int running, stop;
+	int running, stop, busy;
 };
 
-struct fsops_inval *fsops_inval_new(void)
+struct fsops_inval *fsops_inval_new(struct inode_table *inodes)
 {
 	struct fsops_inval *q = calloc(1, sizeof(*q));
 
 	if (!q)
 		return NULL;
+	q->inodes = inodes;
 	pthread_mutex_init(&q->lock, NULL);
 	pthread_cond_init(&q->cond, NULL);
+	pthread_cond_init(&q->idle, NULL);
 	return q;
+}
+
+/* Tells the kernel about one path. Only inodes it was given can be in its caches, so paths
+ * the table does not know need nothing. -ENOENT from the kernel means the same. */
+static void inval_one(struct fsops_inval *q, const struct inval_item *it)
+{
+	char parent[PATH_CAP];
+	const char *slash = strrchr(it->path, '/');
+	uint64_t ino;
+
+	if (inode_find(q->inodes, it->path, 0, &ino) == 0) {
+		stats_add(STATS_FS_NOTIFY, 1);
+		fuse_lowlevel_notify_inval_inode(q->se, ino, 0, 0);
+	}
+	if (it->listing || !slash || !slash[1] || (size_t)(slash - it->path) >= sizeof(parent))
+		return;
+	/* The entry: its next lookup finds the inode of the new version. */
+	memcpy(parent, it->path, (size_t)(slash - it->path));
+	parent[slash - it->path] = 0;
+	if (inode_find(q->inodes, slash == it->path ? "/" : parent, 0, &ino) == 0) {
+		stats_add(STATS_FS_NOTIFY, 1);
+		fuse_lowlevel_notify_inval_entry(q->se, ino, slash + 1, strlen(slash + 1));
+	}
 }
 
 static void *inval_main(void *arg)
@@ -337,21 +710,25 @@ static void *inval_main(void *arg)
 		if (!q->head)
 			q->tail = NULL;
 		q->count--;
+		q->busy = 1;
 		pthread_mutex_unlock(&q->lock);
-		/* -ENOENT means the kernel never saw the path: nothing to invalidate. */
-		fuse_invalidate_path(q->fuse, it->path);
+		inval_one(q, it);
 		free(it);
 		pthread_mutex_lock(&q->lock);
+		q->busy = 0;
+		if (!q->head)
+			pthread_cond_broadcast(&q->idle);
 	}
+	pthread_cond_broadcast(&q->idle);
 	pthread_mutex_unlock(&q->lock);
 	return NULL;
 }
 
-int fsops_inval_start(struct fsops_inval *q, struct fuse *f)
+int fsops_inval_start(struct fsops_inval *q, struct fuse_session *se)
 {
 	int rc;
 
-	q->fuse = f;
+	q->se = se;
 	rc = pthread_create(&q->thread, NULL, inval_main, q);
 	if (rc)
 		return -rc;
@@ -361,9 +738,8 @@ int fsops_inval_start(struct fsops_inval *q, struct fuse *f)
 	return 0;
 }
 
-void fsops_invalidate(void *arg, const char *path)
+static void enqueue(struct fsops_inval *q, const char *path, bool listing)
 {
-	struct fsops_inval *q = arg;
 	size_t len = strlen(path);
 	struct inval_item *it;
 
@@ -377,6 +753,7 @@ void fsops_invalidate(void *arg, const char *path)
 	if (!it)
 		return;
 	memcpy(it->path, path, len + 1);
+	it->listing = listing;
 	it->next = NULL;
 	pthread_mutex_lock(&q->lock);
 	if (q->tail)
@@ -387,6 +764,37 @@ void fsops_invalidate(void *arg, const char *path)
 	q->count++;
 	pthread_cond_signal(&q->cond);
 	pthread_mutex_unlock(&q->lock);
+}
+
+void fsops_invalidate(void *q, const char *path)
+{
+	enqueue(q, path, false);
+}
+
+void fsops_invalidate_listing(void *q, const char *path)
+{
+	enqueue(q, path, true);
+}
+
+int fsops_inval_drain(struct fsops_inval *q, double timeout)
+{
+	struct timespec until;
+	int rc = 0;
+
+	if (!q)
+		return 0;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += (time_t)timeout;
+	until.tv_nsec += (long)((timeout - (double)(time_t)timeout) * 1e9);
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&q->lock);
+	while (q->running && (q->head || q->busy) && rc == 0)
+		rc = pthread_cond_timedwait(&q->idle, &q->lock, &until);
+	pthread_mutex_unlock(&q->lock);
+	return rc ? -ETIMEDOUT : 0;
 }
 
 void fsops_inval_stop(struct fsops_inval *q)
@@ -400,6 +808,7 @@ void fsops_inval_stop(struct fsops_inval *q)
 	running = q->running;
 	q->running = 0;
 	pthread_cond_signal(&q->cond);
+	pthread_cond_broadcast(&q->idle);
 	pthread_mutex_unlock(&q->lock);
 	if (running)
 		pthread_join(q->thread, NULL);
@@ -417,6 +826,7 @@ void fsops_inval_free(struct fsops_inval *q)
 		free(it);
 	}
 	pthread_cond_destroy(&q->cond);
+	pthread_cond_destroy(&q->idle);
 	pthread_mutex_destroy(&q->lock);
 	free(q);
 }

@@ -8,13 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <fuse.h>
 #include <fuse_lowlevel.h>
 
 #include "api.h"
 #include "creds.h"
 #include "ctl.h"
 #include "fsops.h"
+#include "inode.h"
 #include "log.h"
 #include "opts.h"
 #include "secmem.h"
@@ -147,9 +147,9 @@ static void *prefetch_thread(void *arg)
 	return NULL;
 }
 
-/* Mounts f (made by fuse_new) and serves until unmounted; destroys f. */
-static int mount_and_serve(struct fuse *f, struct fuse_cmdline_opts *co, struct fsops_ctx *fc,
-			   bool prefetch)
+/* Mounts se (made by fuse_session_new) and serves until unmounted; destroys se. */
+static int mount_and_serve(struct fuse_session *se, struct fuse_cmdline_opts *co,
+			   struct fsops_ctx *fc, bool prefetch)
 {
 	pthread_t pre;
 	bool pre_started = false;
@@ -163,13 +163,13 @@ static int mount_and_serve(struct fuse *f, struct fuse_cmdline_opts *co, struct 
 	int failed;
 
 	capture_begin(&cap);
-	failed = fuse_mount(f, co->mountpoint) != 0;
+	failed = fuse_session_mount(se, co->mountpoint) != 0;
 	capture_end(&cap, failed);
 	if (failed)
 		goto out_destroy;
 	if (fuse_daemonize(co->foreground) != 0)
 		goto out_unmount;
-	if (fuse_set_signal_handlers(fuse_get_session(f)) != 0)
+	if (fuse_set_signal_handlers(se) != 0)
 		goto out_unmount;
 	/* Blocked before any thread starts, so every thread inherits it and only hup_thread
 	 * takes SIGHUP. Threads start only now: daemonizing forks, and a thread lives in one
@@ -177,14 +177,14 @@ static int mount_and_serve(struct fuse *f, struct fuse_cmdline_opts *co, struct 
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	if (fc->inval && fsops_inval_start(fc->inval, f) != 0)
+	if (fc->inval && fsops_inval_start(fc->inval, se) != 0)
 		log_msg(LOG_WARN, "no invalidation thread: kernel caches will age out with the TTL");
 	hup_started = pthread_create(&hup, NULL, hup_thread, fc->tree) == 0;
 	log_msg(LOG_INFO, "mounted on %s", co->mountpoint);
 	if (prefetch && pthread_create(&pre, NULL, prefetch_thread, fc->tree) == 0)
 		pre_started = true;
 	if (co->singlethread) {
-		rc = fuse_loop(f) ? 1 : 0;
+		rc = fuse_session_loop(se) ? 1 : 0;
 	} else {
 		lc = fuse_loop_cfg_create();
 		if (!lc)
@@ -195,11 +195,11 @@ static int mount_and_serve(struct fuse *f, struct fuse_cmdline_opts *co, struct 
 			fuse_loop_cfg_set_max_threads(lc, co->max_threads);
 		if (co->max_idle_threads != UINT_MAX)
 			fuse_loop_cfg_set_idle_threads(lc, co->max_idle_threads);
-		rc = fuse_loop_mt(f, lc) ? 1 : 0;
+		rc = fuse_session_loop_mt(se, lc) ? 1 : 0;
 		fuse_loop_cfg_destroy(lc);
 	}
 out_signals:
-	fuse_remove_signal_handlers(fuse_get_session(f));
+	fuse_remove_signal_handlers(se);
 	if (pre_started)
 		pthread_join(pre, NULL);
 	if (hup_started) {
@@ -209,9 +209,9 @@ out_signals:
 	}
 out_unmount:
 	fsops_inval_stop(fc->inval);
-	fuse_unmount(f);
+	fuse_session_unmount(se);
 out_destroy:
-	fuse_destroy(f);
+	fuse_session_destroy(se);
 	return rc;
 }
 
@@ -232,7 +232,8 @@ int main(int argc, char **argv)
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct fuse_cmdline_opts co;
 	struct captured cap;
-	struct fuse *fuse = NULL;
+	struct fuse_session *fuse = NULL;
+	struct inode_table *inodes = NULL;
 	struct creds_options copt;
 	struct creds_provider *creds = NULL;
 	struct api_client *api = NULL;
@@ -273,7 +274,7 @@ int main(int argc, char **argv)
 		opts_usage(stdout, "dswfs");
 		printf("FUSE options:\n");
 		fuse_cmdline_help();
-		fuse_lib_help(&args);
+		fuse_lowlevel_help();
 		rc = 0;
 		goto out_args;
 	}
@@ -284,9 +285,11 @@ int main(int argc, char **argv)
 	}
 	log_set_level(co.debug ? LOG_DEBUG : (enum log_level)(LOG_WARN + o.verbose));
 	if (!o.query_path && co.mountpoint) {
-		/* fuse_new is where libfuse checks its options: before anything else can fail. */
+		/* fuse_session_new is where libfuse checks its options: before anything else can
+		 * fail. */
 		capture_begin(&cap);
-		fuse = fuse_new(&args, fsops_operations(), sizeof(struct fuse_operations), &fc);
+		fuse = fuse_session_new(&args, fsops_operations(), sizeof(struct fuse_lowlevel_ops),
+					&fc);
 		capture_end(&cap, !fuse);
 		if (!fuse) {
 			rc = 2;
@@ -349,8 +352,14 @@ int main(int argc, char **argv)
 	tcfg.max_stale = o.max_stale;
 	tcfg.refresh_min_interval = o.refresh_min_interval;
 	if (!o.query_path) {
-		fc.inval = fsops_inval_new();
+		if (inode_table_new(&inodes) != 0) {
+			fprintf(stderr, "dswfs: out of memory\n");
+			goto out_api;
+		}
+		fc.inodes = inodes;
+		fc.inval = fsops_inval_new(inodes);
 		tcfg.invalidate = fc.inval ? fsops_invalidate : NULL;
+		tcfg.invalidate_listing = fc.inval ? fsops_invalidate_listing : NULL;
 		tcfg.invalidate_ctx = fc.inval;
 	}
 	if (tree_new(&tcfg, &tree) != 0) {
@@ -384,6 +393,7 @@ out_tree:
 	tree_free(tree);
 	fsops_inval_free(fc.inval);
 out_api:
+	inode_table_free(inodes);
 	ctl_free(ctl);
 	api_client_free(api);
 out_endpoint:
@@ -392,7 +402,7 @@ out_creds:
 	creds_provider_free(creds);
 out_args:
 	if (fuse)
-		fuse_destroy(fuse);
+		fuse_session_destroy(fuse);
 	free(config);
 	free(co.mountpoint);
 	opts_free(&o);

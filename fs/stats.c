@@ -28,6 +28,15 @@ static const char *const names[STATS__COUNT] = {
 	[STATS_REFRESH_COALESCED] = "refresh_coalesced",
 	[STATS_REFRESH_JOINED] = "refresh_joined",
 	[STATS_TOTAL_COUNT_LIES] = "total_count_lies",
+	[STATS_FS_LOOKUP] = "fs_lookup", [STATS_FS_FORGET] = "fs_forget",
+	[STATS_FS_GETATTR] = "fs_getattr", [STATS_FS_SETATTR] = "fs_setattr",
+	[STATS_FS_READLINK] = "fs_readlink", [STATS_FS_OPEN] = "fs_open",
+	[STATS_FS_READ] = "fs_read", [STATS_FS_WRITE] = "fs_write",
+	[STATS_FS_RELEASE] = "fs_release", [STATS_FS_OPENDIR] = "fs_opendir",
+	[STATS_FS_READDIR] = "fs_readdir", [STATS_FS_READDIRPLUS] = "fs_readdirplus",
+	[STATS_FS_RELEASEDIR] = "fs_releasedir", [STATS_FS_STATFS] = "fs_statfs",
+	[STATS_FS_OTHER] = "fs_other", [STATS_FS_INODES] = "fs_inodes",
+	[STATS_FS_STALE] = "fs_stale", [STATS_FS_NOTIFY] = "fs_notify",
 };
 
 void stats_add(enum stats_id id, int64_t n)

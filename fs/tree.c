@@ -9,6 +9,7 @@
 #include "buf.h"
 #include "cache.h"
 #include "ctl.h"
+#include "inode.h"
 #include "log.h"
 #include "query.h"
 #include "refresh.h"
@@ -76,11 +77,7 @@ static double tree_now(void *ctx)
 
 static size_t reg_hash(const char *s)
 {
-	size_t h = 14695981039346656037ULL;
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-	return h % REG_BUCKETS;
+	return (size_t)(inode_hash(s, strlen(s)) % REG_BUCKETS);
 }
 
 /* Remembers that the kernel was shown the query directory dir (len bytes of it) for key. */
@@ -211,16 +208,25 @@ static void invalidate_instance(struct tree *t, const char *dirs, const struct s
 	}
 }
 
+/* A directory whose listing changed; its own entry stays. */
+static void invalidate_listing(struct tree *t, const char *dir)
+{
+	if (t->cfg.invalidate_listing)
+		t->cfg.invalidate_listing(t->cfg.invalidate_ctx, dir);
+	else
+		t->cfg.invalidate(t->cfg.invalidate_ctx, dir);
+}
+
 static void invalidate_dirs(struct tree *t, const char *dirs, bool base)
 {
 	for (const char *d = dirs; d && *d; d += strlen(d) + 1) {
-		invalidate(t, d, NULL, NULL);
+		invalidate_listing(t, d);
 		invalidate(t, d, "instances.json", NULL);
 		invalidate(t, d, ".query", NULL);
 	}
 	if (base) {
-		invalidate(t, "/by-name", NULL, NULL);
-		invalidate(t, "/workspaces", NULL, NULL);
+		invalidate_listing(t, "/by-name");
+		invalidate_listing(t, "/workspaces");
 	}
 }
 
@@ -690,6 +696,46 @@ static char *stats_text(struct tree *t, size_t *len)
 	return text;
 }
 
+/* How long the kernel may keep what an answer age seconds old showed: the rest of its TTL. */
+static double attr_fresh_for(const struct tree *t, double age)
+{
+	return age >= t->cfg.ttl ? 0 : t->cfg.ttl - (age > 0 ? age : 0);
+}
+
+/* The version of what a resolved path shows (tree_attr.version): a file's or link's content
+ * hash, a directory's snapshot fetch time. */
+static uint64_t attr_version(const struct tree_attr *a, const char *data, size_t len,
+			     const struct snap *s)
+{
+	if (a->type == TREE_DIR)
+		return s ? (uint64_t)snap_fetched_at(s) : 0;
+	return inode_hash(data ? data : "", data ? len : 0);
+}
+
+/* Version, freshness and mtime of a directory listed from q's snapshot, peeked quietly, never
+ * fetched (a stat needs no fetch). The kernel keeps a directory's listing until it is
+ * invalidated (on_replaced) or its mtime changes, and asks for the attributes again when they
+ * expire (fresh_for). So the mtime is the fetch time while the answer is fresh, and the current
+ * time (with mtime_nsec 1, never equal to a fresh one) while it is not: a listing whose answer
+ * went stale is read again, and that read refreshes the answer (stale-while-revalidate), as
+ * when nothing was cached. */
+static void listing_attr(struct tree *t, const struct query *q, struct tree_attr *a)
+{
+	double age;
+	void *v;
+
+	if (cache_peek_quiet(t->cache, query_canonical(q), &v, &age) == 0) {
+		a->version = (uint64_t)snap_fetched_at(v);
+		a->fresh_for = attr_fresh_for(t, age);
+		a->mtime = snap_fetched_at(v);
+		snap_unref(v);
+		return;
+	}
+	a->fresh_for = 0;
+	a->mtime = time(NULL);
+	a->mtime_nsec = 1;
+}
+
 /* Resolves a path to what it names. For files the bytes come back in *f (when f is not NULL),
  * pinned by a snapshot reference or owned. */
 static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct tree_file **f)
@@ -701,6 +747,7 @@ static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct
 	char *owned = NULL;
 	size_t len = 0;
 	double age = 0;
+	bool listing = false;
 	size_t k;
 	long i;
 	int rc;
@@ -709,13 +756,18 @@ static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct
 	if (rc)
 		return rc;
 	switch (qp.node) {
-	case QN_ROOT: case QN_WORKSPACES: case QN_BYNAME: case QN_CTL_DIR:
-	case QN_QUERY_DIR: case QN_KEY_DIR:
+	case QN_ROOT: case QN_CTL_DIR:
 		dir_attr(a, t->started, t->started);
+		break;
+	case QN_WORKSPACES: case QN_BYNAME: case QN_QUERY_DIR: case QN_KEY_DIR:
+		dir_attr(a, t->started, t->started);
+		listing_attr(t, qp.node == QN_WORKSPACES || qp.node == QN_BYNAME ? t->base : qp.query,
+			     a);
+		listing = true;
 		break;
 	case QN_INSTANCES_JSON:
 		rc = get_snap_noted(t, qp.query, path, strlen(path) - strlen("/instances.json"), &s,
-				    NULL);
+				    &age);
 		if (rc)
 			break;
 		data = snap_instances_json(s, &len);
@@ -740,9 +792,9 @@ static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct
 		/* The instance directory's own lookup is where its query directory gets noted:
 		 * nothing below it is reached without that lookup. */
 		if (!*qp.rest)
-			rc = get_snap_noted(t, qp.query, path, (size_t)(qp.name - path - 1), &s, NULL);
+			rc = get_snap_noted(t, qp.query, path, (size_t)(qp.name - path - 1), &s, &age);
 		else
-			rc = get_snap(t, qp.query, &s, NULL);
+			rc = get_snap(t, qp.query, &s, &age);
 		if (rc)
 			break;
 		if (!*qp.rest) {
@@ -765,14 +817,17 @@ static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct
 		file_attr(a, len, snap_mtime(s, k), snap_ctime(s, k));
 		break;
 	case QN_BYNAME_ENTRY:
-		rc = get_snap(t, t->base, &s, NULL);
+		rc = get_snap(t, t->base, &s, &age);
 		if (rc)
 			break;
 		i = snap_link_find(s, qp.name);
 		if (i < 0)
 			rc = -ENOENT;
-		else
+		else {
 			link_attr(a, s, (size_t)i);
+			data = snap_dirname(s, (size_t)i);
+			len = strlen(data);
+		}
 		break;
 	case QN_CTL_FILE:
 		rc = ctl_lookup(qp.name);
@@ -788,6 +843,11 @@ static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct
 			a->mode = 0644;
 		rc = 0;
 		break;
+	}
+	if (rc == 0 && !listing) {
+		a->version = attr_version(a, owned ? owned : data, len, s);
+		a->changing = qp.node == QN_CTL_FILE || qp.node == QN_QUERY_INFO;
+		a->fresh_for = a->changing ? 0 : s ? attr_fresh_for(t, age) : t->cfg.ttl;
 	}
 	if (rc == 0 && f && a->type == TREE_FILE) {
 		struct tree_file *tf = calloc(1, sizeof(*tf));
@@ -825,6 +885,11 @@ int tree_open(struct tree *t, const char *path, struct tree_file **f)
 	struct tree_attr a;
 
 	return resolve(t, path, &a, f);
+}
+
+int tree_open_attr(struct tree *t, const char *path, struct tree_attr *a, struct tree_file **f)
+{
+	return resolve(t, path, a, f);
 }
 
 size_t tree_read(const struct tree_file *f, char *buf, size_t size, off_t off)

@@ -136,4 +136,8 @@ void cache_wait_background(struct cache *c);
  * have not started are cancelled without calling fetch. */
 void cache_free(struct cache *c);
 
+/* cache_peek without counting a use: the LRU order and the hit counter stay as they are (the
+ * kernel asking for a directory's attributes is no use of its answer). */
+int cache_peek_quiet(struct cache *c, const char *key, void **value, double *age);
+
 #endif

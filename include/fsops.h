@@ -1,34 +1,47 @@
-/* fsops: the FUSE callbacks, a thin layer mapping libfuse's calls onto the tree module. */
+/* fsops: the FUSE low-level operations: inode numbers from the inode table, answers from the
+ * tree, kernel caching with timeouts and invalidations sent from their own thread. */
 #ifndef DSWFS_FSOPS_H
 #define DSWFS_FSOPS_H
 
-#include <fuse.h>
+#include <fuse_lowlevel.h>
 
 struct tree;
-
+struct inode_table;
 struct fsops_inval;
 
-/* What the callbacks need; passed as fuse_new's private data. */
+/* What the operations need; passed as fuse_session_new's userdata. */
 struct fsops_ctx {
 	struct tree *tree;
-	double ttl;	/* kernel entry/attr timeouts follow the cache's TTL */
+	double ttl;			/* attribute timeout of content-addressed .dswfs files */
+	struct inode_table *inodes;	/* owned by the caller */
 	struct fsops_inval *inval;
+	int no_open, no_opendir;	/* set by init: the kernel can do without OPEN(DIR) */
 };
 
 /* The operations table (static storage). */
-const struct fuse_operations *fsops_operations(void);
+const struct fuse_lowlevel_ops *fsops_operations(void);
 
 /* A queue of paths whose kernel caches must be invalidated, drained by its own thread: the
  * kernel may wait on FUSE requests while handling an invalidation, so it is never done from a
- * request's thread. Returns NULL on ENOMEM. Free with fsops_inval_stop. */
-struct fsops_inval *fsops_inval_new(void);
+ * request's thread. Paths are turned into inode numbers there (inodes: borrowed, must outlive
+ * the queue): a changed entry becomes an entry invalidation in its parent (the next lookup
+ * finds the new inode), a directory an inode invalidation (its cached listing). Returns NULL
+ * on ENOMEM. Free with fsops_inval_free. */
+struct fsops_inval *fsops_inval_new(struct inode_table *inodes);
 
-/* Starts draining into f's kernel caches. Returns 0 or -errno. */
-int fsops_inval_start(struct fsops_inval *q, struct fuse *f);
+/* Starts draining into se's kernel caches. Returns 0 or -errno. */
+int fsops_inval_start(struct fsops_inval *q, struct fuse_session *se);
 
 /* Queues path (copied); a tree_config invalidate callback. Paths queued before start or after
  * the queue is full (it is bounded) are dropped: their kernel entries age out with the TTL. */
 void fsops_invalidate(void *q, const char *path);
+
+/* Queues a directory whose listing changed (tree_config invalidate_listing); as above. */
+void fsops_invalidate_listing(void *q, const char *path);
+
+/* Waits until every path queued so far has been told to the kernel, at most timeout seconds.
+ * Returns 0, or -ETIMEDOUT. NULL (or a queue not started) returns 0 at once. */
+int fsops_inval_drain(struct fsops_inval *q, double timeout);
 
 /* Stops the thread before the session goes away; later paths are dropped. NULL is fine. */
 void fsops_inval_stop(struct fsops_inval *q);

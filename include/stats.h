@@ -33,6 +33,14 @@ enum stats_id {
 	STATS_REFRESH_COALESCED, /* requests answered by another refresh (joined or recent) */
 	STATS_REFRESH_JOINED,	/* of those, requests that joined one in flight */
 	STATS_TOTAL_COUNT_LIES,	/* listings whose pages held more than TotalCount announced */
+	/* FUSE requests reaching the daemon, per operation (fsops.c); a warm walk sends none */
+	STATS_FS_LOOKUP, STATS_FS_FORGET, STATS_FS_GETATTR, STATS_FS_SETATTR, STATS_FS_READLINK,
+	STATS_FS_OPEN, STATS_FS_READ, STATS_FS_WRITE, STATS_FS_RELEASE, STATS_FS_OPENDIR,
+	STATS_FS_READDIR, STATS_FS_READDIRPLUS, STATS_FS_RELEASEDIR, STATS_FS_STATFS,
+	STATS_FS_OTHER,		/* every refused write-side operation (mkdir, rename, ...) */
+	STATS_FS_INODES,	/* gauge: inodes the kernel holds (inode table nodes) */
+	STATS_FS_STALE,		/* requests on an inode whose version is gone: ESTALE */
+	STATS_FS_NOTIFY,	/* kernel cache invalidations sent */
 	STATS__COUNT
 };
 

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
 #include <cjson/cJSON.h>
@@ -37,6 +38,10 @@ struct tree_config {
 	 * the fetch, without tree locks; it must not block on FUSE requests. */
 	void (*invalidate)(void *ctx, const char *path);
 	void *invalidate_ctx;
+	/* Told each directory whose listing may have changed (query directories, by-name,
+	 * workspaces), with the same context; its entry itself stays valid. NULL: invalidate is
+	 * told instead. */
+	void (*invalidate_listing)(void *ctx, const char *path);
 	/* A refresh asked within this many seconds of the last completed one is answered by it
 	 * (refresh.h); 0 = every request refreshes unless one is in flight. */
 	double refresh_min_interval;
@@ -59,6 +64,21 @@ struct tree_attr {
 	mode_t mode;		/* permission bits */
 	off_t size;
 	time_t mtime, ctime;
+	/* Changes whenever the bytes (file), the target (link) or the listing (dir) may have
+	 * changed: the hash of a file's or link's content; the fetch time of the snapshot behind
+	 * a directory (0 for directories that need none). The kernel sees a file at a new version
+	 * as a new inode (fsops.c). */
+	uint64_t version;
+	/* Sub-second part of mtime: 1 on a directory whose answer is not fresh, so its mtime
+	 * differs from every fresh answer's (whole seconds): the kernel rereads a listing whose
+	 * mtime changed. */
+	long mtime_nsec;
+	/* Seconds the answer behind it stays fresh (ttl - age, >= 0): the kernel's entry and
+	 * attribute timeouts. */
+	double fresh_for;
+	/* The bytes change without a refresh (.dswfs files, .query): fresh_for is 0 and a reader
+	 * must take the bytes and the size from one call (tree_open_attr). */
+	bool changing;
 };
 
 /* Attributes of path. Returns 0, -ENOENT, or the fetch's -errno (the failure is recorded in
@@ -117,5 +137,9 @@ int tree_query_json(struct tree *t, const char *path, char **json, size_t *len,
 
 /* Extra "name value" lines for .dswfs/stats (cache size, snapshot bytes). Caller frees. */
 char *tree_stats(struct tree *t);
+
+/* tree_open that also fills *a from the same bytes (size and version match *f's bytes even
+ * for files that change without a refresh). Returns as tree_open. */
+int tree_open_attr(struct tree *t, const char *path, struct tree_attr *a, struct tree_file **f);
 
 #endif

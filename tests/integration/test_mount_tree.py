@@ -262,11 +262,13 @@ def control_files():
                  "api_bytes"):
         assert isinstance(st.get(name), int), f"stats lacks {name}: {text!r}"
     assert st["api_requests"] >= 1 and st["api_pages"] >= 1 and st["api_bytes"] > 0, text
-    # stats is live: more reads show up in the next cat, complete each time.
-    read(m.path("instances", "instances.json"))
+    # stats is live: more requests show up in the next cat, complete each time. A read of a
+    # cached file reaches no daemon (the kernel answers it), a lookup of a new name does.
+    assert not os.path.exists(m.path("instances", "no-such-instance"))
     st2 = read_ctl_stats(m)
     assert st2["cache_hits"] + st2["cache_misses"] > st["cache_hits"] + st["cache_misses"], \
         f"cache counters did not move: {st} -> {st2}"
+    assert st2["fs_lookup"] > st["fs_lookup"], f"fs_lookup did not move: {st} -> {st2}"
 
 
 @test

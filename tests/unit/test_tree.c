@@ -746,3 +746,47 @@ TEST(last_error_belongs_to_its_mount)
 	tree_free(t);
 	tree_free(u);
 }
+
+/* What the kernel's caches are keyed and timed by (fsops.c): a file's version follows its
+ * bytes, freshness is the rest of the TTL, .dswfs files change without a refresh, and a
+ * listed directory's mtime moves off its fresh value once its answer is stale. */
+TEST(versions_and_freshness_for_the_kernel)
+{
+	struct fake f;
+	struct tree *t = make_tree(&f, false);
+	struct tree_attr a, b, c, d, e;
+	struct tree_file *tf = NULL;
+
+	CHECK_EQ_INT(tree_getattr(t, "/instances/dsw-aaa/Status", &a), 0);
+	CHECK(a.fresh_for > 29.9 && a.fresh_for <= 30);
+	CHECK(!a.changing);
+	f.now += 10;
+	CHECK_EQ_INT(tree_getattr(t, "/instances/dsw-aaa/Status", &b), 0);
+	CHECK(b.fresh_for > 19.9 && b.fresh_for <= 20);
+	CHECK(b.version == a.version);	/* same bytes, same version */
+	CHECK_EQ_INT(tree_getattr(t, "/instances/dsw-bbb/Status", &c), 0);
+	CHECK(c.version != a.version);	/* "Stopped\n" is not "Running\n" */
+	CHECK_EQ_INT(tree_getattr(t, "/instances", &d), 0);
+	CHECK(d.fresh_for > 19.9 && d.mtime_nsec == 0);
+	f.mutate = 1;
+	CHECK_EQ_INT(tree_write(t, "/.dswfs/refresh"), 0);
+	CHECK_EQ_INT(tree_getattr(t, "/instances/dsw-aaa/Status", &b), 0);
+	CHECK(b.version != a.version);	/* new bytes, new version */
+	CHECK_EQ_INT(b.size, strlen("Stopped\n"));
+	CHECK_EQ_INT(tree_getattr(t, "/instances/dsw-aaa", &e), 0);
+	CHECK_EQ_INT(e.type, TREE_DIR);
+	/* A stale answer: listed directories say so (fresh_for 0, an mtime no fresh one has). */
+	f.now += 31;
+	CHECK_EQ_INT(tree_getattr(t, "/instances", &d), 0);
+	CHECK(d.fresh_for == 0 && d.mtime_nsec == 1);
+	CHECK_EQ_INT(tree_getattr(t, "/instances/status", &d), 0);
+	CHECK(d.fresh_for == 0 && d.mtime_nsec == 1);
+	/* .dswfs files change without a refresh: never cached by time, bytes and size together. */
+	CHECK_EQ_INT(tree_open_attr(t, "/.dswfs/stats", &a, &tf), 0);
+	CHECK(a.changing && a.fresh_for == 0);
+	CHECK_EQ_INT(a.size, tree_file_size(tf));
+	tree_close(tf);
+	CHECK_EQ_INT(tree_getattr(t, "/instances/.query", &a), 0);
+	CHECK(a.changing);
+	tree_free(t);
+}

@@ -882,14 +882,14 @@ out:
 	return rc;
 }
 
-/* Lists instance directories with exact attributes, so readdirplus spares the lookups. */
+/* Lists instance directories with exact attributes, so readdirplus spares the lookups.
+ * instances.json is not listed: it repeats every instance's values, so a walk (ls, find,
+ * grep -r) would see each of them again; it stays readable by name, like the filter keys. */
 static int list_instances(struct snap *s, int (*fill)(void *, const char *, const struct tree_attr *),
 			  void *ctx)
 {
 	struct tree_attr a;
 
-	if (fill(ctx, "instances.json", NULL))
-		return 0;
 	for (size_t i = 0; i < snap_count(s); i++) {
 		dir_attr(&a, snap_mtime(s, i), snap_ctime(s, i));
 		if (fill(ctx, snap_dirname(s, i), &a))
@@ -983,6 +983,10 @@ int tree_readdir(struct tree *t, const char *path,
 			const struct render_node *c = render_child(node, k);
 			size_t len = 0;
 
+			/* The whole instance again: readable by name, not listed (see list_instances). */
+			if (!*qp.rest && !render_is_dir(c) &&
+			    strcmp(render_name(c), "instance.json") == 0)
+				continue;
 			if (render_is_dir(c))
 				dir_attr(&a, snap_mtime(s, (size_t)i), snap_ctime(s, (size_t)i));
 			else {

@@ -514,11 +514,16 @@ static size_t snap_bytes_cb(const void *v)
 	return snap_bytes(v);
 }
 
+/* The longest a failing query is answered from memory before it is asked again (cache.h
+ * fail_memory): back-offs of min(ttl, 1 s), 2 s, 4 s ... up to this, or ttl when shorter. */
+#define TREE_FAIL_MEMORY 30.0
+
 int tree_new(const struct tree_config *cfg, struct tree **out)
 {
 	struct cache_config cc = {
 		.ttl = cfg->ttl, .max_entries = cfg->max_snapshots, .grace = cfg->grace,
 		.max_stale = cfg->max_stale, .max_bytes = cfg->max_bytes,
+		.fail_memory = TREE_FAIL_MEMORY, .wait_timeout = cfg->wait_timeout,
 	};
 	struct cache_ops ops = {
 		.fetch = fetch_snap, .ref = snap_ref_cb, .unref = snap_unref_cb,
@@ -600,6 +605,11 @@ static int get_snap(struct tree *t, const struct query *q, struct snap **s, doub
 	int rc;
 
 	rc = cache_get(t->cache, query_canonical(q), q, &v, age, &err);
+	if (rc == -ETIMEDOUT && err.err == -ETIMEDOUT && !err.http_status && !err.curl_code) {
+		/* The reader's own deadline (the fetch's failures are recorded by fetch_snap). */
+		log_msg(LOG_WARN, "%s: %s", err.query, err.message);
+		ctl_record_error(t->ctl, &err);
+	}
 	if (rc)
 		return rc;
 	*s = v;

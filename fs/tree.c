@@ -605,11 +605,10 @@ static int get_snap(struct tree *t, const struct query *q, struct snap **s, doub
 	int rc;
 
 	rc = cache_get(t->cache, query_canonical(q), q, &v, age, &err);
-	if (rc == -ETIMEDOUT && err.err == -ETIMEDOUT && !err.http_status && !err.curl_code) {
-		/* The reader's own deadline (the fetch's failures are recorded by fetch_snap). */
-		log_msg(LOG_WARN, "%s: %s", err.query, err.message);
+	/* The reader's own deadline, logged and recorded by ctl_record_error (the fetch's
+	 * failures are recorded by fetch_snap). */
+	if (rc == -ETIMEDOUT && err.err == -ETIMEDOUT && !err.http_status && !err.curl_code)
 		ctl_record_error(t->ctl, &err);
-	}
 	if (rc)
 		return rc;
 	*s = v;

@@ -329,10 +329,17 @@ TEST(errors_reach_last_error)
 	s = read_all(t, "/.dswfs/last_error", &len);
 	CHECK(s && strstr(s, "ServiceUnavailableTemporary") && strstr(s, "503"));
 	free(s);
-	/* errors are not cached */
+	/* The failure is remembered for a back-off of min(ttl, 1 s): an immediate retry gets it
+	 * at once, without a fetch; */
 	f.fail = 0;
+	CHECK_EQ_INT(tree_open(t, "/instances/dsw-aaa/Status", &tf), -EIO);
+	CHECK_EQ_INT(f.calls, 1);
+	/* after it, the next reader fetches again. */
+	f.now += 1;
+	tf = NULL;
 	CHECK_EQ_INT(tree_open(t, "/instances/dsw-aaa/Status", &tf), 0);
-	tree_close(tf);
+	if (tf)
+		tree_close(tf);
 	CHECK_EQ_INT(f.calls, 2);
 	tree_free(t);
 }

@@ -455,6 +455,30 @@ static void flight_free(struct cache *c, struct flight *f)
 	free(f);
 }
 
+/* With the lock held: moves e's value onto *garbage (in an entry of its own, so dropped and
+ * unref run once the lock is dropped) and leaves e in place without a value. False, with
+ * nothing changed, when memory runs out. */
+static bool entry_drop_value(struct cache *c, struct entry *e, struct entry **garbage)
+{
+	struct entry *g = calloc(1, sizeof(*g));
+
+	if (!g || !(g->key = strdup(e->key))) {
+		free(g);
+		return false;
+	}
+	g->value = e->value;
+	e->value = NULL;
+	values_changed(c, -1);
+	if (e->bytes) {
+		bytes_changed(c, e->bytes, 0);
+		e->bytes = 0;
+	}
+	e->failures = 0;
+	g->chain = *garbage;
+	*garbage = g;
+	return true;
+}
+
 /* With the lock held, for a failed fetch of e, which holds no value: keeps the error for a
  * back-off (fail_memory), or, when that is off or does not apply, retires e so the next caller
  * fetches again. */
@@ -525,7 +549,11 @@ static void flight_finish(struct cache *c, struct flight *f, int rc, void *value
 				f->stale_at = e->fetched_at;
 			}
 			if (age >= stale_limit(c)) {
-				entry_retire(c, e, garbage);
+				/* Nothing left to serve: from here on it is a key without a value. */
+				if (!c->cfg.fail_memory || !entry_drop_value(c, e, garbage))
+					entry_retire(c, e, garbage);
+				else
+					remember_failure(c, e, rc, now, err, garbage);
 			} else {
 				if (e->failures < 64)
 					e->failures++;

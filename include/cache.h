@@ -74,7 +74,8 @@ struct cache_config {
 	 * being answered with it; it goes when something newer is stored), and values whose key
 	 * has a fetch under way. max_entries applies as well; whichever is stricter wins. */
 	size_t max_bytes;
-	/* 0 = off. A fetch failing for a key holding no value is remembered: for a back-off of
+	/* 0 = off. A fetch failing for a key holding no value (or only one too old ever to be
+	 * served again, which is then let go) is remembered: for a back-off of
 	 * min(ttl, 1 s), doubling after each further failure in a row up to min(ttl,
 	 * fail_memory), callers get the same error at once (-errno, *err copied, its message
 	 * saying it is a remembered failure and when it happened) instead of another fetch; the

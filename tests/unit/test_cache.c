@@ -2186,3 +2186,28 @@ TEST(cache_free_joins_a_fetch_its_caller_gave_up_on)
 	gate_open(&f, 0);
 	finish(c, &f);		/* joins the fetch thread; no value leaks */
 }
+
+TEST(a_failure_past_every_stale_limit_is_remembered_too)
+{
+	struct cache_config cfg = { .ttl = 10, .max_stale = 20, .fail_memory = 30 };
+	struct fake f;
+	struct cache *c;
+	struct fval *a;
+	int rc;
+
+	fake_init(&f);
+	c = new_cache_cfg(&f, &cfg);
+	a = get(c, "k", &rc, NULL);
+	CHECK_EQ_INT(rc, 0);
+	if (a)
+		fv_unref(a);
+	fake_advance(&f, 25);		/* past max_stale: the old value can never be served */
+	set_fail(&f, -EIO);
+	check_refetched(c, &f, 2, -EIO);
+	CHECK_EQ_INT(cache_entries(c), 0);
+	CHECK_EQ_INT(__atomic_load_n(&live_values, __ATOMIC_RELAXED), 0);
+	check_remembered(c, &f, 2, -EIO);
+	fake_advance(&f, 1);
+	check_refetched(c, &f, 3, -EIO);
+	finish(c, &f);
+}

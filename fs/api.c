@@ -11,6 +11,8 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
 
 #include <curl/curl.h>
 #include <openssl/rand.h>
@@ -68,6 +70,15 @@ struct api_client {
 	pthread_mutex_t pool_lock;
 	CURL *idle[POOL_IDLE_MAX];
 	int nidle;
+
+	/* api_client_abort: the flag every transfer and back-off checks, the sockets curl has
+	 * open (shut down on abort so a transfer waiting for a silent server wakes at once) and
+	 * the condition back-off waits sleep on. */
+	int aborted;
+	pthread_mutex_t abort_lock;
+	pthread_cond_t abort_cv;	/* CLOCK_MONOTONIC */
+	int *socks;
+	size_t nsocks, socks_cap;
 };
 
 /* ---- small helpers ---- */
@@ -153,12 +164,90 @@ static int make_nonce(char out[33])
 	return 0;
 }
 
-static void sleep_ms(long ms)
+static bool client_aborted(struct api_client *c)
 {
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+	return __atomic_load_n(&c->aborted, __ATOMIC_ACQUIRE) != 0;
+}
 
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+/* Sleeps ms, or less when the client is aborted meanwhile. */
+static void sleep_ms(struct api_client *c, long ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&c->abort_lock);
+	while (!client_aborted(c) &&
+	       pthread_cond_timedwait(&c->abort_cv, &c->abort_lock, &ts) != ETIMEDOUT)
 		;
+	pthread_mutex_unlock(&c->abort_lock);
+}
+
+/* curl's socket hooks: every socket a transfer opens is known, so an abort can shut it down. */
+static curl_socket_t open_sock_cb(void *p, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct api_client *c = p;
+	int fd;
+
+	(void)purpose;
+	pthread_mutex_lock(&c->abort_lock);
+	if (client_aborted(c)) {
+		pthread_mutex_unlock(&c->abort_lock);
+		return CURL_SOCKET_BAD;
+	}
+	if (c->nsocks == c->socks_cap) {
+		size_t cap = c->socks_cap ? c->socks_cap * 2 : 16;
+		int *n = realloc(c->socks, cap * sizeof(*n));
+
+		if (!n) {
+			pthread_mutex_unlock(&c->abort_lock);
+			return CURL_SOCKET_BAD;
+		}
+		c->socks = n;
+		c->socks_cap = cap;
+	}
+	fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	if (fd >= 0)
+		c->socks[c->nsocks++] = fd;
+	pthread_mutex_unlock(&c->abort_lock);
+	return fd >= 0 ? fd : CURL_SOCKET_BAD;
+}
+
+static int close_sock_cb(void *p, curl_socket_t fd)
+{
+	struct api_client *c = p;
+
+	/* Forgotten before it is closed, under the lock abort shuts sockets down with, so a
+	 * reused descriptor number is never shut down by mistake. */
+	pthread_mutex_lock(&c->abort_lock);
+	for (size_t i = 0; i < c->nsocks; i++)
+		if (c->socks[i] == fd) {
+			c->socks[i] = c->socks[--c->nsocks];
+			break;
+		}
+	pthread_mutex_unlock(&c->abort_lock);
+	return close(fd);
+}
+
+static int xferinfo_cb(void *p, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	(void)dt; (void)dn; (void)ut; (void)un;
+	return client_aborted(p) ? 1 : 0;
+}
+
+void api_client_abort(struct api_client *c)
+{
+	pthread_mutex_lock(&c->abort_lock);
+	__atomic_store_n(&c->aborted, 1, __ATOMIC_RELEASE);
+	for (size_t i = 0; i < c->nsocks; i++)
+		shutdown(c->socks[i], SHUT_RDWR);
+	pthread_cond_broadcast(&c->abort_cv);
+	pthread_mutex_unlock(&c->abort_lock);
 }
 
 /* ---- endpoint ---- */
@@ -370,6 +459,15 @@ int api_client_new(const struct api_config *cfg, struct creds_provider *creds,
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_init(&c->share_locks[i], NULL);
 	pthread_mutex_init(&c->pool_lock, NULL);
+	pthread_mutex_init(&c->abort_lock, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&c->abort_cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	rc = parse_endpoint(cfg->endpoint, &c->base_url, &c->host, &c->plain_http, err);
 	if (rc)
 		goto out_free;
@@ -426,6 +524,9 @@ void api_client_free(struct api_client *c)
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_destroy(&c->share_locks[i]);
 	pthread_mutex_destroy(&c->pool_lock);
+	pthread_cond_destroy(&c->abort_cv);
+	pthread_mutex_destroy(&c->abort_lock);
+	free(c->socks);
 	free(c->base_url);
 	free(c->host);
 	free(c->ca_file);
@@ -684,8 +785,15 @@ static int send_once(struct api_client *c, const struct sign_kv *q, size_t nq,
 	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_body);
 	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_sock_cb);
+	curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, c);
+	curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, close_sock_cb);
+	curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, c);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 
-	cc = curl_easy_perform(h);
+	cc = client_aborted(c) ? CURLE_ABORTED_BY_CALLBACK : curl_easy_perform(h);
 	*sent = true;
 	stats_add(STATS_API_REQUESTS, 1);
 	stats_add(STATS_API_BYTES, (int64_t)x->body.len);
@@ -699,7 +807,11 @@ static int send_once(struct api_client *c, const struct sign_kv *q, size_t nq,
 	if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
 		*retry_after_s = (long)(ra > 3600 ? 3600 : ra);
 	*status = (int)code;
-	if (cc == CURLE_WRITE_ERROR && x->write_err == -ENOMEM) {
+	if (cc != CURLE_OK && client_aborted(c)) {
+		err->curl_code = cc;
+		rc = -ECANCELED;
+		set_msg(err, "transfer aborted: dswfs is shutting down");
+	} else if (cc == CURLE_WRITE_ERROR && x->write_err == -ENOMEM) {
 		rc = -ENOMEM;
 		set_msg(err, "out of memory reading the response");
 	} else if (cc == CURLE_WRITE_ERROR || cc == CURLE_FILESIZE_EXCEEDED) {
@@ -1077,7 +1189,12 @@ static int fetch_page(struct api_client *c, const struct list_req *r, int pn, in
 
 		if (attempt > 0) {
 			stats_add(STATS_API_RETRIES, 1);
-			sleep_ms(backoff_ms(c, attempt, throttled, retry_after));
+			sleep_ms(c, backoff_ms(c, attempt, throttled, retry_after));
+		}
+		if (client_aborted(c)) {
+			rc = -ECANCELED;
+			set_msg(err, "transfer aborted: dswfs is shutting down");
+			break;
 		}
 		err->http_status = 0;
 		err->curl_code = 0;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cache.h"
 #include "stats.h"
@@ -52,6 +53,18 @@ struct entry {
 	unsigned failures;		/* refreshes failed in a row since value was fetched */
 	double retry_at;		/* no refresh before this while failures > 0 */
 	size_t bytes;			/* value's size when last measured, counted in c->bytes */
+	struct err_info *neg;		/* without a value: the failure remembered (fail_memory) */
+};
+
+/* A foreground fetch run in a thread of its own, so its caller can stop waiting for it. */
+struct fg_thread {
+	struct fg_thread *next;
+	pthread_t th;
+	bool finished;		/* its thread has returned and may be joined */
+	struct cache *c;
+	struct flight *flight;	/* the thread is one of its users */
+	char *key;
+	void *arg;		/* arg_dup's copy, or the caller's pointer without arg_dup */
 };
 
 /* A background fetch waiting for, or running in, a worker. */
@@ -84,6 +97,7 @@ struct cache {
 	unsigned nspawning;		/* being started by some caller right now */
 	unsigned nidle;			/* workers waiting on work_cv */
 	bool stopping;
+	struct fg_thread *fg;		/* foreground fetch threads not yet joined */
 };
 
 #define CACHE_MIN_BUCKETS 16
@@ -259,6 +273,7 @@ static void garbage_release(struct cache *c, struct entry *garbage)
 			c->ops.dropped(c->ctx, garbage->key, garbage->value);
 		if (garbage->value)
 			c->ops.unref(garbage->value);
+		free(garbage->neg);
 		free(garbage->key);
 		free(garbage);
 	}
@@ -311,7 +326,17 @@ static void sweep_expired(struct cache *c, double now, struct entry **garbage)
 		newer = e->newer;
 		if (!e->flight && e->value && value_age(now, e->fetched_at) >= stale_limit(c))
 			entry_retire(c, e, garbage);
+		else if (!e->flight && e->neg && now >= e->retry_at + c->cfg.fail_memory)
+			entry_retire(c, e, garbage);
 	}
+}
+
+/* The back-off of a remembered failure: like backoff(), but at most fail_memory. */
+static double fail_backoff(const struct cache *c, unsigned failures)
+{
+	double b = backoff(c, failures);
+
+	return b < c->cfg.fail_memory ? b : c->cfg.fail_memory;
 }
 
 static bool over_cap(const struct cache *c)
@@ -365,7 +390,8 @@ int cache_new(const struct cache_config *cfg, const struct cache_ops *ops, void 
 
 	if (!cfg || !ops || !out || !ops->fetch || !ops->ref || !ops->unref || !ops->now ||
 	    !ops->arg_dup != !ops->arg_free || !(cfg->ttl >= 0) || !(cfg->grace >= 0) ||
-	    !(cfg->max_stale >= 0) || (cfg->max_bytes && !ops->size))
+	    !(cfg->max_stale >= 0) || !(cfg->fail_memory >= 0) || !(cfg->wait_timeout >= 0) ||
+	    (cfg->max_bytes && !ops->size))
 		return -EINVAL;
 	c = calloc(1, sizeof(*c));
 	if (!c)
@@ -396,13 +422,23 @@ out_free:
 	return -ENOMEM;
 }
 
+/* Its condition variable runs on CLOCK_MONOTONIC, so waiting deadlines ignore clock jumps. */
 static struct flight *flight_new(void)
 {
 	struct flight *f = calloc(1, sizeof(*f));
+	pthread_condattr_t attr;
+	int rc;
 
 	if (!f)
 		return NULL;
-	if (pthread_cond_init(&f->done_cv, NULL)) {
+	if (pthread_condattr_init(&attr)) {
+		free(f);
+		return NULL;
+	}
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	rc = pthread_cond_init(&f->done_cv, &attr);
+	pthread_condattr_destroy(&attr);
+	if (rc) {
 		free(f);
 		return NULL;
 	}
@@ -417,6 +453,54 @@ static void flight_free(struct cache *c, struct flight *f)
 		c->ops.unref(f->stale);
 	pthread_cond_destroy(&f->done_cv);
 	free(f);
+}
+
+/* With the lock held: moves e's value onto *garbage (in an entry of its own, so dropped and
+ * unref run once the lock is dropped) and leaves e in place without a value. False, with
+ * nothing changed, when memory runs out. */
+static bool entry_drop_value(struct cache *c, struct entry *e, struct entry **garbage)
+{
+	struct entry *g = calloc(1, sizeof(*g));
+
+	if (!g || !(g->key = strdup(e->key))) {
+		free(g);
+		return false;
+	}
+	g->value = e->value;
+	e->value = NULL;
+	values_changed(c, -1);
+	if (e->bytes) {
+		bytes_changed(c, e->bytes, 0);
+		e->bytes = 0;
+	}
+	e->failures = 0;
+	g->chain = *garbage;
+	*garbage = g;
+	return true;
+}
+
+/* With the lock held, for a failed fetch of e, which holds no value: keeps the error for a
+ * back-off (fail_memory), or, when that is off or does not apply, retires e so the next caller
+ * fetches again. */
+static void remember_failure(struct cache *c, struct entry *e, int rc, double now,
+			     const struct err_info *err, struct entry **garbage)
+{
+	unsigned failures = e->failures < 64 ? e->failures + 1 : e->failures;
+
+	if (!c->cfg.fail_memory || rc == -ECANCELED || rc == -ENOMEM ||
+	    !(fail_backoff(c, failures) > 0)) {
+		entry_retire(c, e, garbage);
+		return;
+	}
+	if (!e->neg && !(e->neg = malloc(sizeof(*e->neg)))) {
+		entry_retire(c, e, garbage);
+		return;
+	}
+	*e->neg = *err;
+	if (!e->neg->when)
+		e->neg->when = time(NULL);
+	e->failures = failures;
+	e->retry_at = now + fail_backoff(c, failures);
 }
 
 /* Called by the fetcher with the lock held: publishes the result to the entry (unless
@@ -449,12 +533,13 @@ static void flight_finish(struct cache *c, struct flight *f, int rc, void *value
 			e->fetched_at = now;
 			e->failures = 0;
 			e->retry_at = 0;
+			free(e->neg);
+			e->neg = NULL;
 			lru_touch(c, e);
 			entry_measure(c, e);
 			evict_over_cap(c, e, garbage);
 		} else if (!e->value) {
-			/* Errors are not cached: the next caller fetches again. */
-			entry_retire(c, e, garbage);
+			remember_failure(c, e, rc, now, err, garbage);
 		} else {
 			double age = value_age(now, e->fetched_at);
 
@@ -464,7 +549,11 @@ static void flight_finish(struct cache *c, struct flight *f, int rc, void *value
 				f->stale_at = e->fetched_at;
 			}
 			if (age >= stale_limit(c)) {
-				entry_retire(c, e, garbage);
+				/* Nothing left to serve: from here on it is a key without a value. */
+				if (!c->cfg.fail_memory || !entry_drop_value(c, e, garbage))
+					entry_retire(c, e, garbage);
+				else
+					remember_failure(c, e, rc, now, err, garbage);
 			} else {
 				if (e->failures < 64)
 					e->failures++;
@@ -628,24 +717,33 @@ static void *worker_main(void *p)
 	return NULL;
 }
 
-/* Starts one more worker. Asynchronous signals stay blocked in it, so they keep going to the
+/* Starts a fetch thread. Asynchronous signals stay blocked in it, so they keep going to the
  * threads that expect them; the synchronous ones must not be, or a crash in a fetch would kill
- * the process without its handler (or a sanitizer's report) ever running. Returns 0 or
- * -EAGAIN. */
-static int worker_spawn(struct cache *c)
+ * the process without its handler (or a sanitizer's report) ever running. Returns
+ * pthread_create's result. */
+static int thread_spawn(pthread_t *th, void *(*fn)(void *), void *arg)
 {
 	static const int sync_signals[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS,
 					    SIGABRT };
 	sigset_t mask, saved;
-	pthread_t th;
 	int rc;
 
 	sigfillset(&mask);
 	for (size_t i = 0; i < sizeof(sync_signals) / sizeof(sync_signals[0]); i++)
 		sigdelset(&mask, sync_signals[i]);
 	pthread_sigmask(SIG_SETMASK, &mask, &saved);
-	rc = pthread_create(&th, NULL, worker_main, c);
+	rc = pthread_create(th, NULL, fn, arg);
 	pthread_sigmask(SIG_SETMASK, &saved, NULL);
+	return rc;
+}
+
+/* Starts one more worker. Returns 0 or -EAGAIN. */
+static int worker_spawn(struct cache *c)
+{
+	pthread_t th;
+	int rc;
+
+	rc = thread_spawn(&th, worker_main, c);
 	pthread_mutex_lock(&c->lock);
 	c->nspawning--;
 	if (rc == 0)
@@ -715,13 +813,177 @@ out_nomem:
 	return -ENOMEM;
 }
 
+static void fg_free(struct cache *c, struct fg_thread *t)
+{
+	if (t->arg && c->ops.arg_free)
+		c->ops.arg_free(t->arg);
+	free(t->key);
+	free(t);
+}
+
+/* Joins and frees the foreground threads on list (linked through next). No lock held. */
+static void fg_reap(struct fg_thread *list)
+{
+	struct fg_thread *next;
+
+	for (; list; list = next) {
+		next = list->next;
+		pthread_join(list->th, NULL);
+		free(list);
+	}
+}
+
+/* With the lock held: takes the finished foreground threads off c->fg, for fg_reap. */
+static struct fg_thread *fg_collect_finished(struct cache *c)
+{
+	struct fg_thread **p = &c->fg, *done = NULL, *t;
+
+	while ((t = *p)) {
+		if (t->finished) {
+			*p = t->next;
+			t->next = done;
+			done = t;
+		} else {
+			p = &t->next;
+		}
+	}
+	return done;
+}
+
+static void *fg_main(void *p)
+{
+	struct fg_thread *t = p;
+	struct cache *c = t->c;
+	struct err_info err;
+	void *v = NULL;
+	int rc;
+
+	rc = run_fetch(c, t->key, t->arg, &v, &err);
+	bg_flight_end(c, t->flight, t->key, rc, v, &err);
+	if (t->arg && c->ops.arg_free)
+		c->ops.arg_free(t->arg);
+	free(t->key);
+	t->arg = NULL;
+	t->key = NULL;
+	/* t belongs to whoever reaps it from here on. */
+	pthread_mutex_lock(&c->lock);
+	t->finished = true;
+	if (--c->bg_pending == 0)
+		pthread_cond_broadcast(&c->idle_cv);
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+/* Hands flight f, whose fetcher the caller was to be, to a thread of its own; the caller stays
+ * a user and waits for it like any waiter. No lock held. Returns 0, or -ENOMEM/-EAGAIN with
+ * nothing changed (the caller then fetches itself). */
+static int fg_start(struct cache *c, struct flight *f, const char *key, const void *arg)
+{
+	struct fg_thread *t = calloc(1, sizeof(*t)), *done;
+	int rc;
+
+	if (!t || !(t->key = strdup(key)))
+		goto out_nomem;
+	if (arg && c->ops.arg_dup) {
+		t->arg = c->ops.arg_dup(arg);
+		if (!t->arg)
+			goto out_nomem;
+	} else {
+		t->arg = (void *)arg;
+	}
+	t->c = c;
+	t->flight = f;
+	pthread_mutex_lock(&c->lock);
+	f->users++;
+	c->bg_pending++;
+	pthread_mutex_unlock(&c->lock);
+	rc = thread_spawn(&t->th, fg_main, t);
+	pthread_mutex_lock(&c->lock);
+	if (rc == 0) {
+		/* Linked only now that t->th is set: reapers join what they find here. */
+		t->next = c->fg;
+		c->fg = t;
+	} else {
+		f->users--;
+		if (--c->bg_pending == 0)
+			pthread_cond_broadcast(&c->idle_cv);
+	}
+	done = fg_collect_finished(c);
+	pthread_mutex_unlock(&c->lock);
+	fg_reap(done);
+	if (rc) {
+		fg_free(c, t);
+		return -EAGAIN;
+	}
+	return 0;
+
+out_nomem:
+	if (t)
+		free(t->key);
+	free(t);
+	return -ENOMEM;
+}
+
+/* With the lock held: waits until f is done, or with wait_timeout until deadline on the
+ * cache's clock (false then). The real wait is the clock's remaining time, measured again at
+ * every wake-up, so a fake clock moved forward plus cache_clock_advanced ends it. */
+static bool flight_wait(struct cache *c, struct flight *f, double deadline)
+{
+	while (!f->done) {
+		struct timespec ts;
+		double left;
+
+		if (!c->cfg.wait_timeout) {
+			pthread_cond_wait(&f->done_cv, &c->lock);
+			continue;
+		}
+		left = deadline - c->ops.now(c->ctx);
+		if (!(left > 0))
+			return false;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		left += (double)ts.tv_nsec / 1e9;
+		ts.tv_sec += (time_t)left;
+		ts.tv_nsec = (long)((left - (double)(time_t)left) * 1e9);
+		if (ts.tv_nsec >= 1000000000L)
+			ts.tv_nsec = 999999999L;
+		pthread_cond_timedwait(&f->done_cv, &c->lock, &ts);
+	}
+	return true;
+}
+
+void cache_clock_advanced(struct cache *c)
+{
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < c->nbuckets; i++)
+		for (struct entry *e = c->buckets[i]; e; e = e->chain)
+			if (e->flight)
+				pthread_cond_broadcast(&e->flight->done_cv);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* *err for a caller answered from a remembered failure (e->neg, lock held). */
+static void remembered_err(const struct entry *e, double now, struct err_info *err)
+{
+	char when[32] = "?", msg[400];
+	struct tm tm;
+
+	*err = *e->neg;
+	if (gmtime_r(&e->neg->when, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	/* Cut short: the prefix below must fit as well. */
+	snprintf(msg, sizeof(msg), "%.*s", (int)sizeof(msg) - 1, e->neg->message);
+	snprintf(err->message, sizeof(err->message),
+		 "remembered failure from %s, not retried for %.1f s more: %s", when,
+		 e->retry_at - now, msg);
+}
+
 int cache_get(struct cache *c, const char *key, const void *arg, void **value, double *age,
 	      struct err_info *err)
 {
 	struct err_info local_err, fetch_err;
 	struct entry *garbage = NULL, *e;
 	struct flight *f, *bg = NULL;
-	double now = c->ops.now(c->ctx), at = 0;
+	double now = c->ops.now(c->ctx), at = 0, deadline = now + c->cfg.wait_timeout;
 	uint64_t h = key_hash(key);
 	void *v = NULL, *old = NULL;
 	bool last, stale = false;
@@ -754,14 +1016,18 @@ int cache_get(struct cache *c, const char *key, const void *arg, void **value, d
 			*age = value_age(now, at);
 		return 0;
 	}
+	if (e && !e->value && !e->flight && e->neg && now < e->retry_at) {
+		remembered_err(e, now, err);
+		rc = e->neg->err ? e->neg->err : -EIO;
+		pthread_mutex_unlock(&c->lock);
+		return rc;
+	}
 	stats_add(STATS_CACHE_MISSES, 1);
 	if (e && e->flight) {
 		f = e->flight;
 		f->users++;
 		lru_touch(c, e);
-		while (!f->done)
-			pthread_cond_wait(&f->done_cv, &c->lock);
-		goto collect;
+		goto wait;
 	}
 	f = flight_new();
 	if (!f)
@@ -783,11 +1049,28 @@ int cache_get(struct cache *c, const char *key, const void *arg, void **value, d
 
 	garbage_release(c, garbage);
 	garbage = NULL;
+	if (c->cfg.wait_timeout > 0 && fg_start(c, f, key, arg) == 0) {
+		pthread_mutex_lock(&c->lock);
+		goto wait;
+	}
 	rc = run_fetch(c, key, arg, &v, &fetch_err);
 	now = c->ops.now(c->ctx);
 
 	pthread_mutex_lock(&c->lock);
 	flight_finish(c, f, rc, v, now, &fetch_err, &old, &garbage);
+	goto collect;
+wait:
+	if (!flight_wait(c, f, deadline)) {
+		/* The fetcher is still a user, so this is not the last one. */
+		f->users--;
+		pthread_mutex_unlock(&c->lock);
+		err_fill(err, -ETIMEDOUT, key, "");
+		snprintf(err->message, sizeof(err->message),
+			 "no answer within wait_timeout (%g s); the fetch goes on and its "
+			 "answer will be cached for the next reader", c->cfg.wait_timeout);
+		err->when = time(NULL);
+		return -ETIMEDOUT;
+	}
 collect:
 	rc = f->rc;
 	if (rc == 0) {
@@ -866,7 +1149,7 @@ int cache_prefetch(struct cache *c, const char *key, const void *arg)
 	pthread_mutex_lock(&c->lock);
 	e = table_find(c, key, h);
 	if (e && (e->flight || entry_fresh(c, e, now) ||
-		  (e->value && e->failures && now < e->retry_at))) {
+		  ((e->value || e->neg) && e->failures && now < e->retry_at))) {
 		pthread_mutex_unlock(&c->lock);
 		return -EALREADY;
 	}
@@ -960,6 +1243,9 @@ void cache_free(struct cache *c)
 	/* No call is in progress, so nworkers is final: nobody can be spawning one. */
 	for (unsigned i = 0; i < c->nworkers; i++)
 		pthread_join(c->workers[i], NULL);
+	/* Fetches their callers stopped waiting for end here; nobody else starts one now. */
+	fg_reap(c->fg);
+	c->fg = NULL;
 
 	/* Queued jobs have no waiters (no call is in progress): just take their flights down. */
 	for (j = c->queue_head; j; j = next) {

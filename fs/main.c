@@ -113,6 +113,41 @@ static void *hup_thread(void *arg)
 	return NULL;
 }
 
+/* Aborts the API client's transfers as soon as the session is told to exit (SIGTERM, SIGINT,
+ * unmount): libfuse's loop joins its workers before it returns, and a worker waiting for a
+ * fetch stalled on a silent server would otherwise hold the exit for the whole wait. Polls,
+ * since libfuse offers no callback for it; stopped (stop, then the condition) after the loop. */
+struct exit_watch {
+	struct fuse_session *se;
+	struct api_client *api;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop;
+};
+
+static void *exit_watch_thread(void *arg)
+{
+	struct exit_watch *w = arg;
+	struct timespec ts;
+
+	pthread_mutex_lock(&w->mu);
+	while (!w->stop) {
+		if (fuse_session_exited(w->se)) {
+			api_client_abort(w->api);
+			break;
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 50 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
 static int run_query(struct tree *t, const char *path)
 {
 	struct err_info err;
@@ -149,8 +184,12 @@ static void *prefetch_thread(void *arg)
 
 /* Mounts se (made by fuse_session_new) and serves until unmounted; destroys se. */
 static int mount_and_serve(struct fuse_session *se, struct fuse_cmdline_opts *co,
-			   struct fsops_ctx *fc, bool prefetch)
+			   struct fsops_ctx *fc, bool prefetch, struct api_client *api)
 {
+	struct exit_watch ew = { .api = api, .mu = PTHREAD_MUTEX_INITIALIZER,
+				 .cv = PTHREAD_COND_INITIALIZER };
+	pthread_t ewt;
+	bool ew_started = false;
 	pthread_t pre;
 	bool pre_started = false;
 	struct fuse_loop_config *lc = NULL;
@@ -183,6 +222,8 @@ static int mount_and_serve(struct fuse_session *se, struct fuse_cmdline_opts *co
 	log_msg(LOG_INFO, "mounted on %s", co->mountpoint);
 	if (prefetch && pthread_create(&pre, NULL, prefetch_thread, fc->tree) == 0)
 		pre_started = true;
+	ew.se = se;
+	ew_started = pthread_create(&ewt, NULL, exit_watch_thread, &ew) == 0;
 	if (co->singlethread) {
 		rc = fuse_session_loop(se) ? 1 : 0;
 	} else {
@@ -199,6 +240,13 @@ static int mount_and_serve(struct fuse_session *se, struct fuse_cmdline_opts *co
 		fuse_loop_cfg_destroy(lc);
 	}
 out_signals:
+	if (ew_started) {
+		pthread_mutex_lock(&ew.mu);
+		ew.stop = true;
+		pthread_cond_signal(&ew.cv);
+		pthread_mutex_unlock(&ew.mu);
+		pthread_join(ewt, NULL);
+	}
 	fuse_remove_signal_handlers(se);
 	if (pre_started)
 		pthread_join(pre, NULL);
@@ -351,6 +399,7 @@ int main(int argc, char **argv)
 	tcfg.grace = o.grace;
 	tcfg.max_stale = o.max_stale;
 	tcfg.refresh_min_interval = o.refresh_min_interval;
+	tcfg.wait_timeout = o.wait_timeout;
 	if (!o.query_path) {
 		if (inode_table_new(&inodes) != 0) {
 			fprintf(stderr, "dswfs: out of memory\n");
@@ -387,8 +436,9 @@ int main(int argc, char **argv)
 		log_msg(LOG_WARN, ".dswfs/config stays empty: out of memory");
 	fc.tree = tree;
 	fc.ttl = o.ttl;
-	rc = mount_and_serve(fuse, &co, &fc, o.prefetch);
+	rc = mount_and_serve(fuse, &co, &fc, o.prefetch, api);
 	fuse = NULL;
+	api_client_abort(api);	/* fetches still running end now, not when the server answers */
 out_tree:
 	tree_free(tree);
 	fsops_inval_free(fc.inval);

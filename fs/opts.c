@@ -19,6 +19,7 @@ struct raw {
 	int show_secrets, ecs_role, prefetch;
 	int allow_core_dumps;
 	char *cache_max_mb;
+	char *wait_timeout;
 };
 
 #define RAW(t, f) { t, offsetof(struct raw, f), 0 }
@@ -37,6 +38,7 @@ static const struct fuse_opt raw_spec[] = {
 	{ "ecs_role", offsetof(struct raw, ecs_role), 1 },
 	{ "allow_core_dumps", offsetof(struct raw, allow_core_dumps), 1 },
 	RAW("cache_max_mb=%s", cache_max_mb),
+	RAW("wait_timeout=%s", wait_timeout),
 	FUSE_OPT_END
 };
 
@@ -116,6 +118,7 @@ int opts_parse(struct fuse_args *args, struct opts *o)
 	o->refresh_min_interval = 1;
 	o->max_walk_mb = 2048;
 	o->cache_max_mb = OPTS_CACHE_MAX_MB_DEFAULT;
+	o->wait_timeout = 15;
 	/* Two passes: libfuse's parser fills one struct per pass, and dswfs's options must not
 	 * reach fuse_new, which rejects what it does not know. */
 	if (fuse_opt_parse(args, o, str_spec, keep_unknown) != 0)
@@ -165,6 +168,8 @@ int opts_parse(struct fuse_args *args, struct opts *o)
 	if (parse_double("refresh_min_interval", r.refresh_min_interval, 0, 86400,
 			 &o->refresh_min_interval))
 		goto out;
+	if (parse_double("wait_timeout", r.wait_timeout, 0, 86400, &o->wait_timeout))
+		goto out;
 	if (o->endpoint && !*o->endpoint) {
 		fprintf(stderr, "dswfs: option endpoint= needs a URL\n");
 		goto out;
@@ -183,6 +188,7 @@ out:
 	free(r.refresh_min_interval);
 	free(r.max_walk_mb);
 	free(r.cache_max_mb);
+	free(r.wait_timeout);
 	return rc;
 }
 
@@ -254,6 +260,11 @@ void opts_usage(FILE *f, const char *prog)
 "    verbose=N             0 warnings, 1 info, 2 debug (default 0)\n"
 "    refresh_min_interval=SECONDS  a refresh (.dswfs/refresh, SIGHUP) asked within this\n"
 "                          of the last completed one is answered by it (default 1)\n"
+"    wait_timeout=SECONDS  a reader waiting for an answer from the API gives up after\n"
+"                          this long with ETIMEDOUT; the fetch goes on and its answer is\n"
+"                          kept for the next reader (default 15; 0 = wait as long as it\n"
+"                          takes). A failing query is answered from memory with its error\n"
+"                          for 1 s, then 2, 4 ... up to 30 s (or ttl) before it is asked again\n"
 "    allow_core_dumps      for debugging: the process stays dumpable and the access key\n"
 "                          secret and token may appear in a core dump (default: neither)\n"
 "\n"
@@ -294,6 +305,7 @@ char *opts_describe(const struct opts *o, const char *endpoint, const char *cred
 	buf_printf(&b, "ecs_role %d\n", o->ecs_role);
 	buf_printf(&b, "refresh_min_interval %g\n", o->refresh_min_interval);
 	buf_printf(&b, "allow_core_dumps %d\n", o->allow_core_dumps);
+	buf_printf(&b, "wait_timeout %g\n", o->wait_timeout);
 	if (buf_printf(&b, "version %s\n", DSWFS_VERSION) < 0) {
 		buf_free(&b);
 		return NULL;

@@ -520,11 +520,16 @@ static size_t snap_bytes_cb(const void *v)
 	return snap_bytes(v);
 }
 
+/* The longest a failing query is answered from memory before it is asked again (cache.h
+ * fail_memory): back-offs of min(ttl, 1 s), 2 s, 4 s ... up to this, or ttl when shorter. */
+#define TREE_FAIL_MEMORY 30.0
+
 int tree_new(const struct tree_config *cfg, struct tree **out)
 {
 	struct cache_config cc = {
 		.ttl = cfg->ttl, .max_entries = cfg->max_snapshots, .grace = cfg->grace,
 		.max_stale = cfg->max_stale, .max_bytes = cfg->max_bytes,
+		.fail_memory = TREE_FAIL_MEMORY, .wait_timeout = cfg->wait_timeout,
 	};
 	struct cache_ops ops = {
 		.fetch = fetch_snap, .ref = snap_ref_cb, .unref = snap_unref_cb,
@@ -606,6 +611,10 @@ static int get_snap(struct tree *t, const struct query *q, struct snap **s, doub
 	int rc;
 
 	rc = cache_get(t->cache, query_canonical(q), q, &v, age, &err);
+	/* The reader's own deadline, logged and recorded by ctl_record_error (the fetch's
+	 * failures are recorded by fetch_snap). */
+	if (rc == -ETIMEDOUT && err.err == -ETIMEDOUT && !err.http_status && !err.curl_code)
+		ctl_record_error(t->ctl, &err);
 	if (rc)
 		return rc;
 	*s = v;
@@ -947,14 +956,14 @@ out:
 	return rc;
 }
 
-/* Lists instance directories with exact attributes, so readdirplus spares the lookups. */
+/* Lists instance directories with exact attributes, so readdirplus spares the lookups.
+ * instances.json is not listed: it repeats every instance's values, so a walk (ls, find,
+ * grep -r) would see each of them again; it stays readable by name, like the filter keys. */
 static int list_instances(struct snap *s, int (*fill)(void *, const char *, const struct tree_attr *),
 			  void *ctx)
 {
 	struct tree_attr a;
 
-	if (fill(ctx, "instances.json", NULL))
-		return 0;
 	for (size_t i = 0; i < snap_count(s); i++) {
 		dir_attr(&a, snap_mtime(s, i), snap_ctime(s, i));
 		if (fill(ctx, snap_dirname(s, i), &a))
@@ -1048,6 +1057,10 @@ int tree_readdir(struct tree *t, const char *path,
 			const struct render_node *c = render_child(node, k);
 			size_t len = 0;
 
+			/* The whole instance again: readable by name, not listed (see list_instances). */
+			if (!*qp.rest && !render_is_dir(c) &&
+			    strcmp(render_name(c), "instance.json") == 0)
+				continue;
 			if (render_is_dir(c))
 				dir_attr(&a, snap_mtime(s, (size_t)i), snap_ctime(s, (size_t)i));
 			else {

@@ -37,6 +37,11 @@ int api_client_new(const struct api_config *cfg, struct creds_provider *creds,
 
 void api_client_free(struct api_client *c);
 
+/* Makes every transfer in progress and every later one fail at once with -ECANCELED (err says
+ * dswfs is shutting down), and cuts retry back-offs short: for shutdown, so a fetch stalled on
+ * a silent server does not hold the daemon. Thread-safe (not async-signal-safe); permanent. */
+void api_client_abort(struct api_client *c);
+
 /* A complete ListInstances answer. */
 struct api_result {
 	cJSON *instances;	/* owned: a JSON array of the instances' full objects, deduplicated

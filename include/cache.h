@@ -74,6 +74,21 @@ struct cache_config {
 	 * being answered with it; it goes when something newer is stored), and values whose key
 	 * has a fetch under way. max_entries applies as well; whichever is stricter wins. */
 	size_t max_bytes;
+	/* 0 = off. A fetch failing for a key holding no value (or only one too old ever to be
+	 * served again, which is then let go) is remembered: for a back-off of
+	 * min(ttl, 1 s), doubling after each further failure in a row up to min(ttl,
+	 * fail_memory), callers get the same error at once (-errno, *err copied, its message
+	 * saying it is a remembered failure and when it happened) instead of another fetch; the
+	 * first caller after the back-off fetches again, and a success forgets it. Keys holding a
+	 * value keep the stale-on-error rules above. -ECANCELED and -ENOMEM are never remembered;
+	 * a remembered failure is forgotten fail_memory seconds after its back-off ended. */
+	double fail_memory;
+	/* 0 = wait as long as the fetch takes. Otherwise a caller that must wait for a fetch
+	 * (its own or one under way) gives up wait_timeout seconds after it called, with
+	 * -ETIMEDOUT and *err saying the fetch goes on; the fetch does, and its result is cached
+	 * for the next caller. The caller's own fetch then runs in a thread of its own, so the
+	 * caller's thread never waits past the deadline. */
+	double wait_timeout;
 };
 
 struct cache;
@@ -81,7 +96,7 @@ struct cache;
 /* Returns 0 and *out (free with cache_free), -EINVAL, -ENOMEM. ops is copied; ctx is borrowed
  * and ops may be called with it (from background threads too) until cache_free returns.
  * -EINVAL for a missing fetch/ref/unref/now, only one of arg_dup/arg_free, a negative
- * ttl, grace or max_stale, or max_bytes without size. */
+ * ttl, grace, max_stale, fail_memory or wait_timeout, or max_bytes without size. */
 int cache_new(const struct cache_config *cfg, const struct cache_ops *ops, void *ctx,
 	      struct cache **out);
 
@@ -94,11 +109,17 @@ int cache_new(const struct cache_config *cfg, const struct cache_ops *ops, void 
  *   threads ask at the same moment (a background fetch under way counts); the others wait for
  *   that fetch and share its result. If it fails and the key still holds a value younger than
  *   max_stale, that value is returned with 0 (also counted as a stale serve) and *err
- *   describes the failure; else the fetch's -errno with *err filled. Errors are never cached:
- *   a key with no value is fetched again by the next caller, without back-off.
+ *   describes the failure; else the fetch's -errno with *err filled. Without fail_memory errors
+ *   are never cached: a key with no value is fetched again by the next caller, without
+ *   back-off; with it, see fail_memory.
+ * - With wait_timeout, a caller that waited that long: -ETIMEDOUT (see wait_timeout).
  * On other successes *err is left alone. -ENOMEM with *err filled when memory runs out. */
 int cache_get(struct cache *c, const char *key, const void *arg, void **value, double *age,
 	      struct err_info *err);
+
+/* Wakes every caller waiting for a fetch so it reads the clock again: for a fake clock that
+ * was just moved forward (tests); with a real one deadlines are kept without it. */
+void cache_clock_advanced(struct cache *c);
 
 /* A referenced value for key only if one is cached and fresh, without fetching; -ENOENT
  * otherwise. Used to answer from what is already known. */

@@ -48,6 +48,9 @@ struct tree_config {
 	/* Where last_error and config live (borrowed; must outlive the tree). NULL: the tree
 	 * keeps its own (tests). */
 	struct ctl *ctl;
+	/* A reader waiting for a fetch gives up after this many seconds with ETIMEDOUT, the fetch
+	 * going on for the next reader (cache.h wait_timeout); 0 = waits as long as it takes. */
+	double wait_timeout;
 };
 
 struct tree;

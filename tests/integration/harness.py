@@ -421,12 +421,11 @@ def render_scalar(v):
 
 def expected_tree(obj, top=True):
     """{file name: ("dir", subtree) | ("scalar", value) | ("array", value)} for an object: the
-    files of an instance directory (top=True adds instance.json). Members whose escaped name
+    files of an instance directory as listed (instance.json is readable by name but not listed,
+    so it is not here; top=False for nested objects). Members whose escaped name
     is over 255 bytes are left out (their name carries a hash); the first of two members that
     escape to the same name wins."""
     tree = {}
-    if top:
-        tree["instance.json"] = ("json", obj)
     for k, v in obj.items():
         if v is None:
             continue

@@ -7,6 +7,7 @@ import errno
 import json
 import os
 import re
+import shlex
 import stat
 import subprocess
 import sys
@@ -161,13 +162,34 @@ def root_and_control_listing():
 def instances_lists_every_instance_and_nothing_else():
     srv, m = shared()
     fleet = fleet_of(srv)
-    want = {escape_name(i["InstanceId"]) for i in fleet} | {"instances.json"}
+    want = {escape_name(i["InstanceId"]) for i in fleet}
     got = os.listdir(m.path("instances"))
     eq(len(got), len(set(got)), "duplicate entries in instances/")
     eq(set(got), want, "instances/ listing")
     # What ls -A shows is exactly that too: no key dirs, no .query.
     ls = sh("ls -A instances | wc -l", cwd=m.dir).stdout.decode().strip()
-    eq(int(ls), len(want), "ls -A instances | wc -l")
+    eq(int(ls), len(fleet), "ls -A instances | wc -l")
+    ls = sh("ls instances | wc -l", cwd=m.dir).stdout.decode().strip()
+    eq(int(ls), len(fleet), "ls instances | wc -l")
+    # The views that repeat the data are there by name, not listed.
+    assert "instances.json" not in got, "instances.json listed in instances/"
+    one = escape_name(fleet[0]["InstanceId"])
+    assert "instance.json" not in os.listdir(m.path("instances", one)), "instance.json listed"
+    assert os.path.isfile(m.path("instances", "instances.json"))
+    assert os.path.isfile(m.path("instances", one, "instance.json"))
+    found = sh("find instances -name instance.json -o -name instances.json | wc -l",
+               cwd=m.dir).stdout.decode().strip()
+    eq(found, "0", "find sees instance.json / instances.json")
+    # grep -r finds a value in its own field file only, not again in the two JSON views.
+    for inst in fleet[:5]:
+        iid = inst["InstanceId"]
+        r = sh(f"grep -r -F -l -e {shlex.quote(iid)} instances", cwd=m.dir, check=False)
+        hits = r.stdout.decode(errors="replace").split()
+        own = os.path.join("instances", escape_name(iid), "InstanceId")
+        assert own in hits, (iid, hits[:5])
+        eq([h for h in hits if h.endswith(("/instance.json", "/instances.json"))], [],
+           f"grep -r for {iid}: JSON views")
+        eq(len(set(hits)), len(hits), f"grep -r for {iid}: files seen twice")
     for hidden in (".query", "status", "label", "workspace-id"):
         assert hidden not in got, f"{hidden} listed in instances/"
 
@@ -356,12 +378,12 @@ def workspaces_lists_exactly_the_fleets_workspaces():
     for w in sorted(ws)[:3]:
         want = server_query(srv, {"WorkspaceId": w, "ResourceId": "ALL"})
         got = set(os.listdir(m.path("workspaces", w)))
-        eq(got, {escape_name(i["InstanceId"]) for i in want} | {"instances.json"},
+        eq(got, {escape_name(i["InstanceId"]) for i in want},
            f"workspaces/{w}/")
         arr = json.loads(read(m.path("workspaces", w, "instances.json")))
         eq({i["InstanceId"]: i for i in arr}, {i["InstanceId"]: redact(i) for i in want},
            f"workspaces/{w}/instances.json")
-        one = sorted(got - {"instances.json"})[0]
+        one = sorted(got)[0]
         eq(read(m.path("workspaces", w, one, "WorkspaceId")), (w + "\n").encode(),
            f"workspaces/{w}/{one}/WorkspaceId")
 
@@ -436,12 +458,15 @@ def service_passwords(fleet):
     return out
 
 
-def grep_mount(mdir, values):
-    """The files below mdir (plus instances.json, listed first) holding any of values."""
+def grep_mount(mdir, values, ids=()):
+    """The files below mdir holding any of values, plus instances.json and the instance.json of
+    each of ids (readable by name, not listed, so grep -r alone does not see them)."""
+    named = ["instances/instances.json"] + [f"instances/{escape_name(i)}/instance.json"
+                                            for i in ids]
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
         f.write("\n".join(values) + "\n")
     try:
-        r = subprocess.run(["grep", "-r", "-F", "-l", "-f", f.name, "instances/instances.json", "."],
+        r = subprocess.run(["grep", "-r", "-F", "-l", "-f", f.name] + named + ["."],
                            cwd=mdir, capture_output=True, timeout=120)
     finally:
         os.unlink(f.name)
@@ -459,7 +484,7 @@ def service_config_passwords_are_redacted():
     assert len(pws) >= 3, f"the fleet should carry ServiceConfig passwords: {pws}"
     assert any("ServiceConfig" not in i for i in fleet), "some instances without ServiceConfig"
     values = sorted({v for p in pws.values() for v in p.values()})
-    hits = grep_mount(m.dir, values)
+    hits = grep_mount(m.dir, values, pws)
     eq(len(hits), 0, f"grep -r for {len(values)} ServiceConfig passwords: in {hits[:8]}")
     for iid, pw in pws.items():
         d = m.path("instances", escape_name(iid))
@@ -474,13 +499,14 @@ def service_config_passwords_are_redacted():
         eq(whole["ServiceConfig"], {k: REDACTED if k.endswith("Password") else v for k, v in sc.items()},
            f"{iid}/instance.json ServiceConfig")
     with Mount(srv, "show_secrets") as m2:
-        hits = grep_mount(m2.dir, values)
+        hits = grep_mount(m2.dir, values, pws)
         assert "instances/instances.json" in hits, hits
         iid, pw = sorted(pws.items())[0]
         k, v = sorted(pw.items())[0]
         d = os.path.join("instances", escape_name(iid))
         eq(read(m2.path(d, "ServiceConfig", k)), v.encode() + b"\n", f"{iid}/ServiceConfig/{k}")
-        assert os.path.join(".", d, "instance.json") in hits, hits
+        assert os.path.join(d, "instance.json") in hits, hits
+        assert os.path.join(".", d, "instance.json") not in hits, "grep -r saw instance.json"
         assert os.path.join(".", d, "ServiceConfig", k) in hits, hits
 
 

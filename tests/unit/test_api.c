@@ -1601,3 +1601,148 @@ TEST(paging_bad_ids_list_the_rest)
 	api_client_free(c);
 	fake_stop(f);
 }
+
+/* A loopback server that accepts connections and never answers. */
+static int silent_listener(int *port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 16) ||
+	    getsockname(fd, (struct sockaddr *)&a, &len)) {
+		close(fd);
+		return -1;
+	}
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+struct abort_call {
+	struct api_client *c;
+	int rc;
+	struct err_info err;
+	struct timespec done_at;
+	int done;
+};
+
+static void *abort_call_main(void *p)
+{
+	struct abort_call *a = p;
+	struct sign_kv f[1] = { { "WorkspaceId", "ALL" } };
+
+	a->rc = api_probe(a->c, f, 1, &a->err);
+	clock_gettime(CLOCK_MONOTONIC, &a->done_at);
+	__atomic_store_n(&a->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static double ts_diff(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
+TEST(abort_ends_a_request_to_a_silent_server_at_once)
+{
+	char ep[64];
+	struct api_config cfg = {
+		.endpoint = ep, .max_retries = 3, .backoff_base_ms = 1000, .backoff_max_ms = 30000,
+		.connect_timeout_ms = 30000, .timeout_ms = 60000,
+	};
+	struct abort_call a = { .rc = 1 };
+	struct api_client *c = NULL;
+	struct timespec t0, t1;
+	struct err_info e;
+	pthread_t th;
+	int port = 0, lfd, cfd;
+
+	if (!need_creds())
+		return;
+	lfd = silent_listener(&port);
+	CHECK(lfd >= 0);
+	if (lfd < 0)
+		return;
+	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", port);
+	CHECK_EQ_INT(api_client_new(&cfg, get_creds(), &c, &e), 0);
+	if (!c) {
+		close(lfd);
+		return;
+	}
+	a.c = c;
+	CHECK_EQ_INT(pthread_create(&th, NULL, abort_call_main, &a), 0);
+	/* The request's connection arrives: the transfer is now waiting for an answer. */
+	cfd = accept(lfd, NULL, NULL);
+	CHECK(cfd >= 0);
+	CHECK(!__atomic_load_n(&a.done, __ATOMIC_ACQUIRE));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	api_client_abort(c);
+	pthread_join(th, NULL);
+	CHECK_EQ_INT(a.rc, -ECANCELED);
+	CHECK_EQ_INT(a.err.err, -ECANCELED);
+	CHECK(strstr(a.err.message, "shutting down") != NULL);
+	CHECK(ts_diff(&t0, &a.done_at) < 1.0);
+	/* Later requests fail at once, without connecting. */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	a.done = 0;
+	abort_call_main(&a);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	CHECK_EQ_INT(a.rc, -ECANCELED);
+	CHECK(ts_diff(&t0, &t1) < 1.0);
+	if (cfd >= 0)
+		close(cfd);
+	api_client_free(c);
+	close(lfd);
+}
+
+TEST(abort_cuts_a_retry_back_off_short)
+{
+	char ep[64];
+	struct api_config cfg = {
+		.endpoint = ep, .max_retries = 5, .backoff_base_ms = 20000, .backoff_max_ms = 30000,
+		.connect_timeout_ms = 30000, .timeout_ms = 60000,
+	};
+	struct abort_call a = { .rc = 1 };
+	struct api_client *c = NULL;
+	struct timespec t0;
+	struct err_info e;
+	pthread_t th;
+	int port = 0, lfd, cfd;
+
+	if (!need_creds())
+		return;
+	stats_reset();
+	lfd = silent_listener(&port);
+	CHECK(lfd >= 0);
+	if (lfd < 0)
+		return;
+	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", port);
+	CHECK_EQ_INT(api_client_new(&cfg, get_creds(), &c, &e), 0);
+	if (!c) {
+		close(lfd);
+		return;
+	}
+	a.c = c;
+	CHECK_EQ_INT(pthread_create(&th, NULL, abort_call_main, &a), 0);
+	/* The first attempt is reset: a retryable failure, then a long back-off. */
+	cfd = accept(lfd, NULL, NULL);
+	CHECK(cfd >= 0);
+	if (cfd >= 0) {
+		struct linger l = { .l_onoff = 1, .l_linger = 0 };
+
+		setsockopt(cfd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+		close(cfd);
+	}
+	/* Poll (bounded) until the request counter says the attempt was made. */
+	for (int i = 0; i < 5000 && stats_get(STATS_API_RETRIES) < 1; i++)
+		usleep(1000);
+	CHECK(stats_get(STATS_API_RETRIES) >= 1);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	api_client_abort(c);
+	pthread_join(th, NULL);
+	CHECK_EQ_INT(a.rc, -ECANCELED);
+	CHECK(ts_diff(&t0, &a.done_at) < 1.0);
+	api_client_free(c);
+	close(lfd);
+}

@@ -1915,3 +1915,299 @@ TEST(concurrent_growth_and_eviction_keep_the_total_consistent)
 	check_bytes(c, 0);
 	finish(c, &f);
 }
+
+static struct cache *new_cache_cfg(struct fake *f, const struct cache_config *cfg)
+{
+	struct cache_ops ops = {
+		.fetch = fake_fetch, .ref = fv_ref, .unref = fv_unref, .now = fake_now,
+	};
+	struct cache *c = NULL;
+
+	stats_reset();
+	__atomic_store_n(&live_refs, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&live_values, 0, __ATOMIC_RELAXED);
+	CHECK_EQ_INT(cache_new(cfg, &ops, f, &c), 0);
+	return c;
+}
+
+/* Fails the next get of "k" at once from memory (no fetch), with the error's details. */
+static void check_remembered(struct cache *c, struct fake *f, int calls, int rc_want)
+{
+	struct err_info err;
+	int rc;
+
+	memset(&err, 0, sizeof(err));
+	CHECK(get(c, "k", &rc, &err) == NULL);
+	CHECK_EQ_INT(rc, rc_want);
+	CHECK_EQ_INT(err.err, rc_want);
+	CHECK_EQ_INT(err.http_status, 503);
+	CHECK_EQ_STR(err.code, "ServiceUnavailable");
+	CHECK(strstr(err.message, "remembered failure from ") != NULL);
+	CHECK(strstr(err.message, "fetch ") != NULL);
+	CHECK(err.when != 0);
+	CHECK_EQ_INT(fake_calls(f), calls);
+}
+
+/* Expects "k" to be fetched (and fail) by the next get. */
+static void check_refetched(struct cache *c, struct fake *f, int calls, int rc_want)
+{
+	struct err_info err;
+	int rc;
+
+	memset(&err, 0, sizeof(err));
+	CHECK(get(c, "k", &rc, &err) == NULL);
+	CHECK_EQ_INT(rc, rc_want);
+	CHECK(strstr(err.message, "remembered") == NULL);
+	CHECK_EQ_INT(fake_calls(f), calls);
+}
+
+TEST(failing_query_is_remembered_with_doubling_backoff)
+{
+	struct cache_config cfg = { .ttl = 10, .fail_memory = 3 };
+	struct fake f;
+	struct cache *c;
+	struct fval *a;
+	int rc;
+
+	fake_init(&f);
+	c = new_cache_cfg(&f, &cfg);
+	set_fail(&f, -EIO);
+	check_refetched(c, &f, 1, -EIO);
+	/* An immediate retry does not fetch again: min(ttl, 1 s) of back-off. */
+	check_remembered(c, &f, 1, -EIO);
+	fake_advance(&f, 0.9);
+	check_remembered(c, &f, 1, -EIO);
+	CHECK_EQ_INT(cache_prefetch(c, "k", NULL), -EALREADY);
+	fake_advance(&f, 0.1);
+	check_refetched(c, &f, 2, -EIO);
+	/* Doubled to 2 s, */
+	fake_advance(&f, 1.9);
+	check_remembered(c, &f, 2, -EIO);
+	fake_advance(&f, 0.1);
+	check_refetched(c, &f, 3, -EIO);
+	/* then capped at fail_memory (3 s, not 4). */
+	fake_advance(&f, 2.9);
+	check_remembered(c, &f, 3, -EIO);
+	fake_advance(&f, 0.1);
+	check_refetched(c, &f, 4, -EIO);
+	fake_advance(&f, 2.9);
+	check_remembered(c, &f, 4, -EIO);
+	CHECK_EQ_INT(cache_entries(c), 0);
+	/* A success forgets it and the back-off starts again from 1 s. */
+	fake_advance(&f, 0.1);
+	set_fail(&f, 0);
+	a = get(c, "k", &rc, NULL);
+	CHECK_EQ_INT(rc, 0);
+	CHECK_EQ_INT(fake_calls(&f), 5);
+	if (a)
+		fv_unref(a);
+	cache_drop_all(c);
+	set_fail(&f, -EACCES);
+	check_refetched(c, &f, 6, -EACCES);
+	fake_advance(&f, 0.5);
+	{
+		struct err_info err;
+
+		CHECK(get(c, "k", &rc, &err) == NULL);
+		CHECK_EQ_INT(rc, -EACCES);
+		CHECK(strstr(err.message, "remembered failure") != NULL);
+	}
+	fake_advance(&f, 0.5);
+	check_refetched(c, &f, 7, -EACCES);
+	/* Forgotten fail_memory after its back-off ended: a miss on another key sweeps it. */
+	fake_advance(&f, 1.0 + 3.0);
+	set_fail(&f, 0);
+	a = get(c, "other", &rc, NULL);
+	CHECK_EQ_INT(rc, 0);
+	if (a)
+		fv_unref(a);
+	finish(c, &f);
+}
+
+TEST(remembered_failures_leave_stale_on_error_alone)
+{
+	struct cache_config cfg = { .ttl = 10, .max_stale = 100, .fail_memory = 30 };
+	struct err_info err;
+	struct fake f;
+	struct cache *c;
+	struct fval *a;
+	int rc;
+
+	fake_init(&f);
+	c = new_cache_cfg(&f, &cfg);
+	a = get(c, "k", &rc, NULL);
+	CHECK_EQ_INT(rc, 0);
+	if (a)
+		fv_unref(a);
+	fake_advance(&f, 11);
+	set_fail(&f, -EIO);
+	/* The old value, with the error, as before. */
+	memset(&err, 0, sizeof(err));
+	a = get(c, "k", &rc, &err);
+	CHECK_EQ_INT(rc, 0);
+	CHECK(a != NULL);
+	CHECK_EQ_INT(err.err, -EIO);
+	CHECK(strstr(err.message, "remembered") == NULL);
+	if (a)
+		fv_unref(a);
+	a = get(c, "k", &rc, &err);
+	CHECK_EQ_INT(rc, 0);
+	CHECK(a != NULL);
+	if (a)
+		fv_unref(a);
+	CHECK_EQ_INT(fake_calls(&f), 2);
+	finish(c, &f);
+}
+
+struct waiter {
+	struct cache *c;
+	const char *key;
+	int rc;
+	struct err_info err;
+	struct fval *v;
+	int done;
+};
+
+static void *waiter_main(void *p)
+{
+	struct waiter *w = p;
+	void *v = NULL;
+
+	w->rc = cache_get(w->c, w->key, NULL, &v, NULL, &w->err);
+	w->v = v;
+	__atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* Moves nothing: wakes waiters until w is done (5 s at most). */
+static bool wait_done(struct cache *c, struct waiter *w)
+{
+	for (int i = 0; i < 5000; i++) {
+		if (__atomic_load_n(&w->done, __ATOMIC_ACQUIRE))
+			return true;
+		cache_clock_advanced(c);
+		usleep(1000);
+	}
+	return false;
+}
+
+TEST(waiting_readers_give_up_at_their_deadline_and_the_fetch_lands)
+{
+	struct cache_config cfg = { .ttl = 10, .wait_timeout = 5 };
+	struct waiter a = { .key = "k" }, b = { .key = "k" };
+	struct timespec t0, t1;
+	pthread_t ta, tb;
+	struct fake f;
+	struct cache *c;
+	struct fval *v;
+	int rc;
+
+	fake_init(&f);
+	c = new_cache_cfg(&f, &cfg);
+	a.c = b.c = c;
+	gate_close(&f, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK_EQ_INT(pthread_create(&ta, NULL, waiter_main, &a), 0);
+	CHECK(wait_blocked(&f, 1));	/* a's own fetch runs, in a thread of its own */
+	fake_advance(&f, 2);
+	CHECK_EQ_INT(pthread_create(&tb, NULL, waiter_main, &b), 0);
+	CHECK(wait_misses(2));		/* b joined it, deadline 2 s later than a's */
+	fake_advance(&f, 3);
+	CHECK(wait_done(c, &a));
+	CHECK_EQ_INT(a.rc, -ETIMEDOUT);
+	CHECK_EQ_INT(a.err.err, -ETIMEDOUT);
+	CHECK(strstr(a.err.message, "the fetch goes on") != NULL);
+	CHECK_EQ_STR(a.err.query, "k");
+	CHECK(!__atomic_load_n(&b.done, __ATOMIC_ACQUIRE));
+	fake_advance(&f, 2);
+	CHECK(wait_done(c, &b));
+	CHECK_EQ_INT(b.rc, -ETIMEDOUT);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	/* The fake clock, not the real one, decided. */
+	CHECK((double)(t1.tv_sec - t0.tv_sec) < 4.5);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	CHECK_EQ_INT(fake_calls(&f), 1);
+	/* The fetch went on and its answer is there for the next reader. */
+	gate_open(&f, 0);
+	cache_wait_background(c);
+	v = get(c, "k", &rc, NULL);
+	CHECK_EQ_INT(rc, 0);
+	CHECK(v && v->id == 1);
+	CHECK_EQ_INT(fake_calls(&f), 1);
+	if (v)
+		fv_unref(v);
+	finish(c, &f);
+}
+
+TEST(a_waiter_answered_in_time_gets_the_value)
+{
+	struct cache_config cfg = { .ttl = 10, .wait_timeout = 5 };
+	struct waiter a = { .key = "k" };
+	pthread_t ta;
+	struct fake f;
+	struct cache *c;
+
+	fake_init(&f);
+	c = new_cache_cfg(&f, &cfg);
+	a.c = c;
+	gate_close(&f, NULL);
+	CHECK_EQ_INT(pthread_create(&ta, NULL, waiter_main, &a), 0);
+	CHECK(wait_blocked(&f, 1));
+	fake_advance(&f, 4.9);
+	cache_clock_advanced(c);
+	gate_open(&f, 0);
+	pthread_join(ta, NULL);
+	CHECK_EQ_INT(a.rc, 0);
+	CHECK(a.v && a.v->id == 1);
+	if (a.v)
+		fv_unref(a.v);
+	finish(c, &f);
+}
+
+TEST(cache_free_joins_a_fetch_its_caller_gave_up_on)
+{
+	struct cache_config cfg = { .ttl = 10, .wait_timeout = 1 };
+	struct waiter a = { .key = "k" };
+	pthread_t ta;
+	struct fake f;
+	struct cache *c;
+
+	fake_init(&f);
+	c = new_cache_cfg(&f, &cfg);
+	a.c = c;
+	gate_close(&f, NULL);
+	CHECK_EQ_INT(pthread_create(&ta, NULL, waiter_main, &a), 0);
+	CHECK(wait_blocked(&f, 1));
+	fake_advance(&f, 1);
+	CHECK(wait_done(c, &a));
+	pthread_join(ta, NULL);
+	CHECK_EQ_INT(a.rc, -ETIMEDOUT);
+	gate_open(&f, 0);
+	finish(c, &f);		/* joins the fetch thread; no value leaks */
+}
+
+TEST(a_failure_past_every_stale_limit_is_remembered_too)
+{
+	struct cache_config cfg = { .ttl = 10, .max_stale = 20, .fail_memory = 30 };
+	struct fake f;
+	struct cache *c;
+	struct fval *a;
+	int rc;
+
+	fake_init(&f);
+	c = new_cache_cfg(&f, &cfg);
+	a = get(c, "k", &rc, NULL);
+	CHECK_EQ_INT(rc, 0);
+	if (a)
+		fv_unref(a);
+	fake_advance(&f, 25);		/* past max_stale: the old value can never be served */
+	set_fail(&f, -EIO);
+	check_refetched(c, &f, 2, -EIO);
+	CHECK_EQ_INT(cache_entries(c), 0);
+	CHECK_EQ_INT(__atomic_load_n(&live_values, __ATOMIC_RELAXED), 0);
+	check_remembered(c, &f, 2, -EIO);
+	fake_advance(&f, 1);
+	check_refetched(c, &f, 3, -EIO);
+	finish(c, &f);
+}

@@ -33,10 +33,16 @@ static struct render_node *render_text(const char *json, bool show, cJSON **reda
 	cJSON_Delete(inst);
 	CHECK(r != NULL);
 	CHECK_EQ_INT(render_instance(r, &root), 0);
-	if (redacted)
+	if (redacted) {
 		*redacted = r;
-	else
-		cJSON_Delete(r);
+	} else {
+		/* The tree borrows r: kept until 32 renders later (trees here live shorter). */
+		static cJSON *ring[32];
+		static unsigned next;
+
+		cJSON_Delete(ring[next % 32]);
+		ring[next++ % 32] = r;
+	}
 	return root;
 }
 

@@ -1,6 +1,7 @@
 /* main: parses the command line, checks credentials and the endpoint, then mounts (or --query). */
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -236,6 +237,12 @@ int main(int argc, char **argv)
 	/* First of all, as ssh-agent does: no core dump and no same-user ptrace can reach the
 	 * credentials read below. An explicit allow_core_dumps undoes it once parsed. */
 	dump_rc = secmem_protect_process(true);
+	/* Memory (issue 8, measured with tests/tools/walk_rss): glibc raises its mmap threshold
+	 * after the first large free, so later big buffers (API pages, instances.json) come from
+	 * the heap and stay as RSS; and each FUSE worker thread gets an arena of its own. A fixed
+	 * threshold and two arenas keep a full walk's growth near the compact JSON. */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	mallopt(M_ARENA_MAX, 2);
 	memset(&co, 0, sizeof(co));
 	if (opts_parse(&args, &o) != 0) {
 		fuse_opt_free_args(&args);

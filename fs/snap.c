@@ -57,6 +57,7 @@ struct snap {
 	struct strtab ids;		/* dirname -> index */
 	size_t base_bytes;
 	size_t lazy_bytes;		/* atomic */
+	size_t json_len;		/* atomic; instances.json's length once rendered, else 0 */
 
 	pthread_mutex_t lock;		/* builds of the parts below */
 	struct keyvals kv[QK__COUNT];
@@ -495,9 +496,11 @@ bool snap_shown(const struct snap *s, size_t i)
  * own pretty text with a tab after every newline (strings never hold a raw newline), the
  * elements separated by ", ". Rendering one element at a time keeps only one parsed instance
  * alive however large the answer. */
-char *snap_instances_json(const struct snap *s, size_t *len)
+char *snap_instances_json(struct snap *s, size_t *len)
 {
 	struct buf b;
+	size_t n;
+	char *out;
 	int rc;
 
 	buf_init(&b, SIZE_MAX / 2);
@@ -526,7 +529,17 @@ char *snap_instances_json(const struct snap *s, size_t *len)
 		buf_free(&b);
 		return NULL;
 	}
-	return buf_steal(&b, len);
+	out = buf_steal(&b, &n);
+	if (out)
+		__atomic_store_n(&s->json_len, n, __ATOMIC_RELAXED);
+	if (len)
+		*len = n;
+	return out;
+}
+
+size_t snap_instances_json_len(const struct snap *s)
+{
+	return __atomic_load_n(&s->json_len, __ATOMIC_RELAXED);
 }
 
 struct collect {
@@ -850,7 +863,7 @@ struct snap_view {
 struct snap_views {
 	pthread_mutex_t lock;
 	struct snap_view **inst, **list;
-	size_t max_inst, max_list;
+	size_t max_inst, max_list, max_list_bytes;
 	uint64_t tick;
 };
 
@@ -870,7 +883,8 @@ void snap_view_put(struct snap_view *v)
 		view_free(v);
 }
 
-int snap_views_new(size_t max_instances, size_t max_listings, struct snap_views **out)
+int snap_views_new(size_t max_instances, size_t max_listings, size_t max_listing_bytes,
+		   struct snap_views **out)
 {
 	struct snap_views *c;
 
@@ -889,6 +903,7 @@ int snap_views_new(size_t max_instances, size_t max_listings, struct snap_views 
 	}
 	c->max_inst = max_instances;
 	c->max_list = max_listings;
+	c->max_list_bytes = max_listing_bytes;
 	*out = c;
 	return 0;
 }
@@ -1029,6 +1044,12 @@ int snap_view_listing(struct snap_views *c, struct snap *s, struct snap_view **o
 	}
 	snap_ref(s);
 	v->snap = s;
+	if (v->len > c->max_list_bytes) {
+		/* Too big to keep: the caller's alone, gone when put. */
+		v->refs = 1;
+		*out = v;
+		return 0;
+	}
 	*out = views_get(c, c->list, c->max_list, list_match, s, v);
 	return 0;
 }

@@ -1,5 +1,6 @@
 /* tree: the mount's namespace, resolving every path to a directory, file or link of a snapshot. */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +54,9 @@ struct tree {
  * instance's files together; parallel walkers interleave a few), and instances.json files. */
 #define TREE_VIEWS_INSTANCES 64
 #define TREE_VIEWS_LISTINGS 2
+/* instances.json files larger than this are rendered for each open instead of kept: a large
+ * fleet's is twice its compact JSON. */
+#define TREE_VIEWS_LISTING_BYTES (4u << 20)
 
 struct tree_file {
 	struct snap_view *view;	/* keeps data alive; NULL when data is owned */
@@ -478,6 +482,9 @@ static int fetch_snap(void *ctx, const char *key, const void *arg, void **value,
 		ctl_record_error(t->ctl, err);
 	}
 	rc = snap_new(arr, t->cfg.show_secrets, fetched_at, &s);
+	/* The parsed answer (several times its text) is gone now; its pages go back to the
+	 * system rather than staying in this thread's arena as RSS until reused. */
+	malloc_trim(0);
 	if (rc)
 		goto out_params;
 	snap_set_stamp(s, tree_now(t));
@@ -581,7 +588,8 @@ int tree_new(const struct tree_config *cfg, struct tree **out)
 	t->base = query_new(t->workspace_id, t->resource_id);
 	if (!t->base)
 		goto out_free;
-	rc = snap_views_new(TREE_VIEWS_INSTANCES, TREE_VIEWS_LISTINGS, &t->views);
+	rc = snap_views_new(TREE_VIEWS_INSTANCES, TREE_VIEWS_LISTINGS, TREE_VIEWS_LISTING_BYTES,
+			    &t->views);
 	if (rc)
 		goto out_query;
 	rc = cache_new(&cc, &ops, t, &t->cache);
@@ -759,10 +767,14 @@ static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct
 				    NULL);
 		if (rc)
 			break;
-		rc = snap_view_listing(t->views, s, &view);
-		if (rc)
-			break;
-		data = snap_view_data(view, &len);
+		/* A stat needs only the length, known once it was rendered. */
+		len = f ? 0 : snap_instances_json_len(s);
+		if (!len) {
+			rc = snap_view_listing(t->views, s, &view);
+			if (rc)
+				break;
+			data = snap_view_data(view, &len);
+		}
 		file_attr(a, len, snap_fetched_at(s), snap_fetched_at(s));
 		break;
 	case QN_QUERY_INFO:

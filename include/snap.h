@@ -77,8 +77,11 @@ bool snap_shown(const struct snap *s, size_t i);
 
 /* instances.json: the pretty-printed array of every instance (redacted) and "\n", the same
  * bytes cJSON_Print gives for the array, rendered now one instance at a time. Caller frees;
- * NULL on ENOMEM. */
-char *snap_instances_json(const struct snap *s, size_t *len);
+ * NULL on ENOMEM. Its length is remembered (snap_instances_json_len). */
+char *snap_instances_json(struct snap *s, size_t *len);
+
+/* instances.json's length if it has been rendered once, else 0 (never renders). */
+size_t snap_instances_json_len(const struct snap *s);
 
 /* Distinct values of key k among the instances (see query_key_values), sorted. Owned by s,
  * computed once per key; NULL with *n = 0 on ENOMEM or when there are none. */
@@ -105,9 +108,11 @@ struct snap_views;
 struct snap_view;
 
 /* A cache holding at most max_instances instance views and max_listings listing views besides
- * those still referenced. Returns 0 and *out (free with snap_views_free, after every view has
- * been put), -EINVAL for a zero size, -ENOMEM. */
-int snap_views_new(size_t max_instances, size_t max_listings, struct snap_views **out);
+ * those still referenced; a listing larger than max_listing_bytes is never kept (whoever asked
+ * for it holds the only reference). Returns 0 and *out (free with snap_views_free, after every
+ * view has been put), -EINVAL for a zero count, -ENOMEM. */
+int snap_views_new(size_t max_instances, size_t max_listings, size_t max_listing_bytes,
+		   struct snap_views **out);
 void snap_views_free(struct snap_views *c);
 
 /* The rendered tree of instance i of s (render_instance over its parsed text; files render on

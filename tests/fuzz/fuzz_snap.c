@@ -165,7 +165,7 @@ static void check_snap(struct snap *s, size_t total)
 		struct snap_views *vc = NULL;
 		struct snap_view *v;
 
-		if (snap_views_new(2, 1, &vc) == 0) {
+		if (snap_views_new(2, 1, 1 << 20, &vc) == 0) {
 			for (size_t i = 0; i < n && i < 4; i++) {
 				if (snap_view_instance(vc, s, i, &v))
 					continue;

@@ -81,7 +81,7 @@ static struct snap_views *views(void)
 	static struct snap_views *v;
 
 	if (!v)
-		CHECK_EQ_INT(snap_views_new(64, 2, &v), 0);
+		CHECK_EQ_INT(snap_views_new(64, 2, 1 << 20, &v), 0);
 	return v;
 }
 
@@ -841,7 +841,7 @@ TEST(sixteen_threads_share_one_rendering)
 	char id[32];
 
 	/* Fewer views than instances: the threads evict each other's all along. */
-	CHECK_EQ_INT(snap_views_new(8, 1, &vc), 0);
+	CHECK_EQ_INT(snap_views_new(8, 1, 1 << 20, &vc), 0);
 	for (int i = 0; i < CONC_N; i++) {
 		cJSON *o;
 
@@ -1005,8 +1005,8 @@ TEST(views_are_bounded_shared_by_content_and_render_one_file)
 	const char *d;
 	char *json;
 
-	CHECK_EQ_INT(snap_views_new(0, 1, &vc), -EINVAL);
-	CHECK_EQ_INT(snap_views_new(2, 1, &vc), 0);
+	CHECK_EQ_INT(snap_views_new(0, 1, 1 << 20, &vc), -EINVAL);
+	CHECK_EQ_INT(snap_views_new(2, 1, 1 << 20, &vc), 0);
 	for (int i = 0; i < 3; i++) {
 		char id[16];
 

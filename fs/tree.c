@@ -1159,7 +1159,8 @@ char *tree_stats(struct tree *t)
 {
 	char *s = NULL;
 
-	if (asprintf(&s, "cache_oldest_age_seconds %.1f\n", cache_oldest_age(t->cache)) < 0)
+	if (asprintf(&s, "cache_oldest_age_seconds %.1f\nrender_cache_bytes %zu\n",
+		     cache_oldest_age(t->cache), snap_views_bytes(t->views)) < 0)
 		return NULL;
 	return s;
 }

@@ -381,9 +381,13 @@ int snap_narrow(struct snap *base, const size_t *idx, size_t n, struct snap **ou
 			snap_destroy(s);
 			return -EINVAL;	/* an index given twice */
 		}
-		s->inst[s->n] = *from;
-		s->inst[s->n].link = NULL;
-		s->inst[s->n].shown = 0;
+		/* Field by field: base's shown flags change under readers (atomics). */
+		s->inst[s->n].text_off = from->text_off;
+		s->inst[s->n].text_len = from->text_len;
+		s->inst[s->n].dir_off = from->dir_off;
+		s->inst[s->n].hash = from->hash;
+		s->inst[s->n].mtime = from->mtime;
+		s->inst[s->n].ctime = from->ctime;
 		s->ids.slot[pos] = (uint32_t)(s->n + 1);
 		s->n++;
 	}

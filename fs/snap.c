@@ -31,6 +31,7 @@ typedef const char *(*strtab_key_fn)(const void *ctx, size_t i);
 
 struct inst {
 	size_t text_off, text_len;	/* compact JSON in s->text */
+	size_t keys_off, keys_len;	/* the key members' compact JSON, also in s->text */
 	size_t dir_off;			/* escaped InstanceId in s->names */
 	uint64_t hash;			/* of the text */
 	time_t mtime, ctime;
@@ -189,6 +190,49 @@ static time_t member_time(const cJSON *obj, const char *name, time_t fallback)
 	return t == (time_t)-1 ? fallback : t;
 }
 
+/* The top-level members kept a second time, in a small text of their own per instance, so
+ * narrowing and by-name links need not parse whole instances. */
+static const char *const key_members[] = {
+	"WorkspaceId", "Status", "AcceleratorType", "PaymentType", "Accessibility", "InstanceId",
+	"InstanceName",
+};
+
+bool snap_keys_cover(const char *member)
+{
+	for (size_t i = 0; i < sizeof(key_members) / sizeof(key_members[0]); i++)
+		if (strcmp(key_members[i], member) == 0)
+			return true;
+	return false;
+}
+
+/* Appends the compact text of an object holding obj's key members (every one of those names,
+ * in order). */
+static int append_keys(const cJSON *obj, struct buf *out)
+{
+	cJSON *k = cJSON_CreateObject();
+	const cJSON *m;
+	int rc = k ? 0 : -ENOMEM;
+
+	cJSON_ArrayForEach(m, obj) {
+		cJSON *copy;
+
+		if (rc)
+			break;
+		if (!m->string || !snap_keys_cover(m->string))
+			continue;
+		copy = cJSON_Duplicate(m, true);
+		if (!copy) {
+			rc = -ENOMEM;
+			break;
+		}
+		cJSON_AddItemToObject(k, m->string, copy);
+	}
+	if (!rc)
+		rc = render_compact(k, out);
+	cJSON_Delete(k);
+	return rc;
+}
+
 /* Build state of snap_new: the growing text and name stores. */
 struct builder {
 	struct buf text, names;
@@ -236,15 +280,21 @@ static int add_instance(struct snap *s, struct builder *bd, cJSON *item, bool sh
 	in->mtime = member_time(obj ? obj : item, "GmtModifiedTime", s->fetched_at);
 	in->ctime = member_time(obj ? obj : item, "GmtCreateTime", s->fetched_at);
 	rc = render_compact(obj ? obj : item, &bd->text);
-	cJSON_Delete(obj);
-	cJSON_Delete(item);
 	if (!rc)
 		rc = buf_append(&bd->text, "", 1);
+	in->text_len = bd->text.len - 1 - in->text_off;
+	in->keys_off = bd->text.len;
+	if (!rc)
+		rc = append_keys(obj ? obj : item, &bd->text);
+	if (!rc)
+		rc = buf_append(&bd->text, "", 1);
+	in->keys_len = bd->text.len - 1 - in->keys_off;
+	cJSON_Delete(obj);
+	cJSON_Delete(item);
 	if (!rc)
 		rc = buf_append(&bd->names, esc, strlen(esc) + 1);
 	if (rc)
 		return rc == -EFBIG ? -ENOMEM : rc;
-	in->text_len = bd->text.len - 1 - in->text_off;
 	s->text = bd->text.data;
 	s->names = bd->names.data;
 	in->hash = mem_hash(s->text + in->text_off, in->text_len, 1469598103934665603ULL);
@@ -313,7 +363,7 @@ int snap_new(cJSON *instances, bool show_secrets, time_t fetched_at, struct snap
 	struct builder bd;
 	struct snap *s;
 	cJSON *item;
-	size_t total;
+	size_t total, text_total;
 	int rc = -ENOMEM;
 
 	if (!cJSON_IsArray(instances)) {
@@ -337,16 +387,15 @@ int snap_new(cJSON *instances, bool show_secrets, time_t fetched_at, struct snap
 	cJSON_Delete(instances);
 	instances = NULL;
 	/* The stores grew by doubling: give the slack back. */
-	s->own_text = buf_steal(&bd.text, &total);
+	s->own_text = buf_steal(&bd.text, &text_total);
 	if (!s->own_text)
 		goto out_destroy;
-	s->text = s->own_text = realloc(s->own_text, total + 1) ? : s->own_text;
+	s->text = s->own_text = realloc(s->own_text, text_total + 1) ? : s->own_text;
 	s->own_names = buf_steal(&bd.names, &total);
 	if (!s->own_names)
 		goto out_destroy;
 	s->names = s->own_names = realloc(s->own_names, total + 1) ? : s->own_names;
-	snap_seal(s, s->n ? s->inst[s->n - 1].text_off + s->inst[s->n - 1].text_len + 1 +
-		  total + 1 : 0);
+	snap_seal(s, text_total + 1 + total + 1);
 	*out = s;
 	return 0;
 out_destroy:
@@ -384,6 +433,8 @@ int snap_narrow(struct snap *base, const size_t *idx, size_t n, struct snap **ou
 		/* Field by field: base's shown flags change under readers (atomics). */
 		s->inst[s->n].text_off = from->text_off;
 		s->inst[s->n].text_len = from->text_len;
+		s->inst[s->n].keys_off = from->keys_off;
+		s->inst[s->n].keys_len = from->keys_len;
 		s->inst[s->n].dir_off = from->dir_off;
 		s->inst[s->n].hash = from->hash;
 		s->inst[s->n].mtime = from->mtime;
@@ -460,6 +511,12 @@ cJSON *snap_parse(const struct snap *s, size_t i)
 	const char *t = snap_text(s, i, &len);
 
 	return t ? cJSON_ParseWithLength(t, len) : NULL;
+}
+
+cJSON *snap_parse_keys(const struct snap *s, size_t i)
+{
+	return i < s->n ? cJSON_ParseWithLength(s->text + s->inst[i].keys_off, s->inst[i].keys_len)
+			: NULL;
 }
 
 uint64_t snap_instance_hash(const struct snap *s, size_t i)
@@ -743,7 +800,7 @@ static int build_links(struct snap *s)
 	    strtab_init(&s->links, s->n))
 		goto out;
 	for (size_t i = 0; i < s->n; i++) {
-		cJSON *obj = snap_parse(s, i);
+		cJSON *obj = snap_parse_keys(s, i);
 		const cJSON *nm = cJSON_GetObjectItemCaseSensitive(obj, "InstanceName");
 		size_t pos;
 

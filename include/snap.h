@@ -59,6 +59,15 @@ const char *snap_text(const struct snap *s, size_t i, size_t *len);
 /* Instance i parsed from its text. Caller cJSON_Deletes; NULL on ENOMEM. */
 cJSON *snap_parse(const struct snap *s, size_t i);
 
+/* Instance i's key members (WorkspaceId, Status, AcceleratorType, PaymentType, Accessibility,
+ * InstanceId, InstanceName: every member of those names, in order, nothing else) parsed from a
+ * small text kept beside its own: what narrowing and by-name links read, at a fraction of a
+ * whole parse. Caller cJSON_Deletes; NULL on ENOMEM. */
+cJSON *snap_parse_keys(const struct snap *s, size_t i);
+
+/* Whether snap_parse_keys holds the top-level member of that name. */
+bool snap_keys_cover(const char *member);
+
 /* A hash of instance i's text (computed once at snap_new), and of the whole answer (every
  * instance's hash in order): cheap version stamps for what is shown from them. */
 uint64_t snap_instance_hash(const struct snap *s, size_t i);

@@ -100,11 +100,18 @@ static void check_key_values(struct snap *s)
 		static const enum query_key exact[] = { QK_WORKSPACE_ID, QK_INSTANCE_ID, QK_STATUS,
 							QK_PAYMENT_TYPE, QK_ACCESSIBILITY,
 							QK_ACCELERATOR_TYPE };
-		cJSON *inst = snap_parse(s, i);
+		cJSON *inst = snap_parse(s, i), *keys = snap_parse_keys(s, i);
 
 		for (size_t e = 0; e < sizeof(exact) / sizeof(exact[0]); e++) {
 			const cJSON *m = cJSON_GetObjectItemCaseSensitive(
 				inst, query_key_param(exact[e]));
+
+			/* narrowing reads the key members' own text: it must agree */
+			if (inst && keys && (!snap_keys_cover(query_key_param(exact[e])) ||
+					     !cJSON_Compare(m, cJSON_GetObjectItemCaseSensitive(
+							keys, query_key_param(exact[e])), true)) &&
+			    m)
+				abort();
 			size_t n = 0;
 			const char *const *v = snap_key_values(s, exact[e], &n);
 
@@ -116,6 +123,7 @@ static void check_key_values(struct snap *s)
 			}
 		}
 		cJSON_Delete(inst);
+		cJSON_Delete(keys);
 	}
 }
 

@@ -1123,3 +1123,43 @@ out:
 	snap_views_free(vc);
 	snap_unref(s);
 }
+
+TEST(key_members_are_kept_beside_the_text)
+{
+	static const char *const names[] = { "WorkspaceId", "Status", "AcceleratorType",
+					      "PaymentType", "Accessibility", "InstanceId",
+					      "InstanceName" };
+	cJSON *arr = cJSON_CreateArray(), *o = variant("dsw-k", "kay", "Running", NULL), *keys;
+	const cJSON *full, *m;
+	struct snap *s;
+	int n = 0;
+
+	cJSON_AddNumberToObject(o, "Status", 7);	/* a repeat of a key member is kept too */
+	cJSON_AddItemToArray(arr, o);
+	s = build(arr, false);
+	if (!s)
+		return;
+	keys = snap_parse_keys(s, 0);
+	full = inst_of(s, 0);
+	CHECK(keys && full);
+	if (!keys || !full)
+		goto out;
+	cJSON_ArrayForEach(m, keys) {
+		CHECK(snap_keys_cover(m->string));
+		n++;
+	}
+	cJSON_ArrayForEach(m, full)
+		n -= snap_keys_cover(m->string);
+	CHECK_EQ_INT(n, 0);	/* every key member of the instance, and nothing else */
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		CHECK(snap_keys_cover(names[i]));
+		CHECK(cJSON_Compare(cJSON_GetObjectItemCaseSensitive(keys, names[i]),
+				    cJSON_GetObjectItemCaseSensitive(full, names[i]), true) ||
+		      !cJSON_GetObjectItemCaseSensitive(full, names[i]));
+	}
+	CHECK(!snap_keys_cover("RequestedResource"));
+	CHECK(snap_parse_keys(s, 1) == NULL);
+out:
+	cJSON_Delete(keys);
+	snap_unref(s);
+}

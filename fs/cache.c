@@ -516,6 +516,13 @@ static void flight_finish(struct cache *c, struct flight *f, int rc, void *value
 	f->done = true;
 	f->rc = rc;
 	f->value = rc ? NULL : value;
+	/* A value made from an older one (a narrowed answer) is as old as its source. */
+	if (rc == 0 && c->ops.stamp) {
+		double at = c->ops.stamp(c->ctx, value);
+
+		if (at < now)
+			now = at;
+	}
 	f->fetched_at = now;
 	if (rc)
 		f->err = *err;
@@ -1284,5 +1291,26 @@ int cache_peek_quiet(struct cache *c, const char *key, void **value, double *age
 	*value = v;
 	if (age)
 		*age = value_age(now, at);
+	return 0;
+}
+
+int cache_peek_stale(struct cache *c, const char *key, double max_age, void **value, double *age)
+{
+	double now = c->ops.now(c->ctx), a;
+	struct entry *e;
+	void *v = NULL;
+
+	pthread_mutex_lock(&c->lock);
+	e = table_find(c, key, key_hash(key));
+	if (e && e->value && (a = value_age(now, e->fetched_at)) < max_age) {
+		v = e->value;
+		c->ops.ref(v);
+		if (age)
+			*age = a;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (!v)
+		return -ENOENT;
+	*value = v;
 	return 0;
 }

@@ -273,6 +273,11 @@ static void malloc_tune(void)
 {
 	if (!getenv("MALLOC_ARENA_MAX"))
 		mallopt(M_ARENA_MAX, 2);
+	/* glibc raises its mmap threshold after the first large free, so later big buffers (API
+	 * pages, instances.json) would come from the heap and stay as RSS (measured with
+	 * tests/tools/walk_rss): a fixed threshold returns them when freed. */
+	if (!getenv("MALLOC_MMAP_THRESHOLD_"))
+		mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 }
 
 int main(int argc, char **argv)

@@ -7,30 +7,13 @@
 #include <string.h>
 #include <strings.h>
 
+#include "buf.h"
 #include "render.h"
 
 /* Objects nested deeper than this many directories below the instance are rendered as
  * "<Member>.json" files instead (their content is also in instance.json). It bounds the
  * recursion and keeps every rendered path well inside PATH_MAX; real instances nest 3 deep. */
 #define RENDER_MAX_DEPTH 32
-
-/* One allocation per node, header then payload:
- *   file:      name, NUL, data, NUL          (kids[] unused)
- *   directory: kids[len] (sorted by name), then name, NUL
- * 8 bytes of header: fleets render tens of millions of these. */
-struct render_node {
-	uint32_t len;		/* file: bytes of data; directory: number of children */
-	uint8_t dir;
-	uint8_t namelen;	/* names are at most 255 bytes */
-	struct render_node *kids[];
-};
-
-_Static_assert(sizeof(struct render_node) <= 8, "render nodes must stay compact");
-
-static char *node_name(const struct render_node *n)
-{
-	return (char *)(n->dir ? (const void *)(n->kids + n->len) : (const void *)n->kids);
-}
 
 /* ---- names ---- */
 
@@ -342,6 +325,71 @@ char *render_scalar(const cJSON *item, size_t *len)
 	return out;
 }
 
+/* A JSON string literal of s as cJSON reads it back byte for byte: quote, backslash and control
+ * bytes escaped, everything else (UTF-8 or not) raw. */
+static int compact_string(const char *s, struct buf *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *run = s;
+	int rc = buf_append(out, "\"", 1);
+
+	for (; !rc && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		rc = buf_append(out, run, (size_t)(s - run));
+		if (!rc && (c == '"' || c == '\\')) {
+			esc[1] = (char)c;
+			rc = buf_append(out, esc, 2);
+		} else if (!rc) {
+			rc = buf_append(out, esc, 6);
+		}
+		run = s + 1;
+	}
+	if (!rc)
+		rc = buf_append(out, run, (size_t)(s - run));
+	return rc ? rc : buf_append(out, "\"", 1);
+}
+
+int render_compact(const cJSON *item, struct buf *out)
+{
+	char numbuf[32];
+	const cJSON *m;
+	int rc = 0;
+
+	switch (item->type & 0xff) {
+	case cJSON_False:
+		return buf_puts(out, "false");
+	case cJSON_True:
+		return buf_puts(out, "true");
+	case cJSON_Number:
+		/* Exact: cJSON's own printer rounds to 15 digits when it thinks that is close
+		 * enough, and a scalar file must show the double the server sent. */
+		return buf_puts(out, format_number(item->valuedouble, numbuf) ? numbuf : "null");
+	case cJSON_String:
+		return compact_string(item->valuestring ? item->valuestring : "", out);
+	case cJSON_Array:
+	case cJSON_Object:
+		rc = buf_append(out, cJSON_IsArray(item) ? "[" : "{", 1);
+		for (m = item->child; m && !rc; m = m->next) {
+			if (m != item->child)
+				rc = buf_append(out, ",", 1);
+			if (!rc && cJSON_IsObject(item)) {
+				rc = compact_string(m->string ? m->string : "", out);
+				if (!rc)
+					rc = buf_append(out, ":", 1);
+			}
+			if (!rc)
+				rc = render_compact(m, out);
+		}
+		return rc ? rc : buf_append(out, cJSON_IsArray(item) ? "]" : "}", 1);
+	default:
+		return buf_puts(out, "null");
+	}
+}
+
 static int digits(const char *s, int n)
 {
 	int v = 0;
@@ -387,28 +435,48 @@ time_t render_parse_time(const char *s)
 
 /* ---- the tree ---- */
 
-static int new_file(const char *name, const char *data, size_t dlen, bool nl,
-		    struct render_node **out)
-{
-	size_t nlen = strlen(name), total = dlen + (nl ? 1 : 0);
-	struct render_node *n;
-	char *p;
+/* A file's bytes, rendered on first use and published once (atomically). */
+struct blob {
+	size_t len;
+	char data[];	/* len bytes and a NUL */
+};
 
-	if (total > UINT32_MAX)
-		return -EFBIG;
-	n = malloc(sizeof(*n) + nlen + 1 + total + 1);
+/* What a file node renders: a scalar member, a member as JSON ("<Member>.json"), the whole
+ * object (instance.json). */
+enum { KIND_SCALAR, KIND_JSON, KIND_WHOLE };
+
+/* One allocation per node, header then payload:
+ *   file:      p[0] the cJSON item (borrowed), p[1] its struct blob (atomic, NULL until read),
+ *              then name, NUL
+ *   directory: p[0..len) children (sorted by name), then name, NUL
+ * Files hold no bytes until read: a tree costs its names and pointers, not its contents. */
+struct render_node {
+	uint32_t len;		/* directory: number of children; unused for files */
+	uint8_t dir;
+	uint8_t namelen;	/* names are at most 255 bytes */
+	uint8_t kind;
+	void *p[];
+};
+
+static char *node_name(const struct render_node *n)
+{
+	return (char *)(n->p + (n->dir ? n->len : 2));
+}
+
+static int new_file(const char *name, const cJSON *item, int kind, struct render_node **out)
+{
+	size_t nlen = strlen(name);
+	struct render_node *n = malloc(sizeof(*n) + 2 * sizeof(void *) + nlen + 1);
+
 	if (!n)
 		return -ENOMEM;
 	n->dir = 0;
 	n->namelen = (uint8_t)nlen;
-	n->len = (uint32_t)total;
-	p = (char *)n->kids;
-	memcpy(p, name, nlen + 1);
-	p += nlen + 1;
-	memcpy(p, data, dlen);
-	if (nl)
-		p[dlen] = '\n';
-	p[total] = 0;
+	n->kind = (uint8_t)kind;
+	n->len = 0;
+	n->p[0] = (void *)item;
+	n->p[1] = NULL;
+	memcpy(node_name(n), name, nlen + 1);
 	*out = n;
 	return 0;
 }
@@ -419,7 +487,9 @@ void render_free(struct render_node *root)
 		return;
 	if (root->dir)
 		for (uint32_t i = 0; i < root->len; i++)
-			render_free(root->kids[i]);
+			render_free(root->p[i]);
+	else
+		free(root->p[1]);
 	free(root);
 }
 
@@ -447,8 +517,6 @@ static int render_member(const cJSON *m, int depth, struct render_node **out)
 	char fname[RENDER_NAME_MAX], numbuf[32];
 	const char *p;
 	size_t n;
-	char *json;
-	int rc;
 
 	*out = NULL;
 	if (cJSON_IsObject(m) && depth < RENDER_MAX_DEPTH) {
@@ -457,17 +525,12 @@ static int render_member(const cJSON *m, int depth, struct render_node **out)
 	}
 	if (cJSON_IsObject(m) || cJSON_IsArray(m)) {
 		escape_with_suffix(m->string, ".json", fname);
-		json = render_json(m, &n);
-		if (!json)
-			return -ENOMEM;
-		rc = new_file(fname, json, n, false, out);
-		free(json);
-		return rc;
+		return new_file(fname, m, KIND_JSON, out);
 	}
 	if (!scalar_text(m, numbuf, &p, &n))
 		return 0;
 	render_escape_name(m->string, fname);
-	return new_file(fname, p, n, true, out);
+	return new_file(fname, m, KIND_SCALAR, out);
 }
 
 /* A directory for obj; with whole (the top level), an "instance.json" holding it comes first,
@@ -487,11 +550,7 @@ static int render_object(const cJSON *obj, const char *name, int depth, const cJ
 	if (!kids)
 		return -ENOMEM;
 	if (whole) {
-		size_t len;
-		char *json = render_json(whole, &len);
-
-		rc = json ? new_file("instance.json", json, len, false, &kids[0].node) : -ENOMEM;
-		free(json);
+		rc = new_file("instance.json", whole, KIND_WHOLE, &kids[0].node);
 		if (!rc)
 			n = 1;
 	}
@@ -515,16 +574,17 @@ static int render_object(const cJSON *obj, const char *name, int depth, const cJ
 		kids[keep++] = kids[i];
 	}
 	n = keep;
-	dir = malloc(sizeof(*dir) + n * sizeof(dir->kids[0]) + nlen + 1);
+	dir = malloc(sizeof(*dir) + n * sizeof(dir->p[0]) + nlen + 1);
 	if (!dir) {
 		rc = -ENOMEM;
 		goto out_free;
 	}
 	dir->dir = 1;
+	dir->kind = 0;
 	dir->namelen = (uint8_t)nlen;
 	dir->len = (uint32_t)n;
 	for (size_t i = 0; i < n; i++)
-		dir->kids[i] = kids[i].node;
+		dir->p[i] = kids[i].node;
 	memcpy(node_name(dir), name, nlen + 1);
 	free(kids);
 	*out = dir;
@@ -575,10 +635,10 @@ const struct render_node *render_lookup(const struct render_node *root, const ch
 		hi = n->len;
 		while (lo < hi) {
 			size_t mid = lo + (hi - lo) / 2;
-			int c = name_cmp(n->kids[mid], p, clen);
+			int c = name_cmp(n->p[mid], p, clen);
 
 			if (c == 0) {
-				found = n->kids[mid];
+				found = n->p[mid];
 				break;
 			}
 			if (c < 0)
@@ -600,16 +660,81 @@ bool render_is_dir(const struct render_node *n)
 	return n && n->dir;
 }
 
+/* The bytes of file n, rendered now. NULL on ENOMEM (or for what renders as no file). */
+static struct blob *render_blob(const struct render_node *n)
+{
+	const cJSON *item = n->p[0];
+	char numbuf[32], *json = NULL;
+	const char *p;
+	size_t len;
+	struct blob *b;
+
+	if (n->kind == KIND_SCALAR) {
+		if (!scalar_text(item, numbuf, &p, &len))
+			return NULL;
+	} else {
+		json = render_json(item, &len);
+		if (!json)
+			return NULL;
+		p = json;
+	}
+	b = malloc(sizeof(*b) + len + 2);
+	if (b) {
+		memcpy(b->data, p, len);
+		if (n->kind == KIND_SCALAR)
+			b->data[len++] = '\n';
+		b->data[len] = 0;
+		b->len = len;
+	}
+	free(json);
+	return b;
+}
+
 const char *render_data(const struct render_node *n, size_t *size)
 {
-	if (!n || n->dir) {
-		if (size)
-			*size = 0;
+	struct blob *b, *expected = NULL;
+	void **slot;
+
+	if (size)
+		*size = 0;
+	if (!n || n->dir)
 		return NULL;
+	slot = (void **)&n->p[1];
+	b = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+	if (!b) {
+		b = render_blob(n);
+		if (!b)
+			return NULL;
+		/* Two readers racing both render; the loser frees its copy. */
+		if (!__atomic_compare_exchange_n(slot, (void **)&expected, b, false,
+						 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			free(b);
+			b = expected;
+		}
 	}
 	if (size)
-		*size = n->len;
-	return (const char *)n->kids + n->namelen + 1;
+		*size = b->len;
+	return b->data;
+}
+
+bool render_size_known(const struct render_node *n, size_t *size)
+{
+	const struct blob *b;
+	char numbuf[32];
+	const char *p;
+	size_t len;
+
+	if (!n || n->dir)
+		return false;
+	b = __atomic_load_n((void *const *)&n->p[1], __ATOMIC_ACQUIRE);
+	if (b) {
+		*size = b->len;
+		return true;
+	}
+	if (n->kind != KIND_SCALAR || !scalar_text(n->p[0], numbuf, &p, &len))
+		return false;
+	*size = len + 1;
+	return true;
 }
 
 size_t render_nchildren(const struct render_node *n)
@@ -619,7 +744,7 @@ size_t render_nchildren(const struct render_node *n)
 
 const struct render_node *render_child(const struct render_node *n, size_t i)
 {
-	return n && n->dir && i < n->len ? n->kids[i] : NULL;
+	return n && n->dir && i < n->len ? n->p[i] : NULL;
 }
 
 const char *render_name(const struct render_node *n)
@@ -629,13 +754,15 @@ const char *render_name(const struct render_node *n)
 
 size_t render_bytes(const struct render_node *n)
 {
-	size_t total = 0;
+	size_t total = 0, len = 0;
 
 	if (!n)
 		return 0;
-	if (!n->dir)
-		return n->len;
+	if (!n->dir) {
+		render_data(n, &len);
+		return len;
+	}
 	for (uint32_t i = 0; i < n->len; i++)
-		total += render_bytes(n->kids[i]);
+		total += render_bytes(n->p[i]);
 	return total;
 }

@@ -6,15 +6,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "snap.h"
 
 /*
- * Thread safety: everything built by snap_new is read-only afterwards. The lazy parts are
- * published with release stores and read with acquire loads, so the fast path takes no lock:
- * - instance trees: one atomic pointer per instance, set by compare-and-swap (two threads that
- *   race both render, the loser frees its copy; no lock serialises unrelated instances);
- * - instances.json, key values and by-name links: expensive or all-at-once, so built under
- *   s->lock by exactly one thread and then flagged ready.
+ * Memory: one snapshot holds its instances' redacted compact JSON texts in one allocation
+ * (text), their directory names in another (names), and per instance a fixed index entry. A
+ * narrowed snapshot owns only its index entries and points into its base's storage, holding a
+ * reference to it. Nothing parsed is kept: key values and by-name links parse each instance
+ * once when first asked for, files are rendered through the bounded views cache.
+ *
+ * Thread safety: everything built by snap_new is read-only afterwards. The lazy parts (key
+ * values, by-name links) are built under s->lock by exactly one thread and then flagged ready
+ * with a release store; the shown flags are atomic bytes.
  */
 
 /* Open addressing over indices (slot = index + 1, 0 = empty), the strings living elsewhere. */
@@ -26,11 +30,13 @@ struct strtab {
 typedef const char *(*strtab_key_fn)(const void *ctx, size_t i);
 
 struct inst {
-	const cJSON *obj;		/* redacted, owned by s->arr */
-	char *dirname;			/* escaped InstanceId */
+	size_t text_off, text_len;	/* compact JSON in s->text */
+	size_t keys_off, keys_len;	/* the key members' compact JSON, also in s->text */
+	size_t dir_off;			/* escaped InstanceId in s->names */
+	uint64_t hash;			/* of the text */
 	time_t mtime, ctime;
-	struct render_node *tree;	/* atomic; NULL until first use */
 	char *link;			/* by-name entry, once links_ready */
+	uint8_t shown;			/* atomic */
 };
 
 struct keyvals {
@@ -41,17 +47,20 @@ struct keyvals {
 
 struct snap {
 	int refs;			/* atomic */
-	cJSON *arr;			/* the redacted instances kept, in API order */
+	struct snap *base;		/* owner of text and names, when narrowed */
+	const char *text, *names;	/* base's, or owned (below) */
+	char *own_text, *own_names;
 	struct inst *inst;
 	size_t n, dropped;
 	time_t fetched_at;
+	double stamp;
+	uint64_t hash;
 	struct strtab ids;		/* dirname -> index */
 	size_t base_bytes;
 	size_t lazy_bytes;		/* atomic */
+	size_t json_len;		/* atomic; instances.json's length once rendered, else 0 */
 
 	pthread_mutex_t lock;		/* builds of the parts below */
-	char *json;			/* atomic */
-	size_t json_len;
 	struct keyvals kv[QK__COUNT];
 	int links_ready;		/* atomic */
 	struct strtab links;		/* link name -> index */
@@ -66,6 +75,15 @@ static uint64_t fnv1a(const char *s, uint64_t h)
 {
 	for (; *s; s++) {
 		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static uint64_t mem_hash(const char *p, size_t n, uint64_t h)
+{
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)p[i];
 		h *= 1099511628211ULL;
 	}
 	return h;
@@ -149,7 +167,9 @@ static int strtab_reserve(struct strtab *t, size_t n, strtab_key_fn kf, const vo
 
 static const char *dirname_key(const void *ctx, size_t i)
 {
-	return ((const struct snap *)ctx)->inst[i].dirname;
+	const struct snap *s = ctx;
+
+	return s->names + s->inst[i].dir_off;
 }
 
 static const char *link_key(const void *ctx, size_t i)
@@ -162,22 +182,6 @@ static const char *strv_key(const void *ctx, size_t i)
 	return ((char *const *)ctx)[i];
 }
 
-/* Rough heap footprint of a cJSON tree. */
-static size_t json_footprint(const cJSON *j)
-{
-	size_t n = 0;
-
-	for (; j; j = j->next) {
-		n += sizeof(*j);
-		if (j->string)
-			n += strlen(j->string) + 1;
-		if (j->valuestring)
-			n += strlen(j->valuestring) + 1;
-		n += json_footprint(j->child);
-	}
-	return n;
-}
-
 static time_t member_time(const cJSON *obj, const char *name, time_t fallback)
 {
 	const cJSON *m = cJSON_GetObjectItemCaseSensitive(obj, name);
@@ -186,15 +190,64 @@ static time_t member_time(const cJSON *obj, const char *name, time_t fallback)
 	return t == (time_t)-1 ? fallback : t;
 }
 
-/* Takes ownership of item: keeps its redacted form as the next instance, or drops it. */
-static int add_instance(struct snap *s, cJSON *item, bool show_secrets)
+/* The top-level members kept a second time, in a small text of their own per instance, so
+ * narrowing and by-name links need not parse whole instances. */
+static const char *const key_members[] = {
+	"WorkspaceId", "Status", "AcceleratorType", "PaymentType", "Accessibility", "InstanceId",
+	"InstanceName",
+};
+
+bool snap_keys_cover(const char *member)
+{
+	for (size_t i = 0; i < sizeof(key_members) / sizeof(key_members[0]); i++)
+		if (strcmp(key_members[i], member) == 0)
+			return true;
+	return false;
+}
+
+/* Appends the compact text of an object holding obj's key members (every one of those names,
+ * in order). */
+static int append_keys(const cJSON *obj, struct buf *out)
+{
+	cJSON *k = cJSON_CreateObject();
+	const cJSON *m;
+	int rc = k ? 0 : -ENOMEM;
+
+	cJSON_ArrayForEach(m, obj) {
+		cJSON *copy;
+
+		if (rc)
+			break;
+		if (!m->string || !snap_keys_cover(m->string))
+			continue;
+		copy = cJSON_Duplicate(m, true);
+		if (!copy) {
+			rc = -ENOMEM;
+			break;
+		}
+		cJSON_AddItemToObject(k, m->string, copy);
+	}
+	if (!rc)
+		rc = render_compact(k, out);
+	cJSON_Delete(k);
+	return rc;
+}
+
+/* Build state of snap_new: the growing text and name stores. */
+struct builder {
+	struct buf text, names;
+};
+
+/* Takes ownership of item: keeps its redacted compact text as the next instance, or drops it. */
+static int add_instance(struct snap *s, struct builder *bd, cJSON *item, bool show_secrets)
 {
 	char esc[RENDER_NAME_MAX], num[QUERY_INT_TEXT];
 	const char *idtext;
 	const cJSON *id;
 	struct inst *in;
-	cJSON *obj;
+	cJSON *obj = NULL;
 	size_t pos;
+	int rc;
 
 	if (!cJSON_IsObject(item))
 		goto drop;
@@ -214,28 +267,39 @@ static int add_instance(struct snap *s, cJSON *item, bool show_secrets)
 	pos = strtab_probe(&s->ids, esc, dirname_key, s);
 	if (s->ids.slot[pos])
 		goto drop;	/* the first of a repeated InstanceId wins */
-	if (show_secrets) {
-		obj = item;	/* redaction with show_secrets is a plain copy: skip it */
-	} else {
+	if (!show_secrets) {
 		obj = render_redact(item, false);
-		cJSON_Delete(item);
-		if (!obj)
+		if (!obj) {
+			cJSON_Delete(item);
 			return -ENOMEM;
+		}
 	}
 	in = &s->inst[s->n];
-	in->dirname = strdup(esc);
-	if (!in->dirname) {
-		cJSON_Delete(obj);
-		return -ENOMEM;
-	}
-	in->obj = obj;
-	cJSON_AddItemToArray(s->arr, obj);
-	in->mtime = member_time(obj, "GmtModifiedTime", s->fetched_at);
-	in->ctime = member_time(obj, "GmtCreateTime", s->fetched_at);
+	in->text_off = bd->text.len;
+	in->dir_off = bd->names.len;
+	in->mtime = member_time(obj ? obj : item, "GmtModifiedTime", s->fetched_at);
+	in->ctime = member_time(obj ? obj : item, "GmtCreateTime", s->fetched_at);
+	rc = render_compact(obj ? obj : item, &bd->text);
+	if (!rc)
+		rc = buf_append(&bd->text, "", 1);
+	in->text_len = bd->text.len - 1 - in->text_off;
+	in->keys_off = bd->text.len;
+	if (!rc)
+		rc = append_keys(obj ? obj : item, &bd->text);
+	if (!rc)
+		rc = buf_append(&bd->text, "", 1);
+	in->keys_len = bd->text.len - 1 - in->keys_off;
+	cJSON_Delete(obj);
+	cJSON_Delete(item);
+	if (!rc)
+		rc = buf_append(&bd->names, esc, strlen(esc) + 1);
+	if (rc)
+		return rc == -EFBIG ? -ENOMEM : rc;
+	s->text = bd->text.data;
+	s->names = bd->names.data;
+	in->hash = mem_hash(s->text + in->text_off, in->text_len, 1469598103934665603ULL);
 	s->ids.slot[pos] = (uint32_t)(s->n + 1);
 	s->n++;
-	s->base_bytes += sizeof(*in) + 2 * sizeof(uint32_t) + strlen(esc) + 1 +
-			 json_footprint(obj->child) + sizeof(*obj);
 	return 0;
 drop:
 	s->dropped++;
@@ -245,68 +309,142 @@ drop:
 
 static void snap_destroy(struct snap *s)
 {
-	for (size_t i = 0; i < s->n; i++) {
-		render_free(s->inst[i].tree);
-		free(s->inst[i].dirname);
+	for (size_t i = 0; i < s->n; i++)
 		free(s->inst[i].link);
-	}
 	for (int k = 0; k < QK__COUNT; k++) {
 		for (size_t i = 0; i < s->kv[k].n; i++)
 			free(s->kv[k].v[i]);
 		free(s->kv[k].v);
 	}
-	free(s->json);
+	free(s->own_text);
+	free(s->own_names);
 	free(s->inst);
 	strtab_free(&s->ids);
 	strtab_free(&s->links);
-	cJSON_Delete(s->arr);
 	pthread_mutex_destroy(&s->lock);
+	snap_unref(s->base);
 	free(s);
+}
+
+static struct snap *snap_alloc(size_t total, time_t fetched_at)
+{
+	struct snap *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	if (pthread_mutex_init(&s->lock, NULL)) {
+		free(s);
+		return NULL;
+	}
+	s->refs = 1;
+	s->fetched_at = fetched_at;
+	s->inst = calloc(total ? total : 1, sizeof(*s->inst));
+	if (!s->inst || strtab_init(&s->ids, total)) {
+		snap_destroy(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* The answer's hash and the index's footprint, once every instance is in. */
+static void snap_seal(struct snap *s, size_t own_bytes)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < s->n; i++)
+		h = mem_hash((const char *)&s->inst[i].hash, sizeof(s->inst[i].hash), h);
+	s->hash = mem_hash((const char *)&s->n, sizeof(s->n), h);
+	s->base_bytes = sizeof(*s) + s->n * sizeof(*s->inst) +
+			(s->ids.mask + 1) * sizeof(uint32_t) + own_bytes;
 }
 
 int snap_new(cJSON *instances, bool show_secrets, time_t fetched_at, struct snap **out)
 {
+	struct builder bd;
 	struct snap *s;
 	cJSON *item;
-	size_t total;
+	size_t total, text_total;
 	int rc = -ENOMEM;
 
 	if (!cJSON_IsArray(instances)) {
 		cJSON_Delete(instances);
 		return -EINVAL;
 	}
+	buf_init(&bd.text, SIZE_MAX / 2);
+	buf_init(&bd.names, SIZE_MAX / 2);
 	total = (size_t)cJSON_GetArraySize(instances);
-	s = calloc(1, sizeof(*s));
+	s = snap_alloc(total, fetched_at);
 	if (!s)
 		goto out_json;
-	if (pthread_mutex_init(&s->lock, NULL))
-		goto out_snap;
-	s->refs = 1;
-	s->fetched_at = fetched_at;
-	s->inst = calloc(total ? total : 1, sizeof(*s->inst));
-	s->arr = cJSON_CreateArray();
-	if (!s->inst || !s->arr || strtab_init(&s->ids, total))
-		goto out_destroy;
-	/* Each original is released as soon as its redacted copy exists, so a large answer is
-	 * never held twice in full. */
+	/* Each original is released as soon as its text exists, so a large answer is never held
+	 * twice in full. */
 	while ((item = instances->child) != NULL) {
 		cJSON_DetachItemViaPointer(instances, item);
-		rc = add_instance(s, item, show_secrets);
+		rc = add_instance(s, &bd, item, show_secrets);
 		if (rc)
 			goto out_destroy;
 	}
 	cJSON_Delete(instances);
-	s->base_bytes += sizeof(*s) + (s->ids.mask + 1) * sizeof(uint32_t);
+	instances = NULL;
+	/* The stores grew by doubling: give the slack back. */
+	s->own_text = buf_steal(&bd.text, &text_total);
+	if (!s->own_text)
+		goto out_destroy;
+	s->text = s->own_text = realloc(s->own_text, text_total + 1) ? : s->own_text;
+	s->own_names = buf_steal(&bd.names, &total);
+	if (!s->own_names)
+		goto out_destroy;
+	s->names = s->own_names = realloc(s->own_names, total + 1) ? : s->own_names;
+	snap_seal(s, text_total + 1 + total + 1);
 	*out = s;
 	return 0;
 out_destroy:
 	snap_destroy(s);
-	goto out_json;
-out_snap:
-	free(s);
 out_json:
+	buf_free(&bd.text);
+	buf_free(&bd.names);
 	cJSON_Delete(instances);
 	return rc;
+}
+
+int snap_narrow(struct snap *base, const size_t *idx, size_t n, struct snap **out)
+{
+	struct snap *s;
+
+	for (size_t k = 0; k < n; k++)
+		if (idx[k] >= base->n)
+			return -EINVAL;
+	s = snap_alloc(n, base->fetched_at);
+	if (!s)
+		return -ENOMEM;
+	snap_ref(base);
+	s->base = base;
+	s->text = base->text;
+	s->names = base->names;
+	s->stamp = base->stamp;
+	for (size_t k = 0; k < n; k++) {
+		const struct inst *from = &base->inst[idx[k]];
+		size_t pos = strtab_probe(&s->ids, base->names + from->dir_off, dirname_key, s);
+
+		if (s->ids.slot[pos]) {
+			snap_destroy(s);
+			return -EINVAL;	/* an index given twice */
+		}
+		/* Field by field: base's shown flags change under readers (atomics). */
+		s->inst[s->n].text_off = from->text_off;
+		s->inst[s->n].text_len = from->text_len;
+		s->inst[s->n].keys_off = from->keys_off;
+		s->inst[s->n].keys_len = from->keys_len;
+		s->inst[s->n].dir_off = from->dir_off;
+		s->inst[s->n].hash = from->hash;
+		s->inst[s->n].mtime = from->mtime;
+		s->inst[s->n].ctime = from->ctime;
+		s->ids.slot[pos] = (uint32_t)(s->n + 1);
+		s->n++;
+	}
+	snap_seal(s, 0);
+	*out = s;
+	return 0;
 }
 
 void snap_ref(struct snap *s)
@@ -335,9 +473,19 @@ time_t snap_fetched_at(const struct snap *s)
 	return s->fetched_at;
 }
 
+double snap_stamp(const struct snap *s)
+{
+	return s->stamp;
+}
+
+void snap_set_stamp(struct snap *s, double stamp)
+{
+	s->stamp = stamp;
+}
+
 const char *snap_dirname(const struct snap *s, size_t i)
 {
-	return i < s->n ? s->inst[i].dirname : NULL;
+	return i < s->n ? s->names + s->inst[i].dir_off : NULL;
 }
 
 long snap_find(const struct snap *s, const char *name)
@@ -345,9 +493,49 @@ long snap_find(const struct snap *s, const char *name)
 	return strtab_find(&s->ids, name, dirname_key, s);
 }
 
-const cJSON *snap_instance(const struct snap *s, size_t i)
+const char *snap_text(const struct snap *s, size_t i, size_t *len)
 {
-	return i < s->n ? s->inst[i].obj : NULL;
+	if (i >= s->n) {
+		if (len)
+			*len = 0;
+		return NULL;
+	}
+	if (len)
+		*len = s->inst[i].text_len;
+	return s->text + s->inst[i].text_off;
+}
+
+cJSON *snap_parse(const struct snap *s, size_t i)
+{
+	size_t len;
+	const char *t = snap_text(s, i, &len);
+
+	return t ? cJSON_ParseWithLength(t, len) : NULL;
+}
+
+cJSON *snap_parse_keys(const struct snap *s, size_t i)
+{
+	return i < s->n ? cJSON_ParseWithLength(s->text + s->inst[i].keys_off, s->inst[i].keys_len)
+			: NULL;
+}
+
+uint64_t snap_instance_hash(const struct snap *s, size_t i)
+{
+	return i < s->n ? s->inst[i].hash : 0;
+}
+
+uint64_t snap_hash(const struct snap *s)
+{
+	return s->hash;
+}
+
+bool snap_same(const struct snap *a, size_t i, const struct snap *b, size_t j)
+{
+	size_t la, lb;
+	const char *ta = snap_text(a, i, &la), *tb = snap_text(b, j, &lb);
+
+	return ta && tb && la == lb && a->inst[i].hash == b->inst[j].hash &&
+	       memcmp(ta, tb, la) == 0;
 }
 
 time_t snap_mtime(const struct snap *s, size_t i)
@@ -360,52 +548,59 @@ time_t snap_ctime(const struct snap *s, size_t i)
 	return i < s->n ? s->inst[i].ctime : s->fetched_at;
 }
 
-const struct render_node *snap_tree(struct snap *s, size_t i)
+bool snap_shown(const struct snap *s, size_t i)
 {
-	struct render_node *t, *expected = NULL;
-
-	if (i >= s->n)
-		return NULL;
-	t = __atomic_load_n(&s->inst[i].tree, __ATOMIC_ACQUIRE);
-	if (t)
-		return t;
-	if (render_instance(s->inst[i].obj, &t))
-		return NULL;
-	if (!__atomic_compare_exchange_n(&s->inst[i].tree, &expected, t, false, __ATOMIC_ACQ_REL,
-					 __ATOMIC_ACQUIRE)) {
-		render_free(t);
-		return expected;
-	}
-	__atomic_add_fetch(&s->lazy_bytes, render_bytes(t), __ATOMIC_RELAXED);
-	return t;
+	return i < s->n && __atomic_load_n(&s->inst[i].shown, __ATOMIC_RELAXED);
 }
 
-const struct render_node *snap_tree_peek(const struct snap *s, size_t i)
+/* cJSON_Print of an array puts each element one level deeper than on its own: the element's
+ * own pretty text with a tab after every newline (strings never hold a raw newline), the
+ * elements separated by ", ". Rendering one element at a time keeps only one parsed instance
+ * alive however large the answer. */
+char *snap_instances_json(struct snap *s, size_t *len)
 {
-	return i < s->n ? __atomic_load_n(&s->inst[i].tree, __ATOMIC_ACQUIRE) : NULL;
-}
+	struct buf b;
+	size_t n;
+	char *out;
+	int rc;
 
-const char *snap_instances_json(struct snap *s, size_t *len)
-{
-	char *j = __atomic_load_n(&s->json, __ATOMIC_ACQUIRE);
-	size_t n = 0;
+	buf_init(&b, SIZE_MAX / 2);
+	rc = buf_append(&b, "[", 1);
+	for (size_t i = 0; i < s->n && !rc; i++) {
+		cJSON *obj = snap_parse(s, i);
+		char *one = obj ? cJSON_Print(obj) : NULL;
+		const char *p, *nl;
 
-	if (!j) {
-		pthread_mutex_lock(&s->lock);
-		j = __atomic_load_n(&s->json, __ATOMIC_ACQUIRE);
-		if (!j) {
-			j = render_json(s->arr, &n);
-			if (j) {
-				s->json_len = n;
-				__atomic_store_n(&s->json, j, __ATOMIC_RELEASE);
-				__atomic_add_fetch(&s->lazy_bytes, n, __ATOMIC_RELAXED);
-			}
+		cJSON_Delete(obj);
+		if (!one) {
+			rc = -ENOMEM;
+			break;
 		}
-		pthread_mutex_unlock(&s->lock);
+		if (i)
+			rc = buf_append(&b, ", ", 2);
+		for (p = one; !rc && (nl = strchr(p, '\n')) != NULL; p = nl + 1)
+			rc = buf_append(&b, p, (size_t)(nl - p + 1)) ?: buf_append(&b, "\t", 1);
+		if (!rc)
+			rc = buf_puts(&b, p);
+		free(one);
 	}
+	if (!rc)
+		rc = buf_append(&b, "]\n", 2);
+	if (rc) {
+		buf_free(&b);
+		return NULL;
+	}
+	out = buf_steal(&b, &n);
+	if (out)
+		__atomic_store_n(&s->json_len, n, __ATOMIC_RELAXED);
 	if (len)
-		*len = j ? s->json_len : 0;
-	return j;
+		*len = n;
+	return out;
+}
+
+size_t snap_instances_json_len(const struct snap *s)
+{
+	return __atomic_load_n(&s->json_len, __ATOMIC_RELAXED);
 }
 
 struct collect {
@@ -461,8 +656,16 @@ static int build_key_values(struct snap *s, enum query_key k, struct keyvals *kv
 
 	if (strtab_init(&c.seen, 8))
 		return -ENOMEM;
-	for (size_t i = 0; i < s->n && !c.rc; i++)
-		query_key_values(k, s->inst[i].obj, collect_value, &c);
+	for (size_t i = 0; i < s->n && !c.rc; i++) {
+		cJSON *obj = snap_parse(s, i);
+
+		if (!obj) {
+			c.rc = -ENOMEM;
+			break;
+		}
+		query_key_values(k, obj, collect_value, &c);
+		cJSON_Delete(obj);
+	}
 	strtab_free(&c.seen);
 	if (c.rc) {
 		for (size_t i = 0; i < c.n; i++)
@@ -567,7 +770,7 @@ static int link_insert(struct snap *s, size_t i, const char *esc_name)
 
 	for (unsigned salt = 1; s->links.slot[pos]; salt++) {
 		free(s->inst[i].link);
-		s->inst[i].link = link_suffixed(esc_name, s->inst[i].dirname, salt);
+		s->inst[i].link = link_suffixed(esc_name, snap_dirname(s, i), salt);
 		if (!s->inst[i].link)
 			return -ENOMEM;
 		pos = strtab_probe(&s->links, s->inst[i].link, link_key, s);
@@ -597,12 +800,18 @@ static int build_links(struct snap *s)
 	    strtab_init(&s->links, s->n))
 		goto out;
 	for (size_t i = 0; i < s->n; i++) {
-		const cJSON *nm = cJSON_GetObjectItemCaseSensitive(s->inst[i].obj, "InstanceName");
+		cJSON *obj = snap_parse_keys(s, i);
+		const cJSON *nm = cJSON_GetObjectItemCaseSensitive(obj, "InstanceName");
 		size_t pos;
 
-		if (!cJSON_IsString(nm) || !nm->valuestring)
+		if (!obj)
+			goto out;
+		if (!cJSON_IsString(nm) || !nm->valuestring) {
+			cJSON_Delete(obj);
 			continue;
+		}
 		render_escape_name(nm->valuestring, buf);
+		cJSON_Delete(obj);
 		esc[i] = strdup(buf);
 		if (!esc[i])
 			goto out;
@@ -615,7 +824,7 @@ static int build_links(struct snap *s)
 	for (size_t i = 0; i < s->n; i++) {
 		if (esc[i] && count[first[i]] == 1)
 			continue;
-		s->inst[i].link = link_suffixed(esc[i] ? esc[i] : "", s->inst[i].dirname, 0);
+		s->inst[i].link = link_suffixed(esc[i] ? esc[i] : "", snap_dirname(s, i), 0);
 		if (!s->inst[i].link || link_insert(s, i, esc[i] ? esc[i] : ""))
 			goto out;
 	}
@@ -631,7 +840,7 @@ static int build_links(struct snap *s)
 			s->links.slot[pos] = (uint32_t)(i + 1);
 			continue;
 		}
-		s->inst[i].link = link_suffixed(esc[i], s->inst[i].dirname, 0);
+		s->inst[i].link = link_suffixed(esc[i], snap_dirname(s, i), 0);
 		if (!s->inst[i].link || link_insert(s, i, esc[i]))
 			goto out;
 	}
@@ -691,4 +900,244 @@ long snap_link_find(struct snap *s, const char *name)
 size_t snap_bytes(const struct snap *s)
 {
 	return s->base_bytes + __atomic_load_n(&s->lazy_bytes, __ATOMIC_RELAXED);
+}
+
+/* ---- views ---- */
+
+struct snap_view {
+	int refs;			/* atomic; the cache holds one while the view is in it */
+	/* Instance view: its text (the key, compared in full: a hash alone could be forced to
+	 * collide by a hostile server), the parse and the tree borrowing it. */
+	uint64_t hash;
+	char *text;
+	size_t text_len;
+	cJSON *obj;
+	struct render_node *root;
+	/* Listing view: the snapshot it renders (a reference, so the key stays unique) and its
+	 * bytes. */
+	struct snap *snap;
+	char *data;
+	size_t len;
+	uint64_t used;			/* LRU tick, under the cache lock */
+};
+
+struct snap_views {
+	pthread_mutex_t lock;
+	struct snap_view **inst, **list;
+	size_t max_inst, max_list, max_list_bytes;
+	uint64_t tick;
+};
+
+static void view_free(struct snap_view *v)
+{
+	render_free(v->root);
+	cJSON_Delete(v->obj);
+	free(v->text);
+	snap_unref(v->snap);
+	free(v->data);
+	free(v);
+}
+
+void snap_view_put(struct snap_view *v)
+{
+	if (v && __atomic_sub_fetch(&v->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		view_free(v);
+}
+
+int snap_views_new(size_t max_instances, size_t max_listings, size_t max_listing_bytes,
+		   struct snap_views **out)
+{
+	struct snap_views *c;
+
+	if (!max_instances || !max_listings)
+		return -EINVAL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->inst = calloc(max_instances, sizeof(*c->inst));
+	c->list = calloc(max_listings, sizeof(*c->list));
+	if (!c->inst || !c->list || pthread_mutex_init(&c->lock, NULL)) {
+		free(c->inst);
+		free(c->list);
+		free(c);
+		return -ENOMEM;
+	}
+	c->max_inst = max_instances;
+	c->max_list = max_listings;
+	c->max_list_bytes = max_listing_bytes;
+	*out = c;
+	return 0;
+}
+
+void snap_views_free(struct snap_views *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->max_inst; i++)
+		snap_view_put(c->inst[i]);
+	for (size_t i = 0; i < c->max_list; i++)
+		snap_view_put(c->list[i]);
+	pthread_mutex_destroy(&c->lock);
+	free(c->inst);
+	free(c->list);
+	free(c);
+}
+
+/* The slot of the first of slots[0..n) matching (or, with match NULL, the one to reuse: empty
+ * or least recently used). Called with the lock held. */
+static size_t views_slot(struct snap_view **slots, size_t n,
+			 bool (*match)(const struct snap_view *, const void *), const void *key)
+{
+	size_t victim = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (match) {
+			if (slots[i] && match(slots[i], key))
+				return i;
+			continue;
+		}
+		if (!slots[i])
+			return i;
+		if (slots[i]->used < slots[victim]->used)
+			victim = i;
+	}
+	return match ? n : victim;
+}
+
+/* Looks key up; on a miss inserts v (when not NULL), or, when an equal view got there first,
+ * drops v and returns that one. Returns a referenced view, or NULL on a miss without v. */
+static struct snap_view *views_get(struct snap_views *c, struct snap_view **slots, size_t n,
+				   bool (*match)(const struct snap_view *, const void *),
+				   const void *key, struct snap_view *v)
+{
+	struct snap_view *hit = NULL, *evicted = NULL;
+	size_t i;
+
+	pthread_mutex_lock(&c->lock);
+	i = views_slot(slots, n, match, key);
+	if (i < n) {
+		hit = slots[i];
+		__atomic_add_fetch(&hit->refs, 1, __ATOMIC_RELAXED);
+		hit->used = ++c->tick;
+	} else if (v) {
+		i = views_slot(slots, n, NULL, NULL);
+		evicted = slots[i];
+		v->refs = 2;	/* the cache's and the caller's */
+		v->used = ++c->tick;
+		slots[i] = hit = v;
+		v = NULL;
+	}
+	pthread_mutex_unlock(&c->lock);
+	snap_view_put(evicted);
+	if (v)
+		view_free(v);
+	return hit;
+}
+
+static bool inst_match(const struct snap_view *v, const void *key)
+{
+	const struct snap_view *k = key;
+
+	return v->text && v->hash == k->hash && v->text_len == k->text_len &&
+	       memcmp(v->text, k->text, k->text_len) == 0;
+}
+
+static bool list_match(const struct snap_view *v, const void *key)
+{
+	return v->snap == key;
+}
+
+int snap_view_instance(struct snap_views *c, struct snap *s, size_t i, struct snap_view **out)
+{
+	struct snap_view key = { 0 }, *v;
+	int rc;
+
+	if (i >= s->n)
+		return -ENOENT;
+	__atomic_store_n(&s->inst[i].shown, 1, __ATOMIC_RELAXED);
+	key.hash = s->inst[i].hash;
+	key.text = (char *)snap_text(s, i, &key.text_len);
+	v = views_get(c, c->inst, c->max_inst, inst_match, &key, NULL);
+	if (v) {
+		*out = v;
+		return 0;
+	}
+	/* Built outside the lock: two threads missing at once both build, one copy is kept. */
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	v->hash = key.hash;
+	v->text_len = key.text_len;
+	v->text = malloc(key.text_len + 1);
+	if (!v->text)
+		goto out_nomem;
+	memcpy(v->text, key.text, key.text_len + 1);
+	v->obj = cJSON_ParseWithLength(v->text, v->text_len);
+	if (!v->obj)
+		goto out_nomem;
+	rc = render_instance(v->obj, &v->root);
+	if (rc) {
+		view_free(v);
+		return rc;
+	}
+	*out = views_get(c, c->inst, c->max_inst, inst_match, &key, v);
+	return 0;
+out_nomem:
+	view_free(v);
+	return -ENOMEM;
+}
+
+int snap_view_listing(struct snap_views *c, struct snap *s, struct snap_view **out)
+{
+	struct snap_view *v = views_get(c, c->list, c->max_list, list_match, s, NULL);
+
+	if (v) {
+		*out = v;
+		return 0;
+	}
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	v->data = snap_instances_json(s, &v->len);
+	if (!v->data) {
+		free(v);
+		return -ENOMEM;
+	}
+	snap_ref(s);
+	v->snap = s;
+	if (v->len > c->max_list_bytes) {
+		/* Too big to keep: the caller's alone, gone when put. */
+		v->refs = 1;
+		*out = v;
+		return 0;
+	}
+	*out = views_get(c, c->list, c->max_list, list_match, s, v);
+	return 0;
+}
+
+const struct render_node *snap_view_root(const struct snap_view *v)
+{
+	return v->root;
+}
+
+const char *snap_view_data(const struct snap_view *v, size_t *len)
+{
+	if (len)
+		*len = v->data ? v->len : 0;
+	return v->data;
+}
+
+size_t snap_views_bytes(struct snap_views *c)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < c->max_inst; i++)
+		if (c->inst[i])
+			n += c->inst[i]->text_len * 4;	/* text, parse and what was rendered */
+	for (size_t i = 0; i < c->max_list; i++)
+		if (c->list[i])
+			n += c->list[i]->len;
+	pthread_mutex_unlock(&c->lock);
+	return n;
 }

@@ -51,6 +51,10 @@ struct cache_ops {
 	 * it is served (cache_get, cache_peek). Growth that happens after a value was served is
 	 * therefore seen at its next serve or at the next store, whichever comes first. */
 	size_t (*size)(const void *value);
+	/* Optional (may be NULL): the now() time a freshly fetched value's data was really fetched,
+	 * when it was made from an older value (a narrowed answer carries its base's time). The
+	 * value's age counts from there (never from later than the fetch). */
+	double (*stamp)(void *ctx, const void *value);
 };
 
 /* Ages are seconds since the value was fetched. With grace and max_stale 0 the cache behaves
@@ -124,6 +128,11 @@ void cache_clock_advanced(struct cache *c);
 /* A referenced value for key only if one is cached and fresh, without fetching; -ENOENT
  * otherwise. Used to answer from what is already known. */
 int cache_peek(struct cache *c, const char *key, void **value, double *age);
+
+/* A referenced value for key if one is held, fresh or stale, younger than max_age; -ENOENT
+ * otherwise. Fetches nothing and counts nothing: for answering from stale data during an
+ * outage. */
+int cache_peek_stale(struct cache *c, const char *key, double max_age, void **value, double *age);
 
 /* Starts a background fetch for key (arg as for cache_get, copied with arg_dup) unless a fresh
  * value is cached, a fetch is under way, or the key's back-off runs: -EALREADY then. Callers of

@@ -37,6 +37,12 @@ cJSON *render_redact(const cJSON *inst, bool show_secrets);
 /* Pretty-printed JSON of item followed by "\n". Caller frees; NULL on ENOMEM. *len = length. */
 char *render_json(const cJSON *item, size_t *len);
 
+/* Appends item as compact JSON text that cJSON_Parse reads back as the same value: numbers
+ * exact (as render_scalar prints them; non-finite ones as null), strings byte for byte,
+ * members in order, repeats kept. Returns 0 or buf_append's -EFBIG / -ENOMEM. */
+struct buf;
+int render_compact(const cJSON *item, struct buf *out);
+
 /* The content of a scalar member's file: a string's value, a number in JSON form (integers
  * without a fraction), true/false; each followed by "\n". NULL for null, objects and arrays,
  * or on ENOMEM. Caller frees.
@@ -51,7 +57,9 @@ char *render_scalar(const cJSON *item, size_t *len);
  * at 59). 1969-12-31T23:59:59Z is indistinguishable from an error. */
 time_t render_parse_time(const char *s);
 
-/* A rendered directory or file. Immutable once built, so any number of threads may read it. */
+/* A rendered directory or file. Its shape is immutable once built and a file's bytes are
+ * rendered on first read and then kept, published atomically, so any number of threads may
+ * read it. */
 struct render_node;
 
 /* The tree of one (already redacted) instance object: scalars as files named like the member,
@@ -60,8 +68,10 @@ struct render_node;
  * the first wins ("instance.json" at the top always holds the whole object). "<Member>.json"
  * is the escaped name plus ".json" (a cut name keeps the suffix). Objects more than 32
  * directories below the instance become "<Member>.json" files too, which bounds recursion and
- * path length. Returns 0 and *out (free with render_free), -EINVAL when inst is not an
- * object, -EFBIG for a file over 4 GiB, -ENOMEM. */
+ * path length. Only names and shape are built: a file's bytes are rendered when first asked
+ * for (render_data), so reading one scalar never renders the rest. The tree borrows inst,
+ * which must outlive it. Returns 0 and *out (free with render_free), -EINVAL when inst is not
+ * an object, -ENOMEM. */
 int render_instance(const cJSON *inst, struct render_node **out);
 
 /* The node at relpath below root ("" is root itself, "RequestedResource/CPU"), or NULL (an
@@ -71,15 +81,20 @@ const struct render_node *render_lookup(const struct render_node *root, const ch
 
 bool render_is_dir(const struct render_node *n);
 
-/* A file's bytes (owned by the tree) and size; NULL for a directory. */
+/* A file's bytes (owned by the tree, rendered on first call) and size; NULL with size 0 for a
+ * directory, or on ENOMEM. */
 const char *render_data(const struct render_node *n, size_t *size);
+
+/* A file's size when it is known without rendering anything big (its bytes were rendered
+ * already, or it is a scalar): true and *size; false for other files and directories. */
+bool render_size_known(const struct render_node *n, size_t *size);
 
 /* A directory's children, sorted by name; 0 / NULL for a file. */
 size_t render_nchildren(const struct render_node *n);
 const struct render_node *render_child(const struct render_node *n, size_t i);
 const char *render_name(const struct render_node *n);
 
-/* Total bytes of all files below n (for statfs and memory figures). */
+/* Total bytes of all files below n (renders every one of them: tests and fuzzing). */
 size_t render_bytes(const struct render_node *n);
 
 void render_free(struct render_node *root);

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 #include <cjson/cJSON.h>
 
@@ -11,7 +12,9 @@
 #include "render.h"
 
 /* Immutable after snap_new (lazy parts are built once, under a lock), reference-counted, so a
- * reader keeps a consistent view however the cache moves on. */
+ * reader keeps a consistent view however the cache moves on. Each instance is kept as its
+ * redacted compact JSON text (all of a snapshot's texts in one allocation) plus a small fixed
+ * index; no parsed tree is kept. Files are rendered on demand through a snap_views cache. */
 struct snap;
 
 /* Builds a snapshot from a JSON array of instance objects, taking ownership of it. Secrets are
@@ -25,6 +28,12 @@ struct snap;
  * (instances is freed in every case). */
 int snap_new(cJSON *instances, bool show_secrets, time_t fetched_at, struct snap **out);
 
+/* A snapshot of the instances idx[0..n) of base (in that order, each at most once), sharing
+ * base's storage (it holds a reference to base) and carrying base's fetched_at and stamp: a
+ * narrowed answer is exactly as old as what it was narrowed from. Returns 0 and *out,
+ * -EINVAL for an index out of range, -ENOMEM. */
+int snap_narrow(struct snap *base, const size_t *idx, size_t n, struct snap **out);
+
 void snap_ref(struct snap *s);
 void snap_unref(struct snap *s);
 
@@ -32,28 +41,56 @@ size_t snap_count(const struct snap *s);
 size_t snap_dropped(const struct snap *s);
 time_t snap_fetched_at(const struct snap *s);
 
+/* The owner's monotonic time of the fetch behind s (0 until set; snap_narrow copies it). Set
+ * once, before s is shared. */
+double snap_stamp(const struct snap *s);
+void snap_set_stamp(struct snap *s, double stamp);
+
 /* The directory name of instance i (its escaped InstanceId). Owned by s. */
 const char *snap_dirname(const struct snap *s, size_t i);
 
 /* Index of the instance whose directory name is name, or -ENOENT. O(1). */
 long snap_find(const struct snap *s, const char *name);
 
-/* The (redacted) object of instance i. Owned by s. */
-const cJSON *snap_instance(const struct snap *s, size_t i);
+/* The redacted compact JSON text of instance i (render_compact), owned by s; NULL past the end.
+ * Equal texts are equal instances. */
+const char *snap_text(const struct snap *s, size_t i, size_t *len);
+
+/* Instance i parsed from its text. Caller cJSON_Deletes; NULL on ENOMEM. */
+cJSON *snap_parse(const struct snap *s, size_t i);
+
+/* Instance i's key members (WorkspaceId, Status, AcceleratorType, PaymentType, Accessibility,
+ * InstanceId, InstanceName: every member of those names, in order, nothing else) parsed from a
+ * small text kept beside its own: what narrowing and by-name links read, at a fraction of a
+ * whole parse. Caller cJSON_Deletes; NULL on ENOMEM. */
+cJSON *snap_parse_keys(const struct snap *s, size_t i);
+
+/* Whether snap_parse_keys holds the top-level member of that name. */
+bool snap_keys_cover(const char *member);
+
+/* A hash of instance i's text (computed once at snap_new), and of the whole answer (every
+ * instance's hash in order): cheap version stamps for what is shown from them. */
+uint64_t snap_instance_hash(const struct snap *s, size_t i);
+uint64_t snap_hash(const struct snap *s);
+
+/* Whether instance i of a and instance j of b have the same content. */
+bool snap_same(const struct snap *a, size_t i, const struct snap *b, size_t j);
 
 /* GmtModifiedTime / GmtCreateTime of instance i (fetched_at when missing or malformed). */
 time_t snap_mtime(const struct snap *s, size_t i);
 time_t snap_ctime(const struct snap *s, size_t i);
 
-/* The file tree of instance i, rendered on first use. Owned by s; NULL on ENOMEM. */
-const struct render_node *snap_tree(struct snap *s, size_t i);
+/* Whether anything below instance i's directory has been rendered for s (snap_view_instance),
+ * so what the kernel may hold of it is worth invalidating. */
+bool snap_shown(const struct snap *s, size_t i);
 
-/* The file tree of instance i if it has been rendered already, else NULL (never renders). */
-const struct render_node *snap_tree_peek(const struct snap *s, size_t i);
+/* instances.json: the pretty-printed array of every instance (redacted) and "\n", the same
+ * bytes cJSON_Print gives for the array, rendered now one instance at a time. Caller frees;
+ * NULL on ENOMEM. Its length is remembered (snap_instances_json_len). */
+char *snap_instances_json(struct snap *s, size_t *len);
 
-/* instances.json: the pretty-printed array of every instance (redacted) and "\n", rendered on
- * first use. Owned by s; NULL on ENOMEM. */
-const char *snap_instances_json(struct snap *s, size_t *len);
+/* instances.json's length if it has been rendered once, else 0 (never renders). */
+size_t snap_instances_json_len(const struct snap *s);
 
 /* Distinct values of key k among the instances (see query_key_values), sorted. Owned by s,
  * computed once per key; NULL with *n = 0 on ENOMEM or when there are none. */
@@ -66,7 +103,43 @@ const char *snap_link_name(struct snap *s, size_t i);
 /* Index of the instance whose by-name entry is name, or -ENOENT. O(1) after the first call. */
 long snap_link_find(struct snap *s, const char *name);
 
-/* Approximate bytes held (raw JSON + rendered trees), for stats. */
+/* Approximate bytes held (texts, index, key values, links; shared storage counted by its
+ * owner only), for stats. */
 size_t snap_bytes(const struct snap *s);
+
+/*
+ * Views: what is rendered from snapshots, in a small cache of bounded size per mount, so a walk
+ * over one instance's files parses it once, and nothing rendered is kept per instance forever.
+ * Instance views are keyed by content (equal texts share one view, whichever snapshot they come
+ * from); listing views (instances.json) by snapshot. Thread-safe.
+ */
+struct snap_views;
+struct snap_view;
+
+/* A cache holding at most max_instances instance views and max_listings listing views besides
+ * those still referenced; a listing larger than max_listing_bytes is never kept (whoever asked
+ * for it holds the only reference). Returns 0 and *out (free with snap_views_free, after every
+ * view has been put), -EINVAL for a zero count, -ENOMEM. */
+int snap_views_new(size_t max_instances, size_t max_listings, size_t max_listing_bytes,
+		   struct snap_views **out);
+void snap_views_free(struct snap_views *c);
+
+/* The rendered tree of instance i of s (render_instance over its parsed text; files render on
+ * first read), and marks it shown. Returns 0 and *out (release with snap_view_put), -ENOENT
+ * past the end, -ENOMEM. */
+int snap_view_instance(struct snap_views *c, struct snap *s, size_t i, struct snap_view **out);
+
+/* instances.json of s. Returns 0 and *out (release with snap_view_put), -ENOMEM. */
+int snap_view_listing(struct snap_views *c, struct snap *s, struct snap_view **out);
+
+/* An instance view's tree (NULL for a listing view), a listing view's bytes (NULL for an
+ * instance view). Owned by the view. */
+const struct render_node *snap_view_root(const struct snap_view *v);
+const char *snap_view_data(const struct snap_view *v, size_t *len);
+
+void snap_view_put(struct snap_view *v);
+
+/* Bytes the cached views hold now, roughly (for stats). */
+size_t snap_views_bytes(struct snap_views *c);
 
 #endif

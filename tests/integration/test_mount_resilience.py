@@ -440,6 +440,40 @@ def never_fetched_query_fails_with_its_errno_while_cached_paths_stay_fast():
                        timeout=10, what=f"min-cpu/{mincpu} after the outage")
 
 
+@test
+def outage_answers_a_narrowable_query_from_the_stale_base():
+    """A filter directory never listed before, asked during an outage once the base answer is
+    stale (but within max_stale), is narrowed from that base rather than failing; its .query
+    shows the base's age and last_error the failure."""
+    srv = server()
+    fleet = S.fleet
+    ws = workspaces(fleet)[0]
+    rel = ["workspaces", ws, "status", "Running"]
+    params = dict(BASE, WorkspaceId=ws, Status="Running")
+    want = sorted(escape_name(i["InstanceId"]) for i in fleet
+                  if i.get("WorkspaceId") == ws and i.get("Status") == "Running")
+    assert want, "the fleet has no Running instance in its first workspace"
+    with Mount(srv, "page_size=20", "ttl=1", "max_stale=600", *FAST_FAIL) as m:
+        eq(len(os.listdir(m.path("instances"))), N + 1, "ls instances/ before the outage")
+        # Past its TTL the base can no longer answer narrowings as fresh.
+        wait_until(lambda: oldest_age(m) >= 1.5, timeout=20, interval=0.1,
+                   what="the base answer to pass its TTL")
+        set_faults(srv, {"kind": "status", "status": 503, "code": "ServiceUnavailableTemporary"})
+        got = sorted(n for n in os.listdir(m.path(*rel)) if n != "instances.json")
+        eq(got, want, f"ls {'/'.join(rel)} during the outage")
+        assert any(filters_of(e["query"]) == frozenset(params.items()) for e in list_log(srv)), \
+            "the server was not asked first"
+        info = read(m.path(*rel, ".query")).decode()
+        age = re.search(r"^age_seconds (\S+)$", info, re.M)
+        assert age and float(age.group(1)) >= 1.5, f".query does not show the base's age: {info!r}"
+        v = want[0]
+        eq(read(m.path(*rel, v, "Status")), b"Running\n", "a file of the narrowed answer")
+        text = last_error(m)
+        for w in ("http_status: 503", "ServiceUnavailableTemporary", canonical(params)):
+            assert w in text, f"last_error lacks {w!r}: {text!r}"
+        srv.control("DELETE", "faults")
+
+
 # ---- 4. a status change after the TTL ----------------------------------------------------
 
 

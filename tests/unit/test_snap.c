@@ -62,6 +62,66 @@ static struct snap *build(cJSON *arr, bool show_secrets)
 	return s;
 }
 
+/* Instance i parsed back from its text. The last few are kept in a ring (freed as it turns), so
+ * tests can use them inline. */
+static const cJSON *inst_of(const struct snap *s, size_t i)
+{
+	static cJSON *ring[16];
+	static unsigned next;
+	cJSON *o = snap_parse(s, i);
+
+	cJSON_Delete(ring[next % 16]);
+	ring[next++ % 16] = o;
+	return o;
+}
+
+/* The mount-wide views cache these tests share. */
+static struct snap_views *views(void)
+{
+	static struct snap_views *v;
+
+	if (!v)
+		CHECK_EQ_INT(snap_views_new(64, 2, 1 << 20, &v), 0);
+	return v;
+}
+
+/* The tree of instance i through a view kept until put_trees (NULL past the end). */
+static struct snap_view *held[256];
+static size_t nheld;
+
+static const struct render_node *tree_of(struct snap *s, size_t i)
+{
+	struct snap_view *v;
+
+	if (snap_view_instance(views(), s, i, &v))
+		return NULL;
+	if (nheld == sizeof(held) / sizeof(held[0])) {
+		snap_view_put(v);
+		return NULL;
+	}
+	held[nheld++] = v;
+	return snap_view_root(v);
+}
+
+static void put_trees(void)
+{
+	while (nheld)
+		snap_view_put(held[--nheld]);
+}
+
+/* instances.json as the code before per-instance texts made it: cJSON_Print of the array. */
+static char *old_instances_json(const struct snap *s)
+{
+	cJSON *arr = cJSON_CreateArray();
+	char *out;
+
+	for (size_t i = 0; i < snap_count(s); i++)
+		cJSON_AddItemToArray(arr, snap_parse(s, i));
+	out = render_json(arr, NULL);
+	cJSON_Delete(arr);
+	return out;
+}
+
 static bool same_str(const char *a, const char *b)
 {
 	return (!a && !b) || (a && b && strcmp(a, b) == 0);
@@ -142,7 +202,7 @@ TEST(rejects_what_is_not_an_array)
 TEST(empty_answer)
 {
 	struct snap *s = build(cJSON_CreateArray(), false);
-	const char *json;
+	char *json;
 	size_t len = 99, n = 99;
 
 	if (!s)
@@ -156,7 +216,9 @@ TEST(empty_answer)
 	CHECK_EQ_INT(n, 0);
 	json = snap_instances_json(s, &len);
 	CHECK(json && json[0] == '[' && len == strlen(json) && json[len - 1] == '\n');
-	CHECK(snap_tree(s, 0) == NULL);
+	CHECK_EQ_STR(json, "[]\n");
+	free(json);
+	CHECK(tree_of(s, 0) == NULL);
 	CHECK(snap_dirname(s, 0) == NULL);
 	snap_unref(s);
 }
@@ -166,7 +228,7 @@ TEST(reference_instance_is_indexed_and_redacted)
 	cJSON *arr = cJSON_CreateArray(), *back;
 	const cJSON *inst, *m;
 	struct snap *s;
-	const char *json;
+	char *json, *old;
 	size_t len = 0;
 
 	cJSON_AddItemToArray(arr, ref_instance());
@@ -181,7 +243,7 @@ TEST(reference_instance_is_indexed_and_redacted)
 	CHECK_EQ_STR(snap_dirname(s, 0), REF_ID);
 	CHECK_EQ_INT(snap_mtime(s, 0), REF_TIME);
 	CHECK_EQ_INT(snap_ctime(s, 0), REF_TIME);
-	inst = snap_instance(s, 0);
+	inst = inst_of(s, 0);
 	CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(inst, "ImageAuth")), RENDER_REDACTED);
 	m = cJSON_GetObjectItem(inst, "EnvironmentVariables");
 	CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(m, "key")), RENDER_REDACTED);
@@ -202,7 +264,10 @@ TEST(reference_instance_is_indexed_and_redacted)
 	CHECK(cJSON_IsArray(back) && cJSON_GetArraySize(back) == 1);
 	CHECK(cJSON_Compare(cJSON_GetArrayItem(back, 0), inst, true));
 	cJSON_Delete(back);
-	CHECK(snap_instances_json(s, NULL) == json);	/* rendered once */
+	old = old_instances_json(s);
+	CHECK_EQ_STR(json, old);	/* the same bytes as one cJSON_Print of the array */
+	free(old);
+	free(json);
 	CHECK_EQ_STR(snap_link_name(s, 0), "training_data");
 	CHECK_EQ_INT(snap_link_find(s, "training_data"), 0);
 out:
@@ -213,16 +278,17 @@ TEST(show_secrets_keeps_them)
 {
 	cJSON *arr = cJSON_CreateArray();
 	struct snap *s;
-	const char *json;
+	char *json;
 
 	cJSON_AddItemToArray(arr, ref_instance());
 	s = build(arr, true);
 	if (!s)
 		return;
-	CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(snap_instance(s, 0), "ImageAuth")),
+	CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(inst_of(s, 0), "ImageAuth")),
 		     "aGFyYm9yYWlAeGltYWxheWE6KioqKioq");
 	json = snap_instances_json(s, NULL);
 	CHECK(json && strstr(json, "MAAS") != NULL);
+	free(json);
 	snap_unref(s);
 }
 
@@ -242,11 +308,11 @@ TEST(lazy_tree_equals_render_of_redacted_object)
 		return;
 	before = snap_bytes(s);
 	CHECK(before > 4000);	/* at least the raw JSON */
-	t = snap_tree(s, 1);
+	t = tree_of(s, 1);
 	CHECK(t != NULL);
-	CHECK(snap_tree(s, 1) == t);
-	CHECK(snap_bytes(s) > before);
-	CHECK_EQ_INT(render_instance(snap_instance(s, 1), &expect), 0);
+	CHECK(tree_of(s, 1) == t);	/* the cached view */
+	CHECK(snap_shown(s, 1) && !snap_shown(s, 0));
+	CHECK_EQ_INT(render_instance(inst_of(s, 1), &expect), 0);
 	CHECK(tree_equal(t, expect));
 	render_free(expect);
 	f = render_lookup(t, "ImageAuth");
@@ -255,7 +321,8 @@ TEST(lazy_tree_equals_render_of_redacted_object)
 	f = render_lookup(t, "InstanceId");
 	data = f ? render_data(f, &len) : NULL;
 	CHECK_EQ_STR(data, "dsw-2\n");
-	CHECK(snap_tree(s, 2) == NULL);
+	CHECK(tree_of(s, 2) == NULL);
+	put_trees();
 	snap_unref(s);
 }
 
@@ -263,7 +330,7 @@ TEST(dropped_entries_are_counted_and_first_duplicate_wins)
 {
 	cJSON *arr = cJSON_CreateArray(), *o, *back;
 	struct snap *s;
-	const char *json;
+	char *json;
 
 	cJSON_AddItemToArray(arr, variant("dsw-a", "first", NULL, NULL));
 	cJSON_AddItemToArray(arr, cJSON_CreateNumber(42));
@@ -291,12 +358,13 @@ TEST(dropped_entries_are_counted_and_first_duplicate_wins)
 	CHECK_EQ_INT(snap_find(s, "7"), 1);
 	CHECK_EQ_INT(snap_find(s, "dsw-b"), 2);
 	CHECK_EQ_INT(snap_find(s, "dsw-x"), -ENOENT);
-	CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(snap_instance(s, 0), "InstanceName")),
+	CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(inst_of(s, 0), "InstanceName")),
 		     "first");
 	json = snap_instances_json(s, NULL);
 	back = json ? cJSON_Parse(json) : NULL;
 	CHECK_EQ_INT(cJSON_GetArraySize(back), 3);
 	cJSON_Delete(back);
+	free(json);
 	check_links(s);
 	snap_unref(s);
 }
@@ -344,10 +412,10 @@ TEST(numeric_ids_are_stringified_and_unusable_ones_skipped)
 	CHECK_EQ_INT(snap_find(s, "123456789"), 1);
 	CHECK_EQ_INT(snap_find(s, "-5"), 3);
 	CHECK_EQ_INT(snap_find(s, ""), -ENOENT);
-	CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(snap_instance(s, 1), "InstanceName")),
+	CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(inst_of(s, 1), "InstanceName")),
 		     "number");
 	/* the object keeps what the server sent */
-	CHECK(cJSON_IsNumber(cJSON_GetObjectItem(snap_instance(s, 1), "InstanceId")));
+	CHECK(cJSON_IsNumber(cJSON_GetObjectItem(inst_of(s, 1), "InstanceId")));
 	/* instance-id values and by-name links follow the directory names */
 	v = snap_key_values(s, QK_INSTANCE_ID, &n);
 	CHECK_EQ_INT(n, 5);
@@ -699,8 +767,12 @@ TEST(references_keep_the_snapshot_alive)
 	snap_ref(s);
 	snap_unref(s);
 	CHECK_EQ_STR(snap_dirname(s, 0), "dsw-1");
-	CHECK(snap_tree(s, 0) != NULL);
+	CHECK(tree_of(s, 0) != NULL);
 	snap_unref(s);
+	/* and a view outlives the snapshot it came from */
+	CHECK_EQ_STR(render_data(render_lookup(held[nheld - 1] ? snap_view_root(held[nheld - 1])
+					       : NULL, "InstanceName"), NULL), "a\n");
+	put_trees();
 }
 
 enum { CONC_THREADS = 16, CONC_N = 96 };
@@ -712,9 +784,11 @@ struct worker {
 	pthread_barrier_t *start;
 	struct snap *s;
 	int t;
+	struct snap_views *views;
+	struct snap_view *view[CONC_N];
 	const struct render_node *trees[CONC_N];
 	const char *links[CONC_N];
-	const char *json;
+	char *json;
 	const char *const *kv[3];
 	int failures;
 };
@@ -729,7 +803,8 @@ static void *worker_main(void *p)
 	for (int j = 0; j < CONC_N; j++) {
 		int i = (j * 7 + w->t * 13) % CONC_N;
 
-		w->trees[i] = snap_tree(w->s, (size_t)i);
+		if (!w->view[i] && snap_view_instance(w->views, w->s, (size_t)i, &w->view[i]) == 0)
+			w->trees[i] = snap_view_root(w->view[i]);
 		w->links[i] = snap_link_name(w->s, (size_t)i);
 		if (!w->links[i] || snap_link_find(w->s, w->links[i]) != i)
 			w->failures++;
@@ -745,8 +820,13 @@ static void *worker_main(void *p)
 			w->failures++;
 		w->kv[k] = v;
 	}
-	if (snap_instances_json(w->s, NULL) != w->json)
-		w->failures++;
+	{
+		char *again = snap_instances_json(w->s, NULL);
+
+		if (!again || !w->json || strcmp(again, w->json))
+			w->failures++;
+		free(again);
+	}
 	return NULL;
 }
 
@@ -756,9 +836,12 @@ TEST(sixteen_threads_share_one_rendering)
 	pthread_barrier_t start;
 	cJSON *arr = cJSON_CreateArray();
 	struct render_node *expect = NULL;
+	struct snap_views *vc = NULL;
 	struct snap *s;
 	char id[32];
 
+	/* Fewer views than instances: the threads evict each other's all along. */
+	CHECK_EQ_INT(snap_views_new(8, 1, 1 << 20, &vc), 0);
 	for (int i = 0; i < CONC_N; i++) {
 		cJSON *o;
 
@@ -777,6 +860,7 @@ TEST(sixteen_threads_share_one_rendering)
 		memset(&w[t], 0, sizeof(w[t]));
 		w[t].start = &start;
 		w[t].s = s;
+		w[t].views = vc;
 		w[t].t = t;
 		pthread_create(&w[t].th, NULL, worker_main, &w[t]);
 	}
@@ -785,20 +869,297 @@ TEST(sixteen_threads_share_one_rendering)
 	pthread_barrier_destroy(&start);
 	for (int t = 0; t < CONC_THREADS; t++) {
 		CHECK_EQ_INT(w[t].failures, 0);
-		CHECK(w[t].json != NULL && w[t].json == w[0].json);
+		CHECK(w[t].json != NULL && w[0].json && strcmp(w[t].json, w[0].json) == 0);
 		for (int k = 0; k < 3; k++)
 			CHECK(w[t].kv[k] != NULL && w[t].kv[k] == w[0].kv[k]);
 		for (int i = 0; i < CONC_N; i++) {
-			if (!w[t].trees[i] || w[t].trees[i] != w[0].trees[i])
+			if (!w[t].trees[i] || !tree_equal(w[t].trees[i], w[0].trees[i]))
 				tf_fail(__FILE__, __LINE__, "thread %d saw another tree of %d", t, i);
 			if (w[t].links[i] != w[0].links[i])
 				tf_fail(__FILE__, __LINE__, "thread %d saw another link of %d", t, i);
 		}
 	}
 	CHECK(w[0].json && strstr(w[0].json, "MAAS") == NULL);
-	CHECK_EQ_INT(render_instance(snap_instance(s, 5), &expect), 0);
+	CHECK_EQ_INT(render_instance(inst_of(s, 5), &expect), 0);
 	CHECK(tree_equal(w[0].trees[5], expect));
 	render_free(expect);
 	check_links(s);
+	for (int t = 0; t < CONC_THREADS; t++) {
+		for (int i = 0; i < CONC_N; i++)
+			snap_view_put(w[t].view[i]);
+		free(w[t].json);
+	}
+	snap_views_free(vc);
+	snap_unref(s);
+}
+
+TEST(narrowed_snapshots_share_the_base_and_its_age)
+{
+	cJSON *arr = cJSON_CreateArray();
+	struct snap *s, *n = NULL;
+	size_t idx[] = { 2, 0 }, bad[] = { 1, 1 }, far[] = { 3 }, len = 0, blen = 0;
+	const char *t;
+
+	cJSON_AddItemToArray(arr, variant("dsw-a", "a", "Running", NULL));
+	cJSON_AddItemToArray(arr, mini("dsw-b", "b"));
+	cJSON_AddItemToArray(arr, variant("dsw-c", "c", "Stopped", NULL));
+	s = build(arr, false);
+	if (!s)
+		return;
+	snap_set_stamp(s, 1234.5);
+	CHECK_EQ_INT(snap_narrow(s, bad, 2, &n), -EINVAL);
+	CHECK_EQ_INT(snap_narrow(s, far, 1, &n), -EINVAL);
+	CHECK_EQ_INT(snap_narrow(s, idx, 2, &n), 0);
+	if (!n)
+		goto out;
+	/* the base may go: the narrowed answer holds it */
+	snap_unref(s);
+	s = NULL;
+	CHECK_EQ_INT(snap_count(n), 2);
+	CHECK_EQ_INT(snap_fetched_at(n), FETCHED);
+	CHECK(snap_stamp(n) == 1234.5);
+	CHECK_EQ_STR(snap_dirname(n, 0), "dsw-c");
+	CHECK_EQ_INT(snap_find(n, "dsw-a"), 1);
+	CHECK_EQ_INT(snap_find(n, "dsw-b"), -ENOENT);
+	CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(inst_of(n, 0), "Status")), "Stopped");
+	CHECK_EQ_INT(snap_mtime(n, 1), REF_TIME);
+	t = snap_text(n, 1, &len);
+	CHECK(t && len == strlen(t) && strstr(t, "\"dsw-a\""));
+	CHECK(snap_hash(n) != 0);
+	CHECK_EQ_STR(snap_link_name(n, 0), "c");
+	check_links(n);
+	/* an empty narrowing is a valid answer */
+	{
+		struct snap *e = NULL;
+
+		CHECK_EQ_INT(snap_narrow(n, NULL, 0, &e), 0);
+		CHECK(e && snap_count(e) == 0 && snap_stamp(e) == 1234.5);
+		snap_unref(e);
+	}
+	(void)blen;
+	snap_unref(n);
+out:
+	snap_unref(s);
+}
+
+TEST(texts_hashes_and_sameness)
+{
+	cJSON *a1 = cJSON_CreateArray(), *a2 = cJSON_CreateArray();
+	struct snap *s1, *s2;
+
+	cJSON_AddItemToArray(a1, variant("dsw-a", "a", "Running", NULL));
+	cJSON_AddItemToArray(a1, variant("dsw-b", "b", "Running", NULL));
+	cJSON_AddItemToArray(a2, variant("dsw-a", "a", "Running", NULL));
+	cJSON_AddItemToArray(a2, variant("dsw-b", "b", "Stopped", NULL));
+	s1 = build(a1, false);
+	s2 = build(a2, false);
+	if (s1 && s2) {
+		CHECK(snap_same(s1, 0, s2, 0));
+		CHECK(!snap_same(s1, 1, s2, 1));
+		CHECK(!snap_same(s1, 0, s1, 1));
+		CHECK(snap_instance_hash(s1, 0) == snap_instance_hash(s2, 0));
+		CHECK(snap_instance_hash(s1, 1) != snap_instance_hash(s2, 1));
+		CHECK(snap_hash(s1) != snap_hash(s2));
+		CHECK(snap_text(s1, 2, NULL) == NULL);
+	}
+	snap_unref(s1);
+	snap_unref(s2);
+}
+
+TEST(numbers_survive_the_compact_text_exactly)
+{
+	cJSON *arr = cJSON_CreateArray(), *o = mini("dsw-n", "n"), *deep;
+	const struct render_node *t;
+	struct snap *s;
+
+	cJSON_AddNumberToObject(o, "Third", 0.30000000000000004);
+	cJSON_AddNumberToObject(o, "Big", 1e20);
+	cJSON_AddNumberToObject(o, "Ms", 3600000);
+	cJSON_AddNumberToObject(o, "Neg", -0.0);
+	cJSON_AddStringToObject(o, "Ctl", "a\"b\\c\n\x01\x7f\xc3\xa9");
+	deep = cJSON_AddObjectToObject(o, "Deep");
+	cJSON_AddNumberToObject(deep, "Tiny", 5e-324);
+	cJSON_AddItemToArray(arr, o);
+	s = build(arr, false);
+	if (!s)
+		return;
+	t = tree_of(s, 0);
+	CHECK_EQ_STR(render_data(render_lookup(t, "Third"), NULL), "0.30000000000000004\n");
+	CHECK_EQ_STR(render_data(render_lookup(t, "Big"), NULL), "1e+20\n");
+	CHECK_EQ_STR(render_data(render_lookup(t, "Ms"), NULL), "3600000\n");
+	CHECK_EQ_STR(render_data(render_lookup(t, "Neg"), NULL), "0\n");
+	CHECK_EQ_STR(render_data(render_lookup(t, "Ctl"), NULL), "a\"b\\c\n\x01\x7f\xc3\xa9\n");
+	CHECK_EQ_STR(render_data(render_lookup(t, "Deep/Tiny"), NULL), "4.94065645841247e-324\n");
+	put_trees();
+	snap_unref(s);
+}
+
+TEST(views_are_bounded_shared_by_content_and_render_one_file)
+{
+	struct snap_views *vc = NULL;
+	struct snap_view *v[4] = { 0 }, *again = NULL, *l1 = NULL, *l2 = NULL;
+	cJSON *a1 = cJSON_CreateArray(), *a2 = cJSON_CreateArray();
+	const struct render_node *cpu, *whole;
+	struct snap *s1, *s2;
+	size_t len = 0;
+	const char *d;
+	char *json;
+
+	CHECK_EQ_INT(snap_views_new(0, 1, 1 << 20, &vc), -EINVAL);
+	CHECK_EQ_INT(snap_views_new(2, 1, 1 << 20, &vc), 0);
+	for (int i = 0; i < 3; i++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "dsw-%d", i);
+		cJSON_AddItemToArray(a1, variant(id, id, NULL, NULL));
+		cJSON_AddItemToArray(a2, variant(id, id, NULL, NULL));
+	}
+	s1 = build(a1, false);
+	s2 = build(a2, false);
+	if (!vc || !s1 || !s2)
+		goto out;
+	CHECK_EQ_INT(snap_view_instance(vc, s1, 0, &v[0]), 0);
+	/* the same content from another snapshot is the same view */
+	CHECK_EQ_INT(snap_view_instance(vc, s2, 0, &v[1]), 0);
+	CHECK(v[0] == v[1]);
+	/* nothing is rendered until read, and reading one file renders that file only */
+	cpu = render_lookup(snap_view_root(v[0]), "RequestedResource/CPU");
+	whole = render_lookup(snap_view_root(v[0]), "instance.json");
+	CHECK(cpu && whole);
+	CHECK(!render_size_known(whole, &len));
+	d = render_data(cpu, &len);
+	CHECK(d && len == strlen(d));
+	CHECK(!render_size_known(whole, &len));
+	/* instance.json is the pretty-printed object, rendered on read */
+	d = render_data(whole, &len);
+	CHECK(d && render_size_known(whole, &len) && len == strlen(d));
+	{
+		char *expect = render_json(inst_of(s1, 0), NULL);
+
+		CHECK_EQ_STR(d, expect);
+		free(expect);
+	}
+	/* two more instances push the first out of a two-view cache */
+	CHECK_EQ_INT(snap_view_instance(vc, s1, 1, &v[2]), 0);
+	CHECK_EQ_INT(snap_view_instance(vc, s1, 2, &v[3]), 0);
+	CHECK_EQ_INT(snap_view_instance(vc, s1, 0, &again), 0);
+	CHECK(again != v[0]);
+	CHECK(snap_views_bytes(vc) < 3 * 4 * 8192);
+	/* listings: cached per snapshot, one slot */
+	CHECK_EQ_INT(snap_view_listing(vc, s1, &l1), 0);
+	CHECK_EQ_INT(snap_view_listing(vc, s1, &l2), 0);
+	CHECK(l1 && l1 == l2);
+	snap_view_put(l2);
+	json = snap_instances_json(s1, NULL);
+	CHECK(json && l1 && strcmp(json, snap_view_data(l1, &len)) == 0 && len == strlen(json));
+	free(json);
+	CHECK_EQ_INT(snap_view_listing(vc, s2, &l2), 0);
+	CHECK(snap_view_root(l2) == NULL && snap_view_data(v[2], NULL) == NULL);
+	snap_view_put(l2);
+	snap_view_put(l1);
+out:
+	for (int i = 0; i < 4; i++)
+		snap_view_put(v[i]);
+	snap_view_put(again);
+	snap_views_free(vc);
+	snap_unref(s1);
+	snap_unref(s2);
+}
+
+struct narrow_worker {
+	pthread_t th;
+	struct snap *s;
+	struct snap_views *vc;
+	int t, failures;
+};
+
+static void *narrow_main(void *p)
+{
+	struct narrow_worker *w = p;
+	size_t idx[] = { 0, 2, 1 };
+
+	for (int k = 0; k < 200; k++) {
+		if (w->t % 2) {
+			struct snap *n = NULL;
+
+			if (snap_narrow(w->s, idx, 3, &n) || snap_count(n) != 3)
+				w->failures++;
+			snap_unref(n);
+		} else {
+			struct snap_view *v = NULL;
+
+			if (snap_view_instance(w->vc, w->s, (size_t)k % 3, &v))
+				w->failures++;
+			snap_view_put(v);
+		}
+	}
+	return NULL;
+}
+
+/* Narrowing copies index entries while readers mark them shown (a race under TSan once). */
+TEST(narrowing_while_instances_are_viewed)
+{
+	struct narrow_worker w[4];
+	struct snap_views *vc = NULL;
+	cJSON *arr = cJSON_CreateArray();
+	struct snap *s;
+
+	cJSON_AddItemToArray(arr, mini("dsw-1", "a"));
+	cJSON_AddItemToArray(arr, mini("dsw-2", "b"));
+	cJSON_AddItemToArray(arr, mini("dsw-3", "c"));
+	s = build(arr, false);
+	CHECK_EQ_INT(snap_views_new(2, 1, 1 << 20, &vc), 0);
+	if (!s || !vc)
+		goto out;
+	for (int t = 0; t < 4; t++) {
+		w[t] = (struct narrow_worker){ .s = s, .vc = vc, .t = t };
+		pthread_create(&w[t].th, NULL, narrow_main, &w[t]);
+	}
+	for (int t = 0; t < 4; t++) {
+		pthread_join(w[t].th, NULL);
+		CHECK_EQ_INT(w[t].failures, 0);
+	}
+out:
+	snap_views_free(vc);
+	snap_unref(s);
+}
+
+TEST(key_members_are_kept_beside_the_text)
+{
+	static const char *const names[] = { "WorkspaceId", "Status", "AcceleratorType",
+					      "PaymentType", "Accessibility", "InstanceId",
+					      "InstanceName" };
+	cJSON *arr = cJSON_CreateArray(), *o = variant("dsw-k", "kay", "Running", NULL), *keys;
+	const cJSON *full, *m;
+	struct snap *s;
+	int n = 0;
+
+	cJSON_AddNumberToObject(o, "Status", 7);	/* a repeat of a key member is kept too */
+	cJSON_AddItemToArray(arr, o);
+	s = build(arr, false);
+	if (!s)
+		return;
+	keys = snap_parse_keys(s, 0);
+	full = inst_of(s, 0);
+	CHECK(keys && full);
+	if (!keys || !full)
+		goto out;
+	cJSON_ArrayForEach(m, keys) {
+		CHECK(snap_keys_cover(m->string));
+		n++;
+	}
+	cJSON_ArrayForEach(m, full)
+		n -= snap_keys_cover(m->string);
+	CHECK_EQ_INT(n, 0);	/* every key member of the instance, and nothing else */
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		CHECK(snap_keys_cover(names[i]));
+		CHECK(cJSON_Compare(cJSON_GetObjectItemCaseSensitive(keys, names[i]),
+				    cJSON_GetObjectItemCaseSensitive(full, names[i]), true) ||
+		      !cJSON_GetObjectItemCaseSensitive(full, names[i]));
+	}
+	CHECK(!snap_keys_cover("RequestedResource"));
+	CHECK(snap_parse_keys(s, 1) == NULL);
+out:
+	cJSON_Delete(keys);
 	snap_unref(s);
 }

@@ -802,3 +802,110 @@ TEST(versions_and_freshness_for_the_kernel)
 	CHECK(a.changing);
 	tree_free(t);
 }
+
+/* A tree with a short TTL and stale-on-error, on the fake clock. */
+static struct tree *make_short_tree(struct fake *f, double max_stale)
+{
+	struct tree_config c = {
+		.workspace_id = "ALL", .resource_id = "ALL", .ttl = 10, .max_snapshots = 16,
+		.max_stale = max_stale, .fetch = fake_fetch, .fetch_ctx = f, .now = fake_now,
+		.now_ctx = f,
+	};
+	struct tree *t = NULL;
+
+	memset(f, 0, sizeof(*f));
+	f->now = 1000;
+	CHECK_EQ_INT(tree_new(&c, &t), 0);
+	return t;
+}
+
+static double query_age(struct tree *t, const char *path)
+{
+	size_t len;
+	char *s = read_all(t, path, &len);
+	const char *a = s ? strstr(s, "age_seconds ") : NULL;
+	double age = a ? atof(a + strlen("age_seconds ")) : -1;
+
+	free(s);
+	return age;
+}
+
+TEST(narrowed_answer_is_as_old_as_its_base)
+{
+	struct fake f;
+	struct tree *t = make_short_tree(&f, 0);
+	struct names nm = { "", 0 };
+
+	CHECK_EQ_INT(tree_readdir(t, "/instances", collect, &nm), 0);
+	CHECK_EQ_INT(f.calls, 1);
+	f.now += 9;
+	memset(&nm, 0, sizeof(nm));
+	CHECK_EQ_INT(tree_readdir(t, "/workspaces/7", collect, &nm), 0);
+	CHECK_EQ_STR(nm.buf, "dsw-ccc ");
+	CHECK_EQ_INT(f.calls, 1);	/* narrowed from the base */
+	CHECK(query_age(t, "/workspaces/7/.query") >= 9.0);
+	/* 14 s after the base was fetched with ttl 10: not fresh, whatever the narrowing's age */
+	f.now += 5;
+	memset(&nm, 0, sizeof(nm));
+	CHECK_EQ_INT(tree_readdir(t, "/workspaces/7", collect, &nm), 0);
+	CHECK_EQ_INT(f.calls, 2);
+	CHECK(query_age(t, "/workspaces/7/.query") < 1.0);
+	tree_free(t);
+}
+
+TEST(outage_narrows_from_the_stale_base)
+{
+	struct fake f;
+	struct tree *t = make_short_tree(&f, 600);
+	struct names nm = { "", 0 };
+	struct tree_attr a;
+	size_t len;
+	char *s;
+
+	CHECK_EQ_INT(tree_readdir(t, "/instances", collect, &nm), 0);
+	CHECK_EQ_INT(f.calls, 1);
+	f.fail = -EIO;
+	f.now += 100;
+	/* never listed before, server down, base stale but within max_stale: answered from it */
+	memset(&nm, 0, sizeof(nm));
+	CHECK_EQ_INT(tree_readdir(t, "/workspaces/40823/status/Running", collect, &nm), 0);
+	CHECK_EQ_STR(nm.buf, "dsw-aaa ");
+	CHECK(f.calls >= 2);	/* the server was asked first */
+	CHECK(query_age(t, "/workspaces/40823/status/Running/.query") >= 100.0);
+	CHECK_EQ_INT(tree_getattr(t, "/workspaces/40823/status/Running/dsw-aaa/Status", &a), 0);
+	CHECK_EQ_INT(a.size, strlen("Running\n"));
+	/* the failure is not hidden */
+	s = read_all(t, "/.dswfs/last_error", &len);
+	CHECK(s && strstr(s, "ServiceUnavailableTemporary") && strstr(s, "WorkspaceId=40823"));
+	free(s);
+	/* what cannot be narrowed still fails */
+	CHECK_EQ_INT(tree_readdir(t, "/instances/min-cpu/4", collect, &nm), -EIO);
+	/* past max_stale the base is no longer used */
+	f.now += 600;
+	CHECK_EQ_INT(tree_readdir(t, "/workspaces/7", collect, &nm), -EIO);
+	tree_free(t);
+}
+
+TEST(instance_files_render_on_read_and_listings_render_no_json)
+{
+	struct fake f;
+	struct tree *t = make_tree(&f, false);
+	struct names nm = { "", 0 };
+	struct tree_attr a;
+	size_t len;
+	char *whole, *cpu;
+
+	CHECK_EQ_INT(tree_readdir(t, "/instances/dsw-aaa", collect, &nm), 0);
+	/* instance.json is read by name, not listed */
+	CHECK(!strstr(nm.buf, "instance.json ") && strstr(nm.buf, "Labels.json ") &&
+	      strstr(nm.buf, "RequestedResource "));
+	cpu = read_all(t, "/instances/dsw-aaa/RequestedResource/CPU", &len);
+	CHECK_EQ_STR(cpu, "4\n");
+	whole = read_all(t, "/instances/dsw-aaa/instance.json", &len);
+	CHECK_EQ_INT(tree_getattr(t, "/instances/dsw-aaa/instance.json", &a), 0);
+	CHECK(whole && a.size == (off_t)len && len == strlen(whole) && whole[0] == '{');
+	CHECK(whole && strstr(whole, "\n\t\"RequestedResource\":\t{\n\t\t\"CPU\":\t\"4\","));
+	free(whole);
+	free(cpu);
+	tree_free(t);
+}

@@ -814,6 +814,7 @@ static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct
 	const char *data = NULL;
 	char *owned = NULL;
 	size_t len = 0;
+	uint64_t answer_version = 0;	/* set where bytes are versioned by their answer */
 	double age = 0;
 	bool listing = false;
 	size_t k;
@@ -847,6 +848,8 @@ static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct
 			data = snap_view_data(view, &len);
 		}
 		file_attr(a, len, snap_fetched_at(s), snap_fetched_at(s));
+		/* Versioned by the answer, not by bytes a stat does not render. */
+		answer_version = snap_hash(s) | 1;
 		break;
 	case QN_QUERY_INFO:
 		rc = get_snap(t, qp.query, &s, &age);
@@ -921,7 +924,8 @@ static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct
 		break;
 	}
 	if (rc == 0 && !listing) {
-		a->version = attr_version(a, owned ? owned : data, len, s);
+		a->version = answer_version ? answer_version
+					    : attr_version(a, owned ? owned : data, len, s);
 		a->changing = qp.node == QN_CTL_FILE || qp.node == QN_QUERY_INFO;
 		a->fresh_for = a->changing ? 0 : s ? attr_fresh_for(t, age) : t->cfg.ttl;
 	}

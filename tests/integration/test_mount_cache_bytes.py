@@ -9,7 +9,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (DSWFS, Mount, Shared, creds_env, eq, read, read_ctl_stats,  # noqa: E402
                      run, test)
 
-N = 60
+N = 200
 SEED = 5
 MIB = 1 << 20
 

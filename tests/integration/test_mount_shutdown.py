@@ -131,5 +131,34 @@ def a_failing_query_is_remembered_briefly():
         wait_until(lambda: _listing(m) is not None, timeout=10, what="the retry after back-off")
 
 
+@test
+def readers_waiting_on_a_stall_leave_workers_for_everyone_else():
+    # Sixteen readers of distinct, never-fetched queries each hold a FUSE worker while their
+    # fetch stalls (wait_timeout 8). With libfuse's default of 10 workers, a read of
+    # .dswfs/stats would queue behind them until the deadline, and only ten of their fetches
+    # would be under way before it (this test fails with -o max_threads=10).
+    readers = []
+    with MockServer(instances=20, seed=3) as srv, \
+            Mount(srv, "timeout=60000", "retries=0", "wait_timeout=8") as m:
+        stall(srv)
+        n = srv.list_requests()
+        try:
+            for k in range(16):
+                readers.append(subprocess.Popen(
+                    ["ls", m.path("instances", "min-cpu", str(1000 + k))],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            # all sixteen in flight well before the first reader's deadline
+            wait_until(lambda: srv.list_requests() >= n + 16, timeout=5,
+                       what="sixteen stalled requests at once")
+            cat = subprocess.Popen(["cat", m.path(".dswfs", "stats")], stdout=subprocess.PIPE)
+            took = exits_within(cat, 5)
+            assert took is not None, "cat .dswfs/stats waited behind the stalled readers"
+            assert b"api_requests" in cat.stdout.read(), "stats has no api_requests line"
+            print(f"  .dswfs/stats answered in {took:.2f} s beside 16 waiting readers")
+        finally:
+            for r in readers:
+                stop(r)
+
+
 if __name__ == "__main__":
     run()

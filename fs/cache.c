@@ -1121,7 +1121,9 @@ out_nomem:
 	return -ENOMEM;
 }
 
-int cache_peek(struct cache *c, const char *key, void **value, double *age)
+/* A fresh value for key, referenced; touch also counts it as served (LRU order, the hit
+ * counter and the size re-measure), which a kernel getattr must not do. */
+static int peek(struct cache *c, const char *key, void **value, double *age, bool touch)
 {
 	double now = c->ops.now(c->ctx), at;
 	struct entry *e, *garbage = NULL;
@@ -1136,14 +1138,22 @@ int cache_peek(struct cache *c, const char *key, void **value, double *age)
 	v = e->value;
 	at = e->fetched_at;
 	c->ops.ref(v);
-	serve_touch(c, e, &garbage);
+	if (touch)
+		serve_touch(c, e, &garbage);
 	pthread_mutex_unlock(&c->lock);
-	garbage_release(c, garbage);
-	stats_add(STATS_CACHE_HITS, 1);
+	if (touch) {
+		garbage_release(c, garbage);
+		stats_add(STATS_CACHE_HITS, 1);
+	}
 	*value = v;
 	if (age)
 		*age = value_age(now, at);
 	return 0;
+}
+
+int cache_peek(struct cache *c, const char *key, void **value, double *age)
+{
+	return peek(c, key, value, age, true);
 }
 
 int cache_prefetch(struct cache *c, const char *key, const void *arg)
@@ -1274,24 +1284,7 @@ void cache_free(struct cache *c)
 
 int cache_peek_quiet(struct cache *c, const char *key, void **value, double *age)
 {
-	double now = c->ops.now(c->ctx), at;
-	struct entry *e;
-	void *v;
-
-	pthread_mutex_lock(&c->lock);
-	e = table_find(c, key, key_hash(key));
-	if (!e || !entry_fresh(c, e, now)) {
-		pthread_mutex_unlock(&c->lock);
-		return -ENOENT;
-	}
-	v = e->value;
-	at = e->fetched_at;
-	c->ops.ref(v);
-	pthread_mutex_unlock(&c->lock);
-	*value = v;
-	if (age)
-		*age = value_age(now, at);
-	return 0;
+	return peek(c, key, value, age, false);
 }
 
 int cache_peek_stale(struct cache *c, const char *key, double max_age, void **value, double *age)

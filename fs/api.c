@@ -19,6 +19,7 @@
 
 #include "api.h"
 #include "buf.h"
+#include "hash.h"
 #include "log.h"
 #include "stats.h"
 
@@ -1249,15 +1250,6 @@ struct idset {
 	} *slots;
 	size_t cap, n;
 };
-
-static uint64_t hash_str(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
 
 static int idset_init(struct idset *s, size_t expect)
 {

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "cache.h"
+#include "hash.h"
 #include "stats.h"
 
 /*
@@ -101,17 +102,6 @@ struct cache {
 };
 
 #define CACHE_MIN_BUCKETS 16
-
-static uint64_t key_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
 
 static struct entry *table_find(struct cache *c, const char *key, uint64_t h)
 {
@@ -991,7 +981,7 @@ int cache_get(struct cache *c, const char *key, const void *arg, void **value, d
 	struct entry *garbage = NULL, *e;
 	struct flight *f, *bg = NULL;
 	double now = c->ops.now(c->ctx), at = 0, deadline = now + c->cfg.wait_timeout;
-	uint64_t h = key_hash(key);
+	uint64_t h = hash_str(key);
 	void *v = NULL, *old = NULL;
 	bool last, stale = false;
 	int rc;
@@ -1130,7 +1120,7 @@ static int peek(struct cache *c, const char *key, void **value, double *age, boo
 	void *v;
 
 	pthread_mutex_lock(&c->lock);
-	e = table_find(c, key, key_hash(key));
+	e = table_find(c, key, hash_str(key));
 	if (!e || !entry_fresh(c, e, now)) {
 		pthread_mutex_unlock(&c->lock);
 		return -ENOENT;
@@ -1159,7 +1149,7 @@ int cache_peek(struct cache *c, const char *key, void **value, double *age)
 int cache_prefetch(struct cache *c, const char *key, const void *arg)
 {
 	double now = c->ops.now(c->ctx);
-	uint64_t h = key_hash(key);
+	uint64_t h = hash_str(key);
 	struct flight *f;
 	struct entry *e;
 
@@ -1294,7 +1284,7 @@ int cache_peek_stale(struct cache *c, const char *key, double max_age, void **va
 	void *v = NULL;
 
 	pthread_mutex_lock(&c->lock);
-	e = table_find(c, key, key_hash(key));
+	e = table_find(c, key, hash_str(key));
 	if (e && e->value && (a = value_age(now, e->fetched_at)) < max_age) {
 		v = e->value;
 		c->ops.ref(v);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "fsops.h"
+#include "hash.h"
 #include "inode.h"
 #include "log.h"
 #include "stats.h"
@@ -452,7 +453,7 @@ static int add_entry(struct dir_fill *d, const char *name, const struct tree_att
 	e.attr.st_mode = !a ? S_IFREG : a->type == TREE_DIR ? S_IFDIR :
 			 a->type == TREE_LINK ? S_IFLNK : S_IFREG;
 	/* A stand-in number for the dirent; the real one comes with the entry or a lookup. */
-	e.attr.st_ino = dots ? d->ino : (inode_hash(name, strlen(name)) | 1u << 31);
+	e.attr.st_ino = dots ? d->ino : (hash_str(name) | 1u << 31);
 	if (!d->plus) {
 		need = fuse_add_direntry(d->req, d->buf + d->used, d->size - d->used, name,
 					 &e.attr, d->pos);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "inode.h"
 
 struct node {
@@ -25,16 +26,6 @@ struct inode_table {
 	uint64_t next_ino;
 };
 
-uint64_t inode_hash(const void *data, size_t len)
-{
-	const unsigned char *p = data;
-	uint64_t h = 14695981039346656037ULL;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * 1099511628211ULL;
-	return h;
-}
-
 static size_t ino_bucket(const struct inode_table *t, uint64_t ino)
 {
 	return (size_t)((ino * 11400714819323198485ULL) >> 20) & (t->nbuckets - 1);
@@ -43,7 +34,7 @@ static size_t ino_bucket(const struct inode_table *t, uint64_t ino)
 static size_t key_bucket(const struct inode_table *t, const char *path, size_t plen,
 			 uint64_t version)
 {
-	return (size_t)((inode_hash(path, plen) ^ (version * 11400714819323198485ULL)) &
+	return (size_t)((hash_mem(path, plen) ^ (version * 11400714819323198485ULL)) &
 			(t->nbuckets - 1));
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "hash.h"
 #include "snap.h"
 
 /*
@@ -71,32 +72,12 @@ struct snap {
 #define NAME_MAX_LEN (RENDER_NAME_MAX - 1)
 #define HASH_SUFFIX_LEN 9	/* "~" and 8 hex digits */
 
-static uint64_t fnv1a(const char *s, uint64_t h)
-{
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
-static uint64_t mem_hash(const char *p, size_t n, uint64_t h)
-{
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)p[i];
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
-static uint64_t str_hash(const char *s)
-{
-	return fnv1a(s, 1469598103934665603ULL);
-}
+/* The seed by-name suffixes were always made with: kept, so no link name changes. */
+#define LINK_HASH_SEED 1469598103934665603ULL
 
 static uint32_t short_hash(const char *s, unsigned salt)
 {
-	uint64_t h = str_hash(s);
+	uint64_t h = hash_more(LINK_HASH_SEED, s, strlen(s));
 
 	h ^= salt;
 	h *= 1099511628211ULL;
@@ -131,7 +112,7 @@ static void strtab_free(struct strtab *t)
 static size_t strtab_probe(const struct strtab *t, const char *key, strtab_key_fn kf,
 			   const void *ctx)
 {
-	size_t i = (size_t)str_hash(key) & t->mask;
+	size_t i = (size_t)hash_str(key) & t->mask;
 
 	while (t->slot[i] && strcmp(kf(ctx, t->slot[i] - 1), key) != 0)
 		i = (i + 1) & t->mask;
@@ -297,7 +278,7 @@ static int add_instance(struct snap *s, struct builder *bd, cJSON *item, bool sh
 		return rc == -EFBIG ? -ENOMEM : rc;
 	s->text = bd->text.data;
 	s->names = bd->names.data;
-	in->hash = mem_hash(s->text + in->text_off, in->text_len, 1469598103934665603ULL);
+	in->hash = hash_mem(s->text + in->text_off, in->text_len);
 	s->ids.slot[pos] = (uint32_t)(s->n + 1);
 	s->n++;
 	return 0;
@@ -349,11 +330,11 @@ static struct snap *snap_alloc(size_t total, time_t fetched_at)
 /* The answer's hash and the index's footprint, once every instance is in. */
 static void snap_seal(struct snap *s, size_t own_bytes)
 {
-	uint64_t h = 1469598103934665603ULL;
+	uint64_t h = HASH_INIT;
 
 	for (size_t i = 0; i < s->n; i++)
-		h = mem_hash((const char *)&s->inst[i].hash, sizeof(s->inst[i].hash), h);
-	s->hash = mem_hash((const char *)&s->n, sizeof(s->n), h);
+		h = hash_more(h, &s->inst[i].hash, sizeof(s->inst[i].hash));
+	s->hash = hash_more(h, &s->n, sizeof(s->n));
 	s->base_bytes = sizeof(*s) + s->n * sizeof(*s->inst) +
 			(s->ids.mask + 1) * sizeof(uint32_t) + own_bytes;
 }

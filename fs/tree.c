@@ -10,6 +10,7 @@
 #include "buf.h"
 #include "cache.h"
 #include "ctl.h"
+#include "hash.h"
 #include "inode.h"
 #include "log.h"
 #include "query.h"
@@ -90,7 +91,7 @@ static double tree_now(void *ctx)
 
 static size_t reg_hash(const char *s)
 {
-	return (size_t)(inode_hash(s, strlen(s)) % REG_BUCKETS);
+	return (size_t)(hash_str(s) % REG_BUCKETS);
 }
 
 /* Remembers that the kernel was shown the query directory dir (len bytes of it) for key. */
@@ -779,7 +780,7 @@ static uint64_t attr_version(const struct tree_attr *a, const char *data, size_t
 {
 	if (a->type == TREE_DIR)
 		return s ? (uint64_t)snap_fetched_at(s) : 0;
-	return inode_hash(data ? data : "", data ? len : 0);
+	return hash_mem(data ? data : "", data ? len : 0);
 }
 
 /* Version, freshness and mtime of a directory listed from q's snapshot, peeked quietly, never

@@ -26,8 +26,6 @@ struct inode_attr {
 
 struct inode_table;
 
-/* The hash behind content versions (FNV-1a, 64 bits) and the table's buckets. */
-uint64_t inode_hash(const void *data, size_t len);
 
 /* Returns 0 and *out with the root (a directory, never freed), or -ENOMEM. */
 int inode_table_new(struct inode_table **out);

@@ -192,10 +192,3 @@ TEST(concurrent_lookups_and_forgets_balance)
 	CHECK_EQ_INT(inode_count(t), 1);
 	inode_table_free(t);
 }
-
-TEST(hash_is_fnv1a_64)
-{
-	CHECK(inode_hash("", 0) == 14695981039346656037ULL);
-	CHECK(inode_hash("a", 1) == 0xaf63dc4c8601ec8cULL);
-	CHECK(inode_hash("ab", 2) != inode_hash("ba", 2));
-}

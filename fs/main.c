@@ -274,26 +274,6 @@ out_destroy:
  * until the deadline. Workers are cheap and idle ones exit; -o max_threads still wins. */
 #define DSWFS_MAX_THREADS 64
 
-/* Whether a -o option starting with prefix (e.g. "max_threads=") is among args. */
-static bool option_given(const struct fuse_args *args, const char *prefix)
-{
-	for (int i = 1; i < args->argc; i++) {
-		const char *p = args->argv[i];
-
-		if (strncmp(p, "-o", 2) == 0)
-			p += 2;
-		if (!*p && i + 1 < args->argc)
-			p = args->argv[++i];
-		for (const char *q = p; q; q = strchr(q, ',')) {
-			if (*q == ',')
-				q++;
-			if (strncmp(q, prefix, strlen(prefix)) == 0)
-				return true;
-		}
-	}
-	return false;
-}
-
 static void malloc_tune(void)
 {
 	if (!getenv("MALLOC_ARENA_MAX"))
@@ -324,7 +304,6 @@ int main(int argc, char **argv)
 	struct opts o;
 	char msg[1024], *endpoint = NULL, *config = NULL;
 	int rc = 1, e, dump_rc;
-	bool threads_given;
 
 	/* First of all, as ssh-agent does: no core dump and no same-user ptrace can reach the
 	 * credentials read below. An explicit allow_core_dumps undoes it once parsed. */
@@ -342,7 +321,6 @@ int main(int argc, char **argv)
 			strerror(-dump_rc));
 		goto out_args;
 	}
-	threads_given = option_given(&args, "max_threads=");
 	capture_begin(&cap);
 	e = fuse_parse_cmdline(&args, &co);
 	capture_end(&cap, e != 0);
@@ -350,7 +328,7 @@ int main(int argc, char **argv)
 		rc = 2;
 		goto out_args;
 	}
-	if (!threads_given)
+	if (!o.max_threads_given)
 		co.max_threads = DSWFS_MAX_THREADS;
 	if (co.show_help) {
 		opts_usage(stdout, "dswfs");

@@ -20,7 +20,11 @@ struct raw {
 	int allow_core_dumps;
 	char *cache_max_mb;
 	char *wait_timeout;
+	int max_threads_given;
 };
+
+/* FUSE options dswfs only notes, leaving them to libfuse. */
+enum { KEY_MAX_THREADS = 1 };
 
 #define RAW(t, f) { t, offsetof(struct raw, f), 0 }
 #define STR(t, f) { t, offsetof(struct opts, f), 0 }
@@ -39,6 +43,7 @@ static const struct fuse_opt raw_spec[] = {
 	{ "allow_core_dumps", offsetof(struct raw, allow_core_dumps), 1 },
 	RAW("cache_max_mb=%s", cache_max_mb),
 	RAW("wait_timeout=%s", wait_timeout),
+	FUSE_OPT_KEY("max_threads=", KEY_MAX_THREADS),
 	FUSE_OPT_END
 };
 
@@ -54,6 +59,17 @@ static const struct fuse_opt str_spec[] = {
 static int keep_unknown(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
 	(void)data; (void)arg; (void)key; (void)outargs;
+	return 1;
+}
+
+/* The second pass's: like keep_unknown, noting which FUSE options were given. */
+static int keep_noting(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct raw *r = data;
+
+	(void)arg; (void)outargs;
+	if (key == KEY_MAX_THREADS)
+		r->max_threads_given = 1;
 	return 1;
 }
 
@@ -123,12 +139,13 @@ int opts_parse(struct fuse_args *args, struct opts *o)
 	 * reach fuse_new, which rejects what it does not know. */
 	if (fuse_opt_parse(args, o, str_spec, keep_unknown) != 0)
 		goto out;
-	if (fuse_opt_parse(args, &r, raw_spec, keep_unknown) != 0)
+	if (fuse_opt_parse(args, &r, raw_spec, keep_noting) != 0)
 		goto out;
 	o->show_secrets = r.show_secrets;
 	o->ecs_role = r.ecs_role;
 	o->prefetch = r.prefetch;
 	o->allow_core_dumps = r.allow_core_dumps;
+	o->max_threads_given = r.max_threads_given;
 	if (parse_double("ttl", r.ttl, 0, 86400 * 365, &o->ttl))
 		goto out;
 	if (parse_double("grace", r.grace, 0, 86400 * 365, &o->grace))

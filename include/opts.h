@@ -37,6 +37,7 @@ struct opts {
 	char *ecs_endpoint;	/* metadata service base URL */
 	char *ca_file;
 	int verbose;		/* -o verbose=N: 0 warnings, 1 info, 2 debug */
+	bool max_threads_given;	/* -o max_threads= was given (else dswfs picks the default) */
 	bool allow_core_dumps;	/* keep the process dumpable, secrets in dumps (debugging) */
 	char *query_path;	/* --query PATH */
 	bool help, version;

@@ -71,13 +71,6 @@ void ctl_record_error(struct ctl *c, const struct err_info *e)
 	pthread_mutex_unlock(&c->lock);
 }
 
-void ctl_clear_error(struct ctl *c)
-{
-	pthread_mutex_lock(&c->lock);
-	c->have_error = false;
-	pthread_mutex_unlock(&c->lock);
-}
-
 int ctl_set_config(struct ctl *c, const char *text)
 {
 	char *copy = NULL;

@@ -22,6 +22,11 @@
 
 #define PATH_CAP 8192
 
+/* Waits until every path queued so far has been told to the kernel, at most timeout seconds
+ * (a refresh's write returns after its invalidations). Returns 0, or -ETIMEDOUT. NULL (or a
+ * queue not started) returns 0 at once. */
+static int fsops_inval_drain(struct fsops_inval *q, double timeout);
+
 static struct fsops_ctx *ctx_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
@@ -777,7 +782,7 @@ void fsops_invalidate_listing(void *q, const char *path)
 	enqueue(q, path, true);
 }
 
-int fsops_inval_drain(struct fsops_inval *q, double timeout)
+static int fsops_inval_drain(struct fsops_inval *q, double timeout)
 {
 	struct timespec until;
 	int rc = 0;

@@ -30,8 +30,6 @@ bool ctl_writable(enum ctl_file f);
 /* Remembers the most recent failure for last_error, and logs it. Thread-safe. */
 void ctl_record_error(struct ctl *c, const struct err_info *e);
 
-/* Forgets the last error (after a successful refresh of everything, or in tests). */
-void ctl_clear_error(struct ctl *c);
 
 /* Sets the text of .dswfs/config (copied; NULL empties it). Thread-safe. Returns 0 or
  * -ENOMEM (the old text is kept then). */

@@ -39,9 +39,6 @@ void fsops_invalidate(void *q, const char *path);
 /* Queues a directory whose listing changed (tree_config invalidate_listing); as above. */
 void fsops_invalidate_listing(void *q, const char *path);
 
-/* Waits until every path queued so far has been told to the kernel, at most timeout seconds.
- * Returns 0, or -ETIMEDOUT. NULL (or a queue not started) returns 0 at once. */
-int fsops_inval_drain(struct fsops_inval *q, double timeout);
 
 /* Stops the thread before the session goes away; later paths are dropped. NULL is fine. */
 void fsops_inval_stop(struct fsops_inval *q);

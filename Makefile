@@ -13,7 +13,7 @@ ifneq ($(filter true 1,$(CI) $(WERROR)),)
 WARN      += -Werror
 endif
 CFLAGS    ?= -O2 -g
-ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) -D_GNU_SOURCE -DFUSE_USE_VERSION=312 \
+ALL_CFLAGS = -std=gnu11 -MMD -MP $(WARN) $(CFLAGS) -D_GNU_SOURCE -DFUSE_USE_VERSION=312 \
              -DDSWFS_VERSION='"$(VERSION)"' -Iinclude $(PKG_CFLAGS) -pthread
 ifeq ($(SAN),1)
 ALL_CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -25,7 +25,7 @@ LDSAN      := -fsanitize=thread
 endif
 LDLIBS    := $(PKG_LIBS) -pthread -lm
 
-LIB_SRCS  := $(filter-out fs/main.c,$(wildcard fs/*.c))
+LIB_SRCS  := $(filter-out fs/main.c,$(wildcard fs/*.c fs/*/*.c))
 LIB_OBJS  := $(LIB_SRCS:fs/%.c=$(BUILD)/obj/%.o)
 TEST_SRCS := $(wildcard tests/unit/test_*.c)
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -33,7 +33,6 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
-HEADERS   := $(wildcard include/*.h) $(wildcard tests/unit/*.h)
 
 .PHONY: all deps check test-bins demo bench clean asan tsan fuzz-bins
 all: deps
@@ -45,7 +44,7 @@ deps:
 dswfs: $(BUILD)/dswfs
 	@cp $(BUILD)/dswfs dswfs
 
-$(BUILD)/obj/%.o: fs/%.c $(HEADERS)
+$(BUILD)/obj/%.o: fs/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -56,21 +55,25 @@ $(BUILD)/libdswfs.a: $(LIB_OBJS)
 $(BUILD)/dswfs: $(BUILD)/obj/main.o $(BUILD)/libdswfs.a
 	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/obj/tf.o: tests/unit/tf.c $(HEADERS)
+$(BUILD)/obj/tf.o: tests/unit/tf.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/unit -c -o $@ $<
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/obj/tf.o $(BUILD)/libdswfs.a $(HEADERS)
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/obj/tf.o $(BUILD)/libdswfs.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/unit $(LDSAN) -o $@ $< $(BUILD)/obj/tf.o $(BUILD)/libdswfs.a $(LDLIBS)
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/driver.c $(BUILD)/libdswfs.a $(HEADERS)
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/driver.c $(BUILD)/libdswfs.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDSAN) -o $@ $< tests/fuzz/driver.c $(BUILD)/libdswfs.a $(LDLIBS)
 
-$(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libdswfs.a $(HEADERS)
+$(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libdswfs.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDSAN) -o $@ $< $(BUILD)/libdswfs.a $(LDLIBS)
+
+# Header dependencies come from the compiler (-MMD): an object is rebuilt when a header it
+# includes changes, and only then.
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 test-bins: $(BUILD)/dswfs $(TEST_BINS) $(FUZZ_BINS) $(TOOL_BINS)
 

@@ -961,7 +961,7 @@ def tsan_daemon_under_concurrent_reads_refreshes_and_changes():
                 except Exception as e:  # noqa: BLE001
                     errors.append(f"changer: {e!r}")
                 k += 1
-            counts["changes"] = k
+                counts["changes"] = k
 
         threads = [threading.Thread(target=reader, args=(k,)) for k in range(8)]
         threads.append(threading.Thread(target=changer))
@@ -970,8 +970,9 @@ def tsan_daemon_under_concurrent_reads_refreshes_and_changes():
         try:
             deadline = time.monotonic() + 6
             # Long enough for many refreshes; TSan and a loaded machine make reads slow.
-            wait_until(lambda: errors or (time.monotonic() > deadline and counts["ok"] >= 100),
-                       timeout=90, interval=0.1, what="100 reads in at least 6 seconds")
+            wait_until(lambda: errors or (time.monotonic() > deadline and counts["ok"] >= 100
+                                          and counts["changes"] >= 5),
+                       timeout=90, interval=0.1, what="100 reads and 5 changes in at least 6 s")
         finally:
             stop.set()
             for t in threads:

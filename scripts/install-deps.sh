@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages dswfs needs to build, test and demo; a no-op when all are present.
 set -eu
-PKGS="build-essential pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev libcjson-dev libssl-dev python3 jq valgrind nodejs npm"
+PKGS="build-essential pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev libcjson-dev libssl-dev python3 jq valgrind nodejs npm mandoc man-db bash-completion"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -15,8 +15,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (ROOT, MockServer, Mount, Skip, creds_env, eq, read_ctl_stats,  # noqa: E402
-                     run, test, wait_until)
+from harness import (ROOT, MockServer, Mount, Skip, creds_env, eq, exits_within,  # noqa: E402
+                     read_ctl_stats, run, stop, test, wait_until)
 
 # Well above every bound asserted below, so only an honoured interrupt explains a prompt return.
 SLOW_MS = 6000
@@ -34,22 +34,6 @@ print("ready", flush=True)
 fd = libc.open(sys.argv[1].encode(), os.O_RDONLY)
 print(fd, ctypes.get_errno(), flush=True)
 """
-
-
-def exits_within(proc, seconds):
-    """Seconds proc took to exit, polled with a deadline; None when it is still running."""
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < seconds:
-        if proc.poll() is not None:
-            return time.monotonic() - t0
-        time.sleep(0.02)
-    return None
-
-
-def stop(proc):
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait()
 
 
 def slow_first_request(srv, ms=SLOW_MS):

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "cache.h"
+#include "cancel.h"
 #include "hash.h"
 #include "stats.h"
 
@@ -921,22 +922,26 @@ out_nomem:
 	return -ENOMEM;
 }
 
-/* With the lock held: waits until f is done, or with wait_timeout until deadline on the
- * cache's clock (false then). The real wait is the clock's remaining time, measured again at
- * every wake-up, so a fake clock moved forward plus cache_clock_advanced ends it. */
-static bool flight_wait(struct cache *c, struct flight *f, double deadline)
+/* With the lock held: waits until f is done (0), or with wait_timeout until deadline on the
+ * cache's clock (-ETIMEDOUT), or until cx fires (-EINTR; its wake-up is cancel_wake). The real
+ * wait is the clock's remaining time, measured again at every wake-up, so a fake clock moved
+ * forward plus cache_clock_advanced ends it. */
+static int flight_wait(struct cache *c, struct flight *f, double deadline,
+		       const struct cancel *cx)
 {
 	while (!f->done) {
 		struct timespec ts;
 		double left;
 
+		if (cancel_fired(cx))
+			return -EINTR;
 		if (!c->cfg.wait_timeout) {
 			pthread_cond_wait(&f->done_cv, &c->lock);
 			continue;
 		}
 		left = deadline - c->ops.now(c->ctx);
 		if (!(left > 0))
-			return false;
+			return -ETIMEDOUT;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		left += (double)ts.tv_nsec / 1e9;
 		ts.tv_sec += (time_t)left;
@@ -945,7 +950,7 @@ static bool flight_wait(struct cache *c, struct flight *f, double deadline)
 			ts.tv_nsec = 999999999L;
 		pthread_cond_timedwait(&f->done_cv, &c->lock, &ts);
 	}
-	return true;
+	return 0;
 }
 
 void cache_clock_advanced(struct cache *c)
@@ -974,8 +979,9 @@ static void remembered_err(const struct entry *e, double now, struct err_info *e
 		 e->retry_at - now, msg);
 }
 
-int cache_get(struct cache *c, const char *key, const void *arg, void **value, double *age,
-	      struct err_info *err)
+/* cache_get_cancellable without the cancel_watch around it. */
+static int get(struct cache *c, const char *key, const void *arg, const struct cancel *cx,
+	       void **value, double *age, struct err_info *err)
 {
 	struct err_info local_err, fetch_err;
 	struct entry *garbage = NULL, *e;
@@ -1019,6 +1025,10 @@ int cache_get(struct cache *c, const char *key, const void *arg, void **value, d
 		pthread_mutex_unlock(&c->lock);
 		return rc;
 	}
+	if (cancel_fired(cx)) {
+		pthread_mutex_unlock(&c->lock);
+		goto out_cancelled;
+	}
 	stats_add(STATS_CACHE_MISSES, 1);
 	if (e && e->flight) {
 		f = e->flight;
@@ -1046,7 +1056,7 @@ int cache_get(struct cache *c, const char *key, const void *arg, void **value, d
 
 	garbage_release(c, garbage);
 	garbage = NULL;
-	if (c->cfg.wait_timeout > 0 && fg_start(c, f, key, arg) == 0) {
+	if ((c->cfg.wait_timeout > 0 || cx) && fg_start(c, f, key, arg) == 0) {
 		pthread_mutex_lock(&c->lock);
 		goto wait;
 	}
@@ -1057,10 +1067,13 @@ int cache_get(struct cache *c, const char *key, const void *arg, void **value, d
 	flight_finish(c, f, rc, v, now, &fetch_err, &old, &garbage);
 	goto collect;
 wait:
-	if (!flight_wait(c, f, deadline)) {
+	rc = flight_wait(c, f, deadline, cx);
+	if (rc) {
 		/* The fetcher is still a user, so this is not the last one. */
 		f->users--;
 		pthread_mutex_unlock(&c->lock);
+		if (rc == -EINTR)
+			goto out_cancelled;
 		err_fill(err, -ETIMEDOUT, key, "");
 		snprintf(err->message, sizeof(err->message),
 			 "no answer within wait_timeout (%g s); the fetch goes on and its "
@@ -1109,6 +1122,37 @@ out_nomem:
 	pthread_mutex_unlock(&c->lock);
 	err_fill(err, -ENOMEM, key, "out of memory");
 	return -ENOMEM;
+out_cancelled:
+	err_fill(err, -EINTR, key, "interrupted while waiting for the answer; a fetch under way "
+		 "goes on and its answer will be cached for the next reader");
+	err->when = time(NULL);
+	return -EINTR;
+}
+
+int cache_get(struct cache *c, const char *key, const void *arg, void **value, double *age,
+	      struct err_info *err)
+{
+	return get(c, key, arg, NULL, value, age, err);
+}
+
+/* A fired token's wake-up: every waiter looks at its token again (only the fired one leaves). */
+static void cancel_wake(void *c)
+{
+	cache_clock_advanced(c);
+}
+
+int cache_get_cancellable(struct cache *c, const char *key, const void *arg,
+			  struct cancel *cancel, void **value, double *age,
+			  struct err_info *err)
+{
+	int rc;
+
+	/* Watched around the whole call, with no cache lock held (cancel_fire takes the
+	 * token's lock, then the cache's): a fire at any point is seen by the wait. */
+	cancel_watch(cancel, cancel_wake, c);
+	rc = get(c, key, arg, cancel, value, age, err);
+	cancel_watch(cancel, NULL, NULL);
+	return rc;
 }
 
 /* A fresh value for key, referenced; touch also counts it as served (LRU order, the hit

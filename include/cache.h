@@ -8,6 +8,8 @@
 
 #include "err.h"
 
+struct cancel;
+
 /* At most this many background fetches run at once (one thread each, started on demand and
  * kept until cache_free); more wait their turn in order, so a burst of expiring keys cannot
  * become a burst of concurrent API requests. */
@@ -169,5 +171,18 @@ void cache_free(struct cache *c);
 /* cache_peek without counting a use: the LRU order and the hit counter stay as they are (the
  * kernel asking for a directory's attributes is no use of its answer). */
 int cache_peek_quiet(struct cache *c, const char *key, void **value, double *age);
+
+/* cache_get for a caller that may stop waiting (cancel.h; in the mount, a request the kernel
+ * interrupted). When cancel (NULL = never) has fired before the caller would have to wait for
+ * a fetch, or fires while it waits: -EINTR, *err saying so. A caller cancelled before it waits
+ * neither starts nor joins a fetch; one cancelled while waiting leaves, and the fetch goes on
+ * for the other waiters and is cached as any other (the next caller gets it without asking
+ * the API again). Answers that need no wait are given as by cache_get, fired or not. The
+ * caller's own fetch runs in a thread of its own (as with wait_timeout), so leaving never
+ * waits for it. cancel is borrowed for the call and watched with cancel_watch meanwhile; the
+ * caller must not hold a lock its wake-up takes. */
+int cache_get_cancellable(struct cache *c, const char *key, const void *arg,
+			  struct cancel *cancel, void **value, double *age,
+			  struct err_info *err);
 
 #endif

@@ -145,4 +145,12 @@ char *tree_stats(struct tree *t);
  * for files that change without a refresh). Returns as tree_open. */
 int tree_open_attr(struct tree *t, const char *path, struct tree_attr *a, struct tree_file **f);
 
+struct cancel;
+
+/* Makes k (borrowed; NULL = none) the cancel token of the calling thread's calls into t until
+ * it is set again: a call of this thread that must wait for a fetch returns -EINTR as soon as k
+ * fires (cache_get_cancellable), the fetch going on for the next reader. fsops sets a FUSE
+ * request's token around each operation and clears it (NULL) before freeing it. */
+void tree_set_cancel(struct tree *t, struct cancel *k);
+
 #endif

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cancel.h"
 #include "fsops.h"
 #include "hash.h"
 #include "inode.h"
@@ -35,6 +36,40 @@ static struct fsops_ctx *ctx_of(fuse_req_t req)
 static void count(enum stats_id id)
 {
 	stats_add(id, 1);
+}
+
+static void on_interrupt(fuse_req_t req, void *k)
+{
+	(void)req;
+	cancel_fire(k);
+}
+
+/* For a request that may wait for a fetch: a cancel token that the kernel's interrupt fires
+ * (its caller got a signal: Ctrl-C), made the tree's for this thread until req_end, so the
+ * wait ends with EINTR at once. libfuse calls on_interrupt at once when the interrupt came
+ * first. Without memory for a token the request is just not interruptible. */
+static struct cancel *req_begin(fuse_req_t req)
+{
+	struct cancel *k = cancel_new();
+
+	if (k)
+		fuse_req_interrupt_func(req, on_interrupt, k);
+	tree_set_cancel(ctx_of(req)->tree, k);
+	return k;
+}
+
+/* Undoes req_begin; before the reply, which may free req. libfuse runs on_interrupt under the
+ * request's lock, which unregistering takes too, so once it returns nothing can fire k and k
+ * can go. Returns rc; counts the requests an interrupt ended. */
+static int req_end(fuse_req_t req, struct cancel *k, int rc)
+{
+	tree_set_cancel(ctx_of(req)->tree, NULL);
+	if (k)
+		fuse_req_interrupt_func(req, NULL, NULL);
+	cancel_free(k);
+	if (rc == -EINTR)
+		count(STATS_FS_INTERRUPTED);
+	return rc;
 }
 
 static void gauge_inodes(struct fsops_ctx *c)
@@ -163,8 +198,11 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	rc = inode_get(c->inodes, parent, dir, sizeof(dir), NULL);
 	if (rc == 0)
 		rc = child_path(dir, name, path, sizeof(path));
-	if (rc == 0)
-		rc = entry_for(c, path, &e);
+	if (rc == 0) {
+		struct cancel *k = req_begin(req);
+
+		rc = req_end(req, k, entry_for(c, path, &e));
+	}
 	/* An error reply caches nothing: a name that appears later is found at once. */
 	if (rc)
 		fuse_reply_err(req, -rc);
@@ -233,13 +271,15 @@ static int attr_of(struct fsops_ctx *c, fuse_ino_t ino, struct stat *st, double 
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct cancel *k;
 	struct stat st;
 	double timeout;
 	int rc;
 
 	(void)fi;
 	count(STATS_FS_GETATTR);
-	rc = attr_of(ctx_of(req), ino, &st, &timeout);
+	k = req_begin(req);
+	rc = req_end(req, k, attr_of(ctx_of(req), ino, &st, &timeout));
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
@@ -301,8 +341,12 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 
 	count(STATS_FS_READLINK);
 	rc = path_of(req, ino, path, sizeof(path), NULL);
-	if (rc == 0)
-		rc = tree_readlink(ctx_of(req)->tree, path, target, sizeof(target));
+	if (rc == 0) {
+		struct cancel *k = req_begin(req);
+
+		rc = req_end(req, k, tree_readlink(ctx_of(req)->tree, path, target,
+						   sizeof(target)));
+	}
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
@@ -340,6 +384,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct inode_attr na;
 	struct tree_attr a;
 	struct tree_file *f = NULL;
+	struct cancel *k;
 	char *buf;
 	size_t n = 0;
 	int rc;
@@ -357,7 +402,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	rc = inode_read_data(c->inodes, ino, buf, size, off, &n);
 	if (rc != -ENODATA)
 		goto out;
-	rc = tree_open_attr(c->tree, path, &a, &f);
+	k = req_begin(req);
+	rc = req_end(req, k, tree_open_attr(c->tree, path, &a, &f));
 	if (rc == -ENOENT || (rc == 0 && a.version != na.version)) {
 		/* Its bytes are gone with their snapshot: the kernel looks the name up again. */
 		count(STATS_FS_STALE);
@@ -491,6 +537,7 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 			      .size = size, .off = off };
 	char dir[PATH_CAP];
 	struct tree_attr da;
+	struct cancel *k;
 	int rc;
 
 	count(plus ? STATS_FS_READDIRPLUS : STATS_FS_READDIR);
@@ -507,7 +554,8 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 	da.type = TREE_DIR;
 	if (add_entry(&d, ".", &da) || add_entry(&d, "..", &da))
 		goto reply;
-	rc = tree_readdir(d.c->tree, dir, fill_cb, &d);
+	k = req_begin(req);
+	rc = req_end(req, k, tree_readdir(d.c->tree, dir, fill_cb, &d));
 reply:
 	if (rc == 0)
 		fuse_reply_buf(req, d.buf, d.used);

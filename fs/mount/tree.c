@@ -50,6 +50,9 @@ struct tree {
 	pthread_mutex_t reg_lock;
 	struct reg_key *reg[REG_BUCKETS];
 	size_t reg_count;
+	/* Each calling thread's cancel token (tree_set_cancel): per thread because a FUSE
+	 * worker serves one request at a time, and so the tree's calls need no extra argument. */
+	pthread_key_t cancel_key;
 };
 
 /* Bounds of the per-mount views cache: instances whose files were read lately (a walk reads one
@@ -625,10 +628,15 @@ int tree_new(const struct tree_config *cfg, struct tree **out)
 	rc = refresh_new(&rc_cfg, &t->refresh);
 	if (rc)
 		goto out_cache;
+	rc = -pthread_key_create(&t->cancel_key, NULL);
+	if (rc)
+		goto out_refresh;
 	t->started = time(NULL);
 	pthread_mutex_init(&t->reg_lock, NULL);
 	*out = t;
 	return 0;
+out_refresh:
+	refresh_free(t->refresh);
 out_cache:
 	cache_free(t->cache);
 out_views:
@@ -653,6 +661,7 @@ void tree_free(struct tree *t)
 	snap_views_free(t->views);
 	reg_free(t);
 	pthread_mutex_destroy(&t->reg_lock);
+	pthread_key_delete(t->cancel_key);
 	query_free(t->base);
 	ctl_free(t->owned_ctl);
 	free(t->workspace_id);
@@ -666,9 +675,11 @@ static int get_snap(struct tree *t, const struct query *q, struct snap **s, doub
 	void *v;
 	int rc;
 
-	rc = cache_get(t->cache, query_canonical(q), q, &v, age, &err);
+	rc = cache_get_cancellable(t->cache, query_canonical(q), q,
+				   pthread_getspecific(t->cancel_key), &v, age, &err);
 	/* The reader's own deadline, logged and recorded by ctl_record_error (the fetch's
-	 * failures are recorded by fetch_snap). */
+	 * failures are recorded by fetch_snap). An interrupted reader (-EINTR) is no failure:
+	 * nothing to record. */
 	if (rc == -ETIMEDOUT && err.err == -ETIMEDOUT && !err.http_status && !err.curl_code)
 		ctl_record_error(t->ctl, &err);
 	if (rc)
@@ -1259,4 +1270,9 @@ char *tree_stats(struct tree *t)
 		     cache_oldest_age(t->cache), snap_views_bytes(t->views)) < 0)
 		return NULL;
 	return s;
+}
+
+void tree_set_cancel(struct tree *t, struct cancel *k)
+{
+	pthread_setspecific(t->cancel_key, k);
 }

@@ -37,6 +37,7 @@ static const char *const names[STATS__COUNT] = {
 	[STATS_FS_RELEASEDIR] = "fs_releasedir", [STATS_FS_STATFS] = "fs_statfs",
 	[STATS_FS_OTHER] = "fs_other", [STATS_FS_INODES] = "fs_inodes",
 	[STATS_FS_STALE] = "fs_stale", [STATS_FS_NOTIFY] = "fs_notify",
+	[STATS_FS_INTERRUPTED] = "fs_interrupted",
 };
 
 void stats_add(enum stats_id id, int64_t n)

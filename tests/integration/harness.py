@@ -493,3 +493,20 @@ def rss_kb(pid):
     except OSError:
         pass
     return None
+
+
+def exits_within(proc, seconds):
+    """Seconds proc took to exit, polled with a deadline; None when it is still running."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        if proc.poll() is not None:
+            return time.monotonic() - t0
+        time.sleep(0.02)
+    return None
+
+
+def stop(proc):
+    """Kills proc if it still runs, and reaps it."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()

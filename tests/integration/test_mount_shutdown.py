@@ -11,7 +11,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import MockServer, Mount, eq, run, test, wait_until  # noqa: E402
+from harness import MockServer, Mount, eq, exits_within, run, stop, test, wait_until  # noqa: E402
 
 STALL_MS = 60000
 
@@ -23,22 +23,6 @@ def stall(srv):
 def start_ls(m):
     return subprocess.Popen(["ls", m.path("instances")], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
-
-
-def exits_within(proc, seconds):
-    """Seconds proc took to exit, polled with a deadline; None when it is still running."""
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < seconds:
-        if proc.poll() is not None:
-            return time.monotonic() - t0
-        time.sleep(0.02)
-    return None
-
-
-def stop(proc):
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait()
 
 
 @test

@@ -54,9 +54,10 @@ static const struct fuse_opt str_spec[] = {
 	STR("endpoint=%s", endpoint), STR("region=%s", region), STR("profile=%s", profile),
 	STR("workspace_id=%s", workspace_id), STR("resource_id=%s", resource_id),
 	STR("ecs_endpoint=%s", ecs_endpoint), STR("ca_file=%s", ca_file),
-	STR("--query=%s", query_path), STR("--query %s", query_path),
-	STR("--profile=%s", profile), STR("--profile %s", profile),
-	STR("--region=%s", region), STR("--region %s", region),
+	/* The space form also matches "--query=x" (as "=x"): the '=' form comes after, to win. */
+	STR("--query %s", query_path), STR("--query=%s", query_path),
+	STR("--profile %s", profile), STR("--profile=%s", profile),
+	STR("--region %s", region), STR("--region=%s", region),
 	STR("setuid=%s", setuid_user), STR("log_file=%s", log_file),
 	FUSE_OPT_END
 };

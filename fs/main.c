@@ -433,6 +433,11 @@ int main(int argc, char **argv)
 			goto out_args;
 		}
 		so.privs = &privs;
+		/* --query mounts nothing: root is not needed again. */
+		if (o.query_path && privs_drop(&privs) != 0) {
+			fprintf(stderr, "dswfs: setuid=: cannot drop root: %s\n", strerror(errno));
+			goto out_args;
+		}
 		if (secmem_protect_process(!o.allow_core_dumps) != 0) {
 			fprintf(stderr, "dswfs: cannot set whether the process is dumpable\n");
 			goto out_args;

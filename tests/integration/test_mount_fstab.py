@@ -249,6 +249,9 @@ def setuid_runs_the_daemon_as_that_user():
                             "fusermount3", "-u", d], capture_output=True, text=True)
         eq(r.returncode, 0, f"fusermount3 -u as nobody: {r.stderr!r}")
         wait_until(lambda: not pids_mentioning(d), timeout=10, what="the daemon to exit")
+    r = subprocess.run([DSWFS, srv.url, "-o", "setuid=nobody", "--query", "instances"],
+                       env=creds_env(), capture_output=True, text=True, timeout=30)
+    eq((r.returncode, len(json.loads(r.stdout or "[]"))), (0, N), f"--query as nobody: {r.stderr!r}")
     env = dict(creds_env(), PATH="/usr/bin:/bin")
     r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", DSWFS,
                         srv.url, "/tmp", "-o", "setuid=root,nonempty"], env=env, capture_output=True,

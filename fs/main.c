@@ -16,7 +16,10 @@
 #include "fsops.h"
 #include "inode.h"
 #include "log.h"
+#include "mountpoint.h"
 #include "opts.h"
+#include "privs.h"
+#include "progress.h"
 #include "secmem.h"
 #include "tree.h"
 
@@ -182,9 +185,56 @@ static void *prefetch_thread(void *arg)
 	return NULL;
 }
 
+/* libfuse's own messages after mounting (a lost connection, a failed reply) go where dswfs's
+ * lines go: to syslog once daemonized, where stderr is /dev/null. */
+static void fuse_log_bridge(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	char text[512];
+	int n = vsnprintf(text, sizeof(text), fmt, ap);
+
+	if (n < 0)
+		return;
+	if (n >= (int)sizeof(text))
+		n = (int)sizeof(text) - 1;
+	while (n > 0 && text[n - 1] == '\n')
+		text[--n] = 0;
+	log_msg(level <= FUSE_LOG_ERR ? LOG_ERROR : level == FUSE_LOG_WARNING ? LOG_WARN :
+		level <= FUSE_LOG_INFO ? LOG_INFO : LOG_DEBUG, "%s",
+		strncmp(text, "fuse: ", 6) == 0 ? text + 6 : text);
+}
+
+/* Adds "-o name=value" for libfuse, value escaped for its option parser (',' and '\'). */
+static int add_fuse_opt(struct fuse_args *args, const char *name, const char *value)
+{
+	char *opt = malloc(strlen(name) + 2 * strlen(value) + 1), *p;
+	int rc;
+
+	if (!opt)
+		return -ENOMEM;
+	p = stpcpy(opt, name);
+	for (; *value; value++) {
+		if (*value == ',' || *value == '\\')
+			*p++ = '\\';
+		*p++ = *value;
+	}
+	*p = 0;
+	rc = fuse_opt_add_arg(args, "-o") || fuse_opt_add_arg(args, opt) ? -ENOMEM : 0;
+	free(opt);
+	return rc;
+}
+
+/* How the daemon runs once mounted: who it becomes, where its lines go. */
+struct serve_opts {
+	const struct privs *privs;	/* setuid=: mount as root for the user, then drop; or NULL */
+	bool log_file;			/* lines go to -o log_file, not syslog, in the background */
+	bool protect;			/* not allow_core_dumps: set again after the uid changes,
+					 * which resets the process's dumpable flag */
+};
+
 /* Mounts se (made by fuse_session_new) and serves until unmounted; destroys se. */
 static int mount_and_serve(struct fuse_session *se, struct fuse_cmdline_opts *co,
-			   struct fsops_ctx *fc, bool prefetch, struct api_client *api)
+			   struct fsops_ctx *fc, bool prefetch, struct api_client *api,
+			   const struct serve_opts *so)
 {
 	struct exit_watch ew = { .api = api, .mu = PTHREAD_MUTEX_INITIALIZER,
 				 .cv = PTHREAD_COND_INITIALIZER };
@@ -201,13 +251,26 @@ static int mount_and_serve(struct fuse_session *se, struct fuse_cmdline_opts *co
 	struct captured cap;
 	int failed;
 
+	if (so->privs && privs_mount_begin(so->privs) != 0) {
+		fprintf(stderr, "dswfs: setuid=: cannot get root back to mount: %s\n",
+			strerror(errno));
+		goto out_destroy;
+	}
 	capture_begin(&cap);
 	failed = fuse_session_mount(se, co->mountpoint) != 0;
 	capture_end(&cap, failed);
 	if (failed)
 		goto out_destroy;
+	if (so->privs && (privs_drop(so->privs) != 0 || secmem_protect_process(so->protect))) {
+		fprintf(stderr, "dswfs: setuid=: cannot drop root: %s\n", strerror(errno));
+		goto out_unmount;
+	}
 	if (fuse_daemonize(co->foreground) != 0)
 		goto out_unmount;
+	/* In the background stderr is /dev/null: lines go to syslog, unless to a log file. */
+	if (!co->foreground && !so->log_file)
+		log_to_syslog("dswfs", NULL);
+	fuse_set_log_func(fuse_log_bridge);
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out_unmount;
 	/* Blocked before any thread starts, so every thread inherits it and only hup_thread
@@ -302,7 +365,10 @@ int main(int argc, char **argv)
 	struct fsops_ctx fc = { 0 };
 	struct err_info err;
 	struct opts o;
-	char msg[1024], *endpoint = NULL, *config = NULL;
+	struct privs privs;
+	struct serve_opts so = { 0 };
+	struct progress *progress = NULL;
+	char msg[1024], *endpoint = NULL, *config = NULL, *fsname = NULL;
 	int rc = 1, e, dump_rc;
 
 	/* First of all, as ssh-agent does: no core dump and no same-user ptrace can reach the
@@ -344,23 +410,41 @@ int main(int argc, char **argv)
 		goto out_args;
 	}
 	log_set_level(co.debug ? LOG_DEBUG : (enum log_level)(LOG_WARN + o.verbose));
-	if (!o.query_path && co.mountpoint) {
-		/* fuse_session_new is where libfuse checks its options: before anything else can
-		 * fail. */
-		capture_begin(&cap);
-		fuse = fuse_session_new(&args, fsops_operations(), sizeof(struct fuse_lowlevel_ops),
-					&fc);
-		capture_end(&cap, !fuse);
-		if (!fuse) {
-			rc = 2;
-			goto out_args;
-		}
-	}
 	if (!o.query_path && !co.mountpoint) {
-		fprintf(stderr, "dswfs: no mount point given (usage: dswfs [options] MOUNTPOINT; "
-				"see --help)\n");
+		fprintf(stderr, "dswfs: no mount point given (usage: dswfs [options] [SOURCE] "
+				"MOUNTPOINT; see --help)\n");
 		rc = 2;
 		goto out_args;
+	}
+	if (o.log_file && (e = log_to_file(o.log_file)) != 0) {
+		fprintf(stderr, "dswfs: log_file=%s: %s\n", o.log_file, strerror(-e));
+		goto out_args;
+	}
+	if (co.mountpoint && (e = mountpoint_check(co.mountpoint, o.nonempty, msg,
+						  sizeof(msg))) != 0) {
+		fprintf(stderr, "dswfs: %s\n", msg);
+		goto out_args;
+	}
+	/* Who reads the credentials: setuid=USER's, or, run as a user by mount.fuse3's own
+	 * setuid= with root's HOME, that user's home. */
+	if (o.setuid_user) {
+		if (privs_become(o.setuid_user, &privs, msg, sizeof(msg)) != 0) {
+			fprintf(stderr, "dswfs: %s\n", msg);
+			goto out_args;
+		}
+		so.privs = &privs;
+		/* --query mounts nothing: root is not needed again. */
+		if (o.query_path && privs_drop(&privs) != 0) {
+			fprintf(stderr, "dswfs: setuid=: cannot drop root: %s\n", strerror(errno));
+			goto out_args;
+		}
+		if (secmem_protect_process(!o.allow_core_dumps) != 0) {
+			fprintf(stderr, "dswfs: cannot set whether the process is dumpable\n");
+			goto out_args;
+		}
+	} else if (privs_fix_home()) {
+		log_msg(LOG_INFO, "HOME was not readable by this user: credentials are looked up "
+			"in %s", getenv("HOME"));
 	}
 
 	memset(&copt, 0, sizeof(copt));
@@ -374,11 +458,32 @@ int main(int argc, char **argv)
 	endpoint = opts_endpoint(&o, &e);
 	if (!endpoint) {
 		fprintf(stderr, "dswfs: %s\n", e == -ENOENT
-			? "no region: give -o region=ID (e.g. cn-hangzhou) or -o endpoint=URL, or "
-			  "set ALIBABA_CLOUD_REGION_ID"
+			? "no region: give -o region=ID (e.g. cn-hangzhou), a SOURCE such as "
+			  "default@cn-hangzhou or -o endpoint=URL, or set ALIBABA_CLOUD_REGION_ID"
 			: strerror(-e));
 		goto out_creds;
 	}
+	if (!o.query_path) {
+		/* The mount shows its source (findmnt, df -a) and type fuse.dswfs. */
+		fsname = opts_fsname(&o, endpoint);
+		if (!fsname || (!o.fsname_given && add_fuse_opt(&args, "fsname=", fsname)) ||
+		    (!o.subtype_given && add_fuse_opt(&args, "subtype=", "dswfs"))) {
+			fprintf(stderr, "dswfs: out of memory\n");
+			goto out_endpoint;
+		}
+		/* fuse_session_new is where libfuse checks its options: before any request. */
+		capture_begin(&cap);
+		fuse = fuse_session_new(&args, fsops_operations(), sizeof(struct fuse_lowlevel_ops),
+					&fc);
+		capture_end(&cap, !fuse);
+		if (!fuse) {
+			rc = 2;
+			goto out_endpoint;
+		}
+	}
+	/* "page N of M" for a slow listing, when someone watches a terminal. */
+	if ((o.query_path || co.foreground) && !o.log_file && isatty(STDERR_FILENO))
+		progress = progress_new(STDERR_FILENO, 0.5, NULL);
 	memset(&acfg, 0, sizeof(acfg));
 	acfg.endpoint = endpoint;
 	acfg.connect_timeout_ms = o.connect_timeout_ms;
@@ -388,6 +493,8 @@ int main(int argc, char **argv)
 	acfg.parallel_pages = o.parallel_pages;
 	acfg.max_walk_bytes = (size_t)o.max_walk_mb << 20;
 	acfg.ca_file = o.ca_file;
+	acfg.progress = progress ? progress_pages : NULL;
+	acfg.progress_ctx = progress;
 	if (api_client_new(&acfg, creds, &api, &err) != 0) {
 		fprintf(stderr, "dswfs: %s\n", err.message);
 		goto out_endpoint;
@@ -448,7 +555,9 @@ int main(int argc, char **argv)
 		log_msg(LOG_WARN, ".dswfs/config stays empty: out of memory");
 	fc.tree = tree;
 	fc.ttl = o.ttl;
-	rc = mount_and_serve(fuse, &co, &fc, o.prefetch, api);
+	so.log_file = o.log_file != NULL;
+	so.protect = !o.allow_core_dumps;
+	rc = mount_and_serve(fuse, &co, &fc, o.prefetch, api, &so);
 	fuse = NULL;
 	api_client_abort(api);	/* fetches still running end now, not when the server answers */
 out_tree:
@@ -460,9 +569,12 @@ out_api:
 	api_client_free(api);
 out_endpoint:
 	free(endpoint);
+	free(fsname);
 out_creds:
 	creds_provider_free(creds);
 out_args:
+	progress_clear(progress);
+	progress_free(progress);
 	if (fuse)
 		fuse_session_destroy(fuse);
 	free(config);

@@ -21,10 +21,11 @@ struct raw {
 	char *cache_max_mb;
 	char *wait_timeout;
 	int max_threads_given;
+	int nonempty, fsname_given, subtype_given;
 };
 
 /* FUSE options dswfs only notes, leaving them to libfuse. */
-enum { KEY_MAX_THREADS = 1 };
+enum { KEY_MAX_THREADS = 1, KEY_FSNAME, KEY_SUBTYPE };
 
 #define RAW(t, f) { t, offsetof(struct raw, f), 0 }
 #define STR(t, f) { t, offsetof(struct opts, f), 0 }
@@ -44,6 +45,8 @@ static const struct fuse_opt raw_spec[] = {
 	RAW("cache_max_mb=%s", cache_max_mb),
 	RAW("wait_timeout=%s", wait_timeout),
 	FUSE_OPT_KEY("max_threads=", KEY_MAX_THREADS),
+	{ "nonempty", offsetof(struct raw, nonempty), 1 },
+	FUSE_OPT_KEY("fsname=", KEY_FSNAME), FUSE_OPT_KEY("subtype=", KEY_SUBTYPE),
 	FUSE_OPT_END
 };
 
@@ -51,14 +54,60 @@ static const struct fuse_opt str_spec[] = {
 	STR("endpoint=%s", endpoint), STR("region=%s", region), STR("profile=%s", profile),
 	STR("workspace_id=%s", workspace_id), STR("resource_id=%s", resource_id),
 	STR("ecs_endpoint=%s", ecs_endpoint), STR("ca_file=%s", ca_file),
-	STR("--query=%s", query_path), STR("--query %s", query_path),
+	/* The space form also matches "--query=x" (as "=x"): the '=' form comes after, to win. */
+	STR("--query %s", query_path), STR("--query=%s", query_path),
+	STR("--profile %s", profile), STR("--profile=%s", profile),
+	STR("--region %s", region), STR("--region=%s", region),
+	STR("setuid=%s", setuid_user), STR("log_file=%s", log_file),
 	FUSE_OPT_END
 };
 
-/* Consumes the dswfs options in both passes; keeps everything else for FUSE. */
+/* The first pass's data: the options, and the arguments that are not options. */
+struct first {
+	struct opts o;		/* first: str_spec's offsets are struct opts's */
+	char *pos[2];		/* [SOURCE] MOUNTPOINT */
+	int npos;
+};
+
+/* Generic options of mount(8), mount.fuse3 and fstab that libfuse 3.14 refuses (the ones it
+ * takes, rw, ro, dev, suid, exec, atime, sync and their no- forms, go on to the kernel).
+ * atime policies and lazytime mean nothing to a read-only filesystem whose times come from the
+ * API; the others are for mount(8), systemd or mount.fuse3 themselves. */
+static const char *const generic_opts[] = {
+	"relatime", "norelatime", "strictatime", "nostrictatime", "diratime", "nodiratime",
+	"lazytime", "nolazytime", "iversion", "noiversion", "mand", "nomand", "silent", "loud",
+	"_netdev", "nofail", "auto", "noauto", "user", "nouser", "users", "owner", "group",
+	"defaults", "drop_privileges",
+};
+
+bool opts_generic_mount_option(const char *opt)
+{
+	if (strncmp(opt, "x-", 2) == 0 || strncmp(opt, "comment=", 8) == 0)
+		return true;
+	for (size_t i = 0; i < sizeof(generic_opts) / sizeof(generic_opts[0]); i++)
+		if (strcmp(opt, generic_opts[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Consumes the dswfs options, the generic mount options and [SOURCE] MOUNTPOINT; keeps
+ * everything else for FUSE. */
 static int keep_unknown(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
-	(void)data; (void)arg; (void)key; (void)outargs;
+	struct first *f = data;
+
+	(void)outargs;
+	if (key == FUSE_OPT_KEY_NONOPT) {
+		if (f->npos == 2) {
+			fprintf(stderr, "dswfs: unexpected argument '%s' (usage: dswfs [options] "
+				"[SOURCE] MOUNTPOINT; see --help)\n", arg);
+			return -1;
+		}
+		f->pos[f->npos] = strdup(arg);
+		return f->pos[f->npos++] ? 0 : -1;
+	}
+	if (key == FUSE_OPT_KEY_OPT && opts_generic_mount_option(arg))
+		return 0;
 	return 1;
 }
 
@@ -70,6 +119,10 @@ static int keep_noting(void *data, const char *arg, int key, struct fuse_args *o
 	(void)arg; (void)outargs;
 	if (key == KEY_MAX_THREADS)
 		r->max_threads_given = 1;
+	if (key == KEY_FSNAME)
+		r->fsname_given = 1;
+	if (key == KEY_SUBTYPE)
+		r->subtype_given = 1;
 	return 1;
 }
 
@@ -114,13 +167,77 @@ static char *dup_or(char *s, const char *dflt)
 	return s ? s : strdup(dflt);
 }
 
-int opts_parse(struct fuse_args *args, struct opts *o)
+/* Takes one part of the SOURCE (owned) into *opt, unless -o gave another value. */
+static int merge_part(const char *src, const char *what, char **opt, char *part)
 {
+	if (!part)
+		return 0;
+	if (*opt && strcmp(*opt, part) != 0) {
+		fprintf(stderr, "dswfs: source %s gives %s %s, but an option gives %s=%s\n", src,
+			what, part, what, *opt);
+		free(part);
+		return -EINVAL;
+	}
+	free(*opt);
+	*opt = part;
+	return 0;
+}
+
+/* [SOURCE] MOUNTPOINT into o (SOURCE's parts merged) and the mount point back into args. */
+static int take_positional(struct fuse_args *args, struct first *f)
+{
+	struct opts *o = &f->o;
+	char *profile, *region, *endpoint, why[256];
+	const char *mp = NULL;
+	int rc;
+
+	if (o->query_path) {
+		if (f->npos > 1) {
+			fprintf(stderr, "dswfs: with --query, only a SOURCE may be given, not "
+				"'%s'\n", f->pos[1]);
+			return -EINVAL;
+		}
+		if (f->npos == 1)
+			o->source = f->pos[0];
+	} else if (f->npos == 2) {
+		o->source = f->pos[0];
+		mp = f->pos[1];
+	} else if (f->npos == 1) {
+		mp = f->pos[0];
+	}
+	if (mp && fuse_opt_add_arg(args, mp) != 0)
+		return -ENOMEM;
+	if (!o->source)
+		return 0;
+	rc = opts_source_parse(o->source, &profile, &region, &endpoint, why, sizeof(why));
+	if (rc) {
+		fprintf(stderr, "dswfs: %s\n", why);
+		return rc;
+	}
+	/* merge_part takes its part whatever it returns; the parts after a failure are freed. */
+	rc = merge_part(o->source, "profile", &o->profile, profile);
+	if (rc) {
+		free(region);
+		free(endpoint);
+		return rc;
+	}
+	rc = merge_part(o->source, "region", &o->region, region);
+	if (rc) {
+		free(endpoint);
+		return rc;
+	}
+	return merge_part(o->source, "endpoint", &o->endpoint, endpoint);
+}
+
+int opts_parse(struct fuse_args *args, struct opts *out)
+{
+	struct first f;
+	struct opts *o = &f.o;
 	struct raw r;
 	long v;
 	int rc = -EINVAL;
 
-	memset(o, 0, sizeof(*o));
+	memset(&f, 0, sizeof(f));
 	memset(&r, 0, sizeof(r));
 	o->ttl = 30;
 	o->grace = 30;
@@ -137,7 +254,7 @@ int opts_parse(struct fuse_args *args, struct opts *o)
 	o->wait_timeout = 15;
 	/* Two passes: libfuse's parser fills one struct per pass, and dswfs's options must not
 	 * reach fuse_new, which rejects what it does not know. */
-	if (fuse_opt_parse(args, o, str_spec, keep_unknown) != 0)
+	if (fuse_opt_parse(args, &f, str_spec, keep_unknown) != 0)
 		goto out;
 	if (fuse_opt_parse(args, &r, raw_spec, keep_noting) != 0)
 		goto out;
@@ -146,6 +263,9 @@ int opts_parse(struct fuse_args *args, struct opts *o)
 	o->prefetch = r.prefetch;
 	o->allow_core_dumps = r.allow_core_dumps;
 	o->max_threads_given = r.max_threads_given;
+	o->nonempty = r.nonempty;
+	o->fsname_given = r.fsname_given;
+	o->subtype_given = r.subtype_given;
 	if (parse_double("ttl", r.ttl, 0, 86400 * 365, &o->ttl))
 		goto out;
 	if (parse_double("grace", r.grace, 0, 86400 * 365, &o->grace))
@@ -187,6 +307,10 @@ int opts_parse(struct fuse_args *args, struct opts *o)
 		goto out;
 	if (parse_double("wait_timeout", r.wait_timeout, 0, 86400, &o->wait_timeout))
 		goto out;
+	rc = take_positional(args, &f);
+	if (rc)
+		goto out;
+	rc = -EINVAL;
 	if (o->endpoint && !*o->endpoint) {
 		fprintf(stderr, "dswfs: option endpoint= needs a URL\n");
 		goto out;
@@ -206,6 +330,10 @@ out:
 	free(r.max_walk_mb);
 	free(r.cache_max_mb);
 	free(r.wait_timeout);
+	for (int i = 0; i < f.npos; i++)
+		if (f.pos[i] != o->source)
+			free(f.pos[i]);
+	*out = f.o;
 	return rc;
 }
 
@@ -236,8 +364,12 @@ char *opts_endpoint(const struct opts *o, int *err)
 void opts_usage(FILE *f, const char *prog)
 {
 	fprintf(f,
-"usage: %s [options] MOUNTPOINT\n"
-"       %s [options] --query PATH\n"
+"usage: %s [options] [SOURCE] MOUNTPOINT\n"
+"       %s [options] [SOURCE] --query PATH\n"
+"SOURCE: [PROFILE@]REGION, PROFILE@, [PROFILE@]https://ENDPOINT, or dswfs (the defaults);\n"
+"it sets -o profile=, region=, endpoint= and names the mount (findmnt, df -a). E.g.\n"
+"       %s default@cn-shanghai ~/dsw\n"
+"       mount -t fuse.dswfs default@cn-shanghai /mnt/dsw -o ttl=60\n"
 "\n"
 "Shows Alibaba Cloud PAI-DSW notebook instances (ListInstances) as directories.\n"
 "Unmount with: fusermount3 -u MOUNTPOINT\n"
@@ -284,15 +416,26 @@ void opts_usage(FILE *f, const char *prog)
 "                          for 1 s, then 2, 4 ... up to 30 s (or ttl) before it is asked again\n"
 "    allow_core_dumps      for debugging: the process stays dumpable and the access key\n"
 "                          secret and token may appear in a core dump (default: neither)\n"
+"    nonempty              mount over a directory that holds files (default: refused)\n"
+"    setuid=USER           started as root (fstab, systemd): read credentials as USER\n"
+"                          (HOME from passwd), mount for USER, then run as USER only\n"
+"    log_file=PATH         log there (appended, UTC timestamps) instead of stderr (-f) or,\n"
+"                          once in the background, syslog (tag dswfs, facility daemon)\n"
+"    fsname=NAME           the mount's source in findmnt, /proc/mounts, df -a (default:\n"
+"                          SOURCE in canonical form, e.g. default@cn-shanghai)\n"
+"    Generic mount options (rw, ro, relatime, noatime, nodev, nosuid, noexec, _netdev,\n"
+"    nofail, auto, noauto, user, users, defaults, x-*, comment=...) are accepted.\n"
 "\n"
 "    --query PATH          print the JSON PATH/instances.json would hold, without mounting\n"
-"                          (e.g. --query workspaces/40823/status/Running)\n"
+"                          (e.g. --query workspaces/40823/status/Running); also --query=PATH\n"
+"    --profile NAME        same as -o profile=NAME (also --profile=NAME)\n"
+"    --region ID           same as -o region=ID (also --region=ID)\n"
 "    -h, --help            this text and FUSE's options\n"
 "    -V, --version         versions\n"
 "\n"
 "Credentials: ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET[/SECURITY_TOKEN], ~/.aliyun/config.json,\n"
 "~/.alibabacloud/credentials, ECS RAM role (with ecs_role), ALIBABA_CLOUD_CREDENTIALS_URI.\n"
-"\n", prog, prog);
+"\n", prog, prog, prog);
 }
 
 char *opts_describe(const struct opts *o, const char *endpoint, const char *creds_source)
@@ -323,6 +466,10 @@ char *opts_describe(const struct opts *o, const char *endpoint, const char *cred
 	buf_printf(&b, "refresh_min_interval %g\n", o->refresh_min_interval);
 	buf_printf(&b, "allow_core_dumps %d\n", o->allow_core_dumps);
 	buf_printf(&b, "wait_timeout %g\n", o->wait_timeout);
+	buf_printf(&b, "source %s\n", o->source ? o->source : "");
+	buf_printf(&b, "nonempty %d\n", o->nonempty);
+	buf_printf(&b, "setuid %s\n", o->setuid_user ? o->setuid_user : "");
+	buf_printf(&b, "log_file %s\n", o->log_file ? o->log_file : "");
 	if (buf_printf(&b, "version %s\n", DSWFS_VERSION) < 0) {
 		buf_free(&b);
 		return NULL;
@@ -335,5 +482,89 @@ void opts_free(struct opts *o)
 	free(o->endpoint); free(o->region); free(o->profile); free(o->workspace_id);
 	free(o->resource_id); free(o->ecs_endpoint); free(o->ca_file); free(o->query_path);
 	free(o->mountpoint);
+	free(o->source); free(o->setuid_user); free(o->log_file);
 	memset(o, 0, sizeof(*o));
+}
+
+/* Whether s[0..n) is 1..max characters, each a letter, digit or one of extra; lower: letters
+ * must be lowercase. */
+static bool word_ok(const char *s, size_t n, size_t max, const char *extra, bool lower)
+{
+	if (n == 0 || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+		    (!lower && c >= 'A' && c <= 'Z') || (c && strchr(extra, c)))
+			continue;
+		return false;
+	}
+	return true;
+}
+
+int opts_source_parse(const char *src, char **profile, char **region, char **endpoint,
+		      char *why, size_t whylen)
+{
+	const char *at, *scheme, *rest;
+
+	*profile = *region = *endpoint = NULL;
+	if (!src || !*src || strcmp(src, "dswfs") == 0)
+		return 0;
+	at = strchr(src, '@');
+	scheme = strstr(src, "://");
+	if (scheme && at && at > scheme)
+		at = NULL;	/* an '@' inside the URL belongs to it */
+	rest = at ? at + 1 : src;
+	if (at && !word_ok(src, (size_t)(at - src), 64, "_.-", false))
+		goto bad;
+	if (scheme) {
+		if (strncmp(rest, "https://", 8) != 0 && strncmp(rest, "http://", 7) != 0)
+			goto bad;
+		if (!(*endpoint = strdup(rest)))
+			goto nomem;
+	} else if (*rest) {
+		if (!word_ok(rest, strlen(rest), 64, "-", true))
+			goto bad;
+		if (!(*region = strdup(rest)))
+			goto nomem;
+	} else if (!at) {
+		goto bad;
+	}
+	if (at && !(*profile = strndup(src, (size_t)(at - src))))
+		goto nomem;
+	return 0;
+bad:
+	snprintf(why, whylen, "bad source '%.200s': expected [PROFILE@]REGION (default@cn-hangzhou), "
+		 "[PROFILE@]https://ENDPOINT or dswfs", src);
+	free(*endpoint);
+	free(*region);
+	*endpoint = *region = NULL;
+	return -EINVAL;
+nomem:
+	snprintf(why, whylen, "out of memory");
+	free(*endpoint);
+	free(*region);
+	*endpoint = *region = NULL;
+	return -ENOMEM;
+}
+
+char *opts_fsname(const struct opts *o, const char *endpoint)
+{
+	static const char pre[] = "https://pai-dsw.", post[] = ".aliyuncs.com";
+	const char *where = endpoint ? endpoint : "";
+	size_t n = strlen(where), np = sizeof(pre) - 1, ns = sizeof(post) - 1;
+	int wlen = (int)n;
+	char *out;
+
+	/* The endpoint dswfs derived from a region reads better as that region. */
+	if (!o->endpoint && n > np + ns && strncmp(where, pre, np) == 0 &&
+	    strcmp(where + n - ns, post) == 0) {
+		where += np;
+		wlen = (int)(n - np - ns);
+	}
+	if (asprintf(&out, "%s%s%.*s", o->profile ? o->profile : "", o->profile ? "@" : "",
+		     wlen, where) < 0)
+		return NULL;
+	return out;
 }

@@ -25,6 +25,11 @@ struct api_config {
 					 * 100,000-instance fleet); -EFBIG beyond */
 	const char *ca_file;		/* extra CA bundle, NULL = system default (peers always verified) */
 	const char *user_agent;		/* NULL = "dswfs/<version>" */
+	/* Told after each page of a listing arrives: pages fetched so far of the pages
+	 * TotalCount implies (done == total at the end of every walk, failed or not). Called
+	 * from any thread, several walks at once; NULL = nobody asks. */
+	void (*progress)(void *ctx, int pages_done, int pages_total);
+	void *progress_ctx;
 };
 
 struct api_client;

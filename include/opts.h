@@ -44,11 +44,22 @@ struct opts {
 	char *mountpoint;	/* the first non-option argument */
 	double refresh_min_interval; /* refreshes within this of the last one coalesce, default 1 */
 	double wait_timeout;	/* a reader waits this long for a fetch, default 15; 0 = no limit */
+
+	/* Mounting the way mount(8) and fstab do (SOURCE, generic options, logs, setuid). */
+	char *source;		/* SOURCE as given (its parts are in profile/region/endpoint) */
+	bool nonempty;		/* -o nonempty: mount over a directory that holds files */
+	char *setuid_user;	/* -o setuid=USER (root only) */
+	char *log_file;		/* -o log_file=PATH: log lines there instead of stderr/syslog */
+	bool fsname_given;	/* -o fsname= was given (else dswfs names the mount) */
+	bool subtype_given;	/* -o subtype= was given (else "dswfs") */
 };
 
 /* Parses argv into *o, leaving FUSE's own options (and -f, -d, -s, -o allow_other, ...) in args
- * for fuse_main. Returns 0, or -EINVAL after printing a one-line "dswfs: ..." reason to stderr
- * (unknown dswfs option value, a number out of range, an extra argument). */
+ * for fuse_main. Arguments that are not options are [SOURCE] MOUNTPOINT (with --query: at most
+ * a SOURCE); the mount point is left in args. The generic options mount(8) and mount.fuse3
+ * pass (opts_generic_mount_option) are dropped. Returns 0, or -EINVAL after printing a
+ * one-line "dswfs: ..." reason to stderr (unknown dswfs option value, a number out of range,
+ * an extra argument, a bad SOURCE or one contradicting -o profile/region/endpoint). */
 int opts_parse(struct fuse_args *args, struct opts *o);
 
 /* The endpoint to use: the explicit one, else https://pai-dsw.<region>.aliyuncs.com with the
@@ -64,5 +75,22 @@ void opts_usage(FILE *f, const char *prog);
 char *opts_describe(const struct opts *o, const char *endpoint, const char *creds_source);
 
 void opts_free(struct opts *o);
+
+/* Splits a mount SOURCE: "dswfs" or "" (nothing), [PROFILE@]REGION, PROFILE@ (the profile's
+ * region), or [PROFILE@]http(s)://ENDPOINT. PROFILE is letters, digits, '_', '.', '-' (at most
+ * 64); REGION lowercase letters, digits and '-' (at most 64). Each part is malloc'd or NULL.
+ * Returns 0, -EINVAL with a reason in why, or -ENOMEM. */
+int opts_source_parse(const char *src, char **profile, char **region, char **endpoint,
+		      char *why, size_t whylen);
+
+/* Whether opt is one of the generic mount options mount(8), mount.fuse3 and fstab pass that mean
+ * nothing to dswfs and that libfuse 3 would refuse (relatime, _netdev, nofail, noauto, user,
+ * defaults, x-*, comment=..., ...). */
+bool opts_generic_mount_option(const char *opt);
+
+/* The name the mount shows as its source (findmnt, /proc/mounts, df): itself a SOURCE that
+ * mounts the same thing: [PROFILE@]REGION, or [PROFILE@]ENDPOINT when the endpoint was given
+ * (endpoint: the one in use). Caller frees; NULL on ENOMEM. */
+char *opts_fsname(const struct opts *o, const char *endpoint);
 
 #endif

@@ -60,6 +60,8 @@ struct api_client {
 	int page_size, parallel_pages;
 	char *ca_file, *user_agent;
 	struct creds_provider *creds;
+	void (*progress)(void *ctx, int pages_done, int pages_total);
+	void *progress_ctx;
 
 	/* DNS and TLS sessions are shared through the share handle. Connections are not:
 	 * libcurl documents that sharing the connection cache between concurrent threads is
@@ -487,6 +489,8 @@ int api_client_new(const struct api_config *cfg, struct creds_provider *creds,
 	c->parallel_pages = cfg->parallel_pages < 1 ? 1 :
 			    cfg->parallel_pages > MAX_PARALLEL ? MAX_PARALLEL : cfg->parallel_pages;
 	c->creds = creds;
+	c->progress = cfg->progress;
+	c->progress_ctx = cfg->progress_ctx;
 	rc = -ENOMEM;
 	if (cfg->ca_file && !(c->ca_file = strdup(cfg->ca_file)))
 		goto out_free;
@@ -1408,6 +1412,13 @@ static void walk_arrive_locked(struct walk *w, int pn, cJSON *page, const struct
 		__atomic_store_n(&w->stop, 1, __ATOMIC_RELEASE);	/* later pages are wasted */
 }
 
+/* Tells the progress hook how many pages arrived; total 0 = the walk is over. */
+static void walk_progress(const struct walk *w, int done, int total)
+{
+	if (w->c->progress)
+		w->c->progress(w->c->progress_ctx, done, total ? total : done);
+}
+
 static void *walk_worker(void *arg)
 {
 	struct walk *w = arg;
@@ -1437,7 +1448,7 @@ static void *walk_worker(void *arg)
 			__atomic_store_n(&w->stop, 1, __ATOMIC_RELEASE);
 			break;
 		}
-		__atomic_add_fetch(&w->fetched, 1, __ATOMIC_RELAXED);
+		walk_progress(w, __atomic_add_fetch(&w->fetched, 1, __ATOMIC_RELAXED), w->npages);
 		pthread_mutex_lock(&w->lock);
 		walk_arrive_locked(w, pn, page, &m);
 		pthread_mutex_unlock(&w->lock);
@@ -1533,6 +1544,7 @@ static int walk_fetch(struct walk *w, struct err_info *err)
 		return -ENOMEM;
 	}
 	walk_arrive_locked(w, 1, first, &m);	/* no other thread yet */
+	walk_progress(w, 1, w->npages);
 	w->next = 2;
 	if (w->npages > 1 && !w->stop) {
 		if (n1 == 0)
@@ -1589,6 +1601,7 @@ static int walk_once(struct api_client *c, const struct list_req *r, bool lenien
 
 	pthread_mutex_init(&w.lock, NULL);
 	rc = walk_fetch(&w, err);
+	walk_progress(&w, w.fetched, 0);	/* over: whatever the pages said */
 	res->requests += w.requests;
 	res->pages += w.fetched;
 	lied = walk_lied(&w);

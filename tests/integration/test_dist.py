@@ -129,6 +129,8 @@ def help_options():
         if not re.match(r"^ {4}\S", line):
             continue
         toks = line[:26].split()
+        if toks[0][:1].isupper():
+            continue  # prose between the options, e.g. about the generic mount options
         for i, t in enumerate(toks):
             t = t.rstrip(",")
             if t == "-o":

@@ -120,21 +120,78 @@ static void *hup_thread(void *arg)
 struct exit_watch {
 	struct fuse_session *se;
 	struct api_client *api;
+	long mount_id;		/* our line in /proc/self/mountinfo, -1 when unknown */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool stop;
 };
 
+/* Unescapes mountinfo's octal escapes (\040 for a space, ...) in place. */
+static void mountinfo_unescape(char *s)
+{
+	char *o = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 3;
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o = 0;
+}
+
+/* With path: the id of the last (topmost) mount on path in /proc/self/mountinfo. With path
+ * NULL: id itself if that mount is still there. -1 otherwise (or when it cannot be read). */
+static long mountinfo_find(const char *path, long id)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[8192], mnt[4096];
+	long found = -1, lid;
+
+	if (!f)
+		return path ? -1 : id;	/* unreadable: assume still mounted */
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%ld %*d %*s %*s %4095s", &lid, mnt) != 2)
+			continue;
+		if (!path) {
+			if (lid == id) {
+				found = id;
+				break;
+			}
+			continue;
+		}
+		mountinfo_unescape(mnt);
+		if (strcmp(mnt, path) == 0)
+			found = lid;
+	}
+	fclose(f);
+	return found;
+}
+
 static void *exit_watch_thread(void *arg)
 {
 	struct exit_watch *w = arg;
 	struct timespec ts;
+	unsigned ticks = 0;
 
 	pthread_mutex_lock(&w->mu);
 	while (!w->stop) {
 		if (fuse_session_exited(w->se)) {
 			api_client_abort(w->api);
 			break;
+		}
+		/* A lazy unmount (fusermount3 -u -z) with a file still open, e.g. a `tail -f` on
+		 * a feed, leaves the connection up for as long as that reader lives, and a feed
+		 * reader never lets go. Once our mount is gone from the table, the session ends
+		 * as for SIGTERM: the connection closes and every such reader gets an error. */
+		if (w->mount_id >= 0 && ++ticks % 20 == 0 &&
+		    mountinfo_find(NULL, w->mount_id) < 0) {
+			log_msg(LOG_INFO, "unmounted; ending the session");
+			w->mount_id = -1;
+			kill(getpid(), SIGTERM);
 		}
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 50 * 1000000L;
@@ -175,6 +232,26 @@ static int run_query(struct tree *t, const char *path)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
+/* The region event lines name: the option, the environment or profile, else the one in a
+ * pai-dsw[-vpc].<region>.aliyuncs.com endpoint; "" when none is known. Caller frees. */
+static char *region_of(const struct opts *o, const char *endpoint)
+{
+	const char *p = strstr(endpoint, "://"), *end;
+	char *r = o->region ? strdup(o->region) : creds_default_region(o->profile);
+
+	if (r)
+		return r;
+	p = p ? p + 3 : endpoint;
+	if (strncmp(p, "pai-dsw-vpc.", 12) == 0)
+		p += 12;
+	else if (strncmp(p, "pai-dsw.", 8) == 0)
+		p += 8;
+	else
+		return strdup("");
+	end = strstr(p, ".aliyuncs.com");
+	return end ? strndup(p, (size_t)(end - p)) : strdup("");
+}
+
 static void *prefetch_thread(void *arg)
 {
 	/* A failure is already in the log and last_error; the first access will retry. */
@@ -187,7 +264,9 @@ static int mount_and_serve(struct fuse_session *se, struct fuse_cmdline_opts *co
 			   struct fsops_ctx *fc, bool prefetch, struct api_client *api)
 {
 	struct exit_watch ew = { .api = api, .mu = PTHREAD_MUTEX_INITIALIZER,
-				 .cv = PTHREAD_COND_INITIALIZER };
+				 .cv = PTHREAD_COND_INITIALIZER, .mount_id = -1 };
+	char real[PATH_MAX];
+	bool have_real;
 	pthread_t ewt;
 	bool ew_started = false;
 	pthread_t pre;
@@ -201,6 +280,8 @@ static int mount_and_serve(struct fuse_session *se, struct fuse_cmdline_opts *co
 	struct captured cap;
 	int failed;
 
+	/* Before mounting: resolving it afterwards would ask this very daemon, not yet serving. */
+	have_real = realpath(co->mountpoint, real) != NULL;
 	capture_begin(&cap);
 	failed = fuse_session_mount(se, co->mountpoint) != 0;
 	capture_end(&cap, failed);
@@ -218,6 +299,10 @@ static int mount_and_serve(struct fuse_session *se, struct fuse_cmdline_opts *co
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if (fc->inval && fsops_inval_start(fc->inval, se) != 0)
 		log_msg(LOG_WARN, "no invalidation thread: kernel caches will age out with the TTL");
+	if (tree_start(fc->tree) != 0)
+		log_msg(LOG_WARN, "no feed polling thread: followed feeds change only when read");
+	if (have_real)
+		ew.mount_id = mountinfo_find(real, -1);
 	hup_started = pthread_create(&hup, NULL, hup_thread, fc->tree) == 0;
 	log_msg(LOG_INFO, "mounted on %s", co->mountpoint);
 	if (prefetch && pthread_create(&pre, NULL, prefetch_thread, fc->tree) == 0)
@@ -302,7 +387,7 @@ int main(int argc, char **argv)
 	struct fsops_ctx fc = { 0 };
 	struct err_info err;
 	struct opts o;
-	char msg[1024], *endpoint = NULL, *config = NULL;
+	char msg[1024], *endpoint = NULL, *config = NULL, *region = NULL;
 	int rc = 1, e, dump_rc;
 
 	/* First of all, as ssh-agent does: no core dump and no same-user ptrace can reach the
@@ -412,6 +497,10 @@ int main(int argc, char **argv)
 	tcfg.max_stale = o.max_stale;
 	tcfg.refresh_min_interval = o.refresh_min_interval;
 	tcfg.wait_timeout = o.wait_timeout;
+	region = region_of(&o, endpoint);
+	tcfg.region = region;
+	tcfg.events_max_bytes = o.events_max_kb << 10;
+	tcfg.watch = o.watch;
 	if (!o.query_path) {
 		if (inode_table_new(&inodes) != 0) {
 			fprintf(stderr, "dswfs: out of memory\n");
@@ -459,6 +548,7 @@ out_api:
 	ctl_free(ctl);
 	api_client_free(api);
 out_endpoint:
+	free(region);
 	free(endpoint);
 out_creds:
 	creds_provider_free(creds);

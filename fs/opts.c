@@ -21,6 +21,8 @@ struct raw {
 	char *cache_max_mb;
 	char *wait_timeout;
 	int max_threads_given;
+	char *events_max_kb;
+	int watch;
 };
 
 /* FUSE options dswfs only notes, leaving them to libfuse. */
@@ -44,6 +46,8 @@ static const struct fuse_opt raw_spec[] = {
 	RAW("cache_max_mb=%s", cache_max_mb),
 	RAW("wait_timeout=%s", wait_timeout),
 	FUSE_OPT_KEY("max_threads=", KEY_MAX_THREADS),
+	RAW("events_max_kb=%s", events_max_kb),
+	{ "watch", offsetof(struct raw, watch), 1 },
 	FUSE_OPT_END
 };
 
@@ -135,6 +139,7 @@ int opts_parse(struct fuse_args *args, struct opts *o)
 	o->max_walk_mb = 2048;
 	o->cache_max_mb = OPTS_CACHE_MAX_MB_DEFAULT;
 	o->wait_timeout = 15;
+	o->events_max_kb = 1024;
 	/* Two passes: libfuse's parser fills one struct per pass, and dswfs's options must not
 	 * reach fuse_new, which rejects what it does not know. */
 	if (fuse_opt_parse(args, o, str_spec, keep_unknown) != 0)
@@ -187,6 +192,11 @@ int opts_parse(struct fuse_args *args, struct opts *o)
 		goto out;
 	if (parse_double("wait_timeout", r.wait_timeout, 0, 86400, &o->wait_timeout))
 		goto out;
+	o->watch = r.watch;
+	v = (long)o->events_max_kb;
+	if (parse_long("events_max_kb", r.events_max_kb, 1, 1 << 20, &v))
+		goto out;
+	o->events_max_kb = (size_t)v;
 	if (o->endpoint && !*o->endpoint) {
 		fprintf(stderr, "dswfs: option endpoint= needs a URL\n");
 		goto out;
@@ -206,6 +216,7 @@ out:
 	free(r.max_walk_mb);
 	free(r.cache_max_mb);
 	free(r.wait_timeout);
+	free(r.events_max_kb);
 	return rc;
 }
 
@@ -282,6 +293,11 @@ void opts_usage(FILE *f, const char *prog)
 "                          kept for the next reader (default 15; 0 = wait as long as it\n"
 "                          takes). A failing query is answered from memory with its error\n"
 "                          for 1 s, then 2, 4 ... up to 30 s (or ttl) before it is asked again\n"
+"    watch                 refresh instances/ every ttl in the background, read or not\n"
+"                          (for .dswfs/metrics and .dswfs/events; default: only while a\n"
+"                          change feed is being followed)\n"
+"    events_max_kb=KIB     what each change feed (.dswfs/events, .events) keeps; a reader\n"
+"                          further behind gets an overflow line (default 1024)\n"
 "    allow_core_dumps      for debugging: the process stays dumpable and the access key\n"
 "                          secret and token may appear in a core dump (default: neither)\n"
 "\n"
@@ -323,6 +339,8 @@ char *opts_describe(const struct opts *o, const char *endpoint, const char *cred
 	buf_printf(&b, "refresh_min_interval %g\n", o->refresh_min_interval);
 	buf_printf(&b, "allow_core_dumps %d\n", o->allow_core_dumps);
 	buf_printf(&b, "wait_timeout %g\n", o->wait_timeout);
+	buf_printf(&b, "watch %d\n", o->watch);
+	buf_printf(&b, "events_max_kb %zu\n", o->events_max_kb);
 	if (buf_printf(&b, "version %s\n", DSWFS_VERSION) < 0) {
 		buf_free(&b);
 		return NULL;

@@ -44,6 +44,8 @@ struct opts {
 	char *mountpoint;	/* the first non-option argument */
 	double refresh_min_interval; /* refreshes within this of the last one coalesce, default 1 */
 	double wait_timeout;	/* a reader waits this long for a fetch, default 15; 0 = no limit */
+	size_t events_max_kb;	/* KiB each change feed keeps, default TREE_EVENTS_DEFAULT_KB */
+	bool watch;		/* keep instances/ refreshed every TTL (metrics, events) */
 };
 
 /* Parses argv into *o, leaving FUSE's own options (and -f, -d, -s, -o allow_other, ...) in args

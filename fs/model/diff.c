@@ -18,6 +18,8 @@ int diff_each(const struct snap *old, const struct snap *new,
 
 		if (j >= 0 && snap_same(old, i, new, (size_t)j))
 			continue;
+		if (j < 0)
+			j = -1;	/* snap_find's -ENOENT */
 		rc = fn(ctx, j >= 0 ? DIFF_CHANGED : DIFF_REMOVED, (long)i, j);
 		if (rc)
 			return rc;

@@ -121,6 +121,7 @@ struct exit_watch {
 	struct fuse_session *se;
 	struct api_client *api;
 	long mount_id;		/* our line in /proc/self/mountinfo, -1 when unknown */
+	bool unmounted;		/* the session ended because the mount went away */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool stop;
@@ -191,6 +192,7 @@ static void *exit_watch_thread(void *arg)
 		    mountinfo_find(NULL, w->mount_id) < 0) {
 			log_msg(LOG_INFO, "unmounted; ending the session");
 			w->mount_id = -1;
+			w->unmounted = true;
 			kill(getpid(), SIGTERM);
 		}
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -331,6 +333,9 @@ out_signals:
 		pthread_cond_signal(&ew.cv);
 		pthread_mutex_unlock(&ew.mu);
 		pthread_join(ewt, NULL);
+		/* an unmount is a normal end, not the SIGTERM that carried it out */
+		if (ew.unmounted)
+			rc = 0;
 	}
 	fuse_remove_signal_handlers(se);
 	if (pre_started)

@@ -134,45 +134,21 @@ out:
 	return rc;
 }
 
-uint64_t evlog_size(struct evlog *l)
+/* One counter read under the lock (appends may run in other threads). */
+static uint64_t locked(struct evlog *l, const uint64_t *field)
 {
 	uint64_t v;
 
 	pthread_mutex_lock(&l->lock);
-	v = l->end;
+	v = *field;
 	pthread_mutex_unlock(&l->lock);
 	return v;
 }
 
-uint64_t evlog_start(struct evlog *l)
-{
-	uint64_t v;
-
-	pthread_mutex_lock(&l->lock);
-	v = l->start;
-	pthread_mutex_unlock(&l->lock);
-	return v;
-}
-
-uint64_t evlog_lines(struct evlog *l)
-{
-	uint64_t v;
-
-	pthread_mutex_lock(&l->lock);
-	v = l->appended;
-	pthread_mutex_unlock(&l->lock);
-	return v;
-}
-
-uint64_t evlog_dropped(struct evlog *l)
-{
-	uint64_t v;
-
-	pthread_mutex_lock(&l->lock);
-	v = l->dropped;
-	pthread_mutex_unlock(&l->lock);
-	return v;
-}
+uint64_t evlog_size(struct evlog *l) { return locked(l, &l->end); }
+uint64_t evlog_start(struct evlog *l) { return locked(l, &l->start); }
+uint64_t evlog_lines(struct evlog *l) { return locked(l, &l->appended); }
+uint64_t evlog_dropped(struct evlog *l) { return locked(l, &l->dropped); }
 
 /* Dropped lines that began at or after off (see evlog_read). Lock held. */
 static uint64_t missed(const struct evlog *l, uint64_t off)

@@ -123,6 +123,8 @@ static void *hup_thread(void *arg)
 struct exit_watch {
 	struct fuse_session *se;
 	struct api_client *api;
+	long mount_id;		/* our line in /proc/self/mountinfo, -1 when unknown */
+	bool unmounted;		/* the session ended because the mount went away */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool stop;
@@ -132,12 +134,24 @@ static void *exit_watch_thread(void *arg)
 {
 	struct exit_watch *w = arg;
 	struct timespec ts;
+	unsigned ticks = 0;
 
 	pthread_mutex_lock(&w->mu);
 	while (!w->stop) {
 		if (fuse_session_exited(w->se)) {
 			api_client_abort(w->api);
 			break;
+		}
+		/* A lazy unmount (fusermount3 -u -z) with a file still open, e.g. a `tail -f` on
+		 * a feed, leaves the connection up for as long as that reader lives, and a feed
+		 * reader never lets go. Once our mount is gone from the table, the session ends
+		 * as for SIGTERM: the connection closes and every such reader gets an error. */
+		if (w->mount_id >= 0 && ++ticks % 20 == 0 &&
+		    !mountpoint_present(w->mount_id)) {
+			log_msg(LOG_INFO, "unmounted; ending the session");
+			w->mount_id = -1;
+			w->unmounted = true;
+			kill(getpid(), SIGTERM);
 		}
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 50 * 1000000L;
@@ -176,6 +190,26 @@ static int run_query(struct tree *t, const char *path)
 	fwrite(json, 1, len, stdout);
 	free(json);
 	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/* The region event lines name: the option, the environment or profile, else the one in a
+ * pai-dsw[-vpc].<region>.aliyuncs.com endpoint; "" when none is known. Caller frees. */
+static char *region_of(const struct opts *o, const char *endpoint)
+{
+	const char *p = strstr(endpoint, "://"), *end;
+	char *r = o->region ? strdup(o->region) : creds_default_region(o->profile);
+
+	if (r)
+		return r;
+	p = p ? p + 3 : endpoint;
+	if (strncmp(p, "pai-dsw-vpc.", 12) == 0)
+		p += 12;
+	else if (strncmp(p, "pai-dsw.", 8) == 0)
+		p += 8;
+	else
+		return strdup("");
+	end = strstr(p, ".aliyuncs.com");
+	return end ? strndup(p, (size_t)(end - p)) : strdup("");
 }
 
 static void *prefetch_thread(void *arg)
@@ -237,7 +271,9 @@ static int mount_and_serve(struct fuse_session *se, struct fuse_cmdline_opts *co
 			   const struct serve_opts *so)
 {
 	struct exit_watch ew = { .api = api, .mu = PTHREAD_MUTEX_INITIALIZER,
-				 .cv = PTHREAD_COND_INITIALIZER };
+				 .cv = PTHREAD_COND_INITIALIZER, .mount_id = -1 };
+	char real[PATH_MAX];
+	bool have_real;
 	pthread_t ewt;
 	bool ew_started = false;
 	pthread_t pre;
@@ -256,6 +292,8 @@ static int mount_and_serve(struct fuse_session *se, struct fuse_cmdline_opts *co
 			strerror(errno));
 		goto out_destroy;
 	}
+	/* Before mounting: resolving it afterwards would ask this very daemon, not yet serving. */
+	have_real = realpath(co->mountpoint, real) != NULL;
 	capture_begin(&cap);
 	failed = fuse_session_mount(se, co->mountpoint) != 0;
 	capture_end(&cap, failed);
@@ -281,6 +319,10 @@ static int mount_and_serve(struct fuse_session *se, struct fuse_cmdline_opts *co
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if (fc->inval && fsops_inval_start(fc->inval, se) != 0)
 		log_msg(LOG_WARN, "no invalidation thread: kernel caches will age out with the TTL");
+	if (tree_start(fc->tree) != 0)
+		log_msg(LOG_WARN, "no feed polling thread: followed feeds change only when read");
+	if (have_real)
+		ew.mount_id = mountpoint_id(real);
 	hup_started = pthread_create(&hup, NULL, hup_thread, fc->tree) == 0;
 	log_msg(LOG_INFO, "mounted on %s", co->mountpoint);
 	if (prefetch && pthread_create(&pre, NULL, prefetch_thread, fc->tree) == 0)
@@ -309,6 +351,9 @@ out_signals:
 		pthread_cond_signal(&ew.cv);
 		pthread_mutex_unlock(&ew.mu);
 		pthread_join(ewt, NULL);
+		/* an unmount is a normal end, not the SIGTERM that carried it out */
+		if (ew.unmounted)
+			rc = 0;
 	}
 	fuse_remove_signal_handlers(se);
 	if (pre_started)
@@ -368,7 +413,7 @@ int main(int argc, char **argv)
 	struct privs privs;
 	struct serve_opts so = { 0 };
 	struct progress *progress = NULL;
-	char msg[1024], *endpoint = NULL, *config = NULL, *fsname = NULL;
+	char msg[1024], *endpoint = NULL, *config = NULL, *fsname = NULL, *region = NULL;
 	int rc = 1, e, dump_rc;
 
 	/* First of all, as ssh-agent does: no core dump and no same-user ptrace can reach the
@@ -519,6 +564,10 @@ int main(int argc, char **argv)
 	tcfg.max_stale = o.max_stale;
 	tcfg.refresh_min_interval = o.refresh_min_interval;
 	tcfg.wait_timeout = o.wait_timeout;
+	region = region_of(&o, endpoint);
+	tcfg.region = region;
+	tcfg.events_max_bytes = o.events_max_kb << 10;
+	tcfg.watch = o.watch;
 	if (!o.query_path) {
 		if (inode_table_new(&inodes) != 0) {
 			fprintf(stderr, "dswfs: out of memory\n");
@@ -568,6 +617,7 @@ out_api:
 	ctl_free(ctl);
 	api_client_free(api);
 out_endpoint:
+	free(region);
 	free(endpoint);
 	free(fsname);
 out_creds:

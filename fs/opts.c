@@ -22,6 +22,8 @@ struct raw {
 	char *wait_timeout;
 	int max_threads_given;
 	int nonempty, fsname_given, subtype_given;
+	char *events_max_kb;
+	int watch;
 };
 
 /* FUSE options dswfs only notes, leaving them to libfuse. */
@@ -47,6 +49,8 @@ static const struct fuse_opt raw_spec[] = {
 	FUSE_OPT_KEY("max_threads=", KEY_MAX_THREADS),
 	{ "nonempty", offsetof(struct raw, nonempty), 1 },
 	FUSE_OPT_KEY("fsname=", KEY_FSNAME), FUSE_OPT_KEY("subtype=", KEY_SUBTYPE),
+	RAW("events_max_kb=%s", events_max_kb),
+	{ "watch", offsetof(struct raw, watch), 1 },
 	FUSE_OPT_END
 };
 
@@ -252,6 +256,7 @@ int opts_parse(struct fuse_args *args, struct opts *out)
 	o->max_walk_mb = 2048;
 	o->cache_max_mb = OPTS_CACHE_MAX_MB_DEFAULT;
 	o->wait_timeout = 15;
+	o->events_max_kb = 1024;
 	/* Two passes: libfuse's parser fills one struct per pass, and dswfs's options must not
 	 * reach fuse_new, which rejects what it does not know. */
 	if (fuse_opt_parse(args, &f, str_spec, keep_unknown) != 0)
@@ -311,6 +316,11 @@ int opts_parse(struct fuse_args *args, struct opts *out)
 	if (rc)
 		goto out;
 	rc = -EINVAL;
+	o->watch = r.watch;
+	v = (long)o->events_max_kb;
+	if (parse_long("events_max_kb", r.events_max_kb, 1, 1 << 20, &v))
+		goto out;
+	o->events_max_kb = (size_t)v;
 	if (o->endpoint && !*o->endpoint) {
 		fprintf(stderr, "dswfs: option endpoint= needs a URL\n");
 		goto out;
@@ -334,6 +344,7 @@ out:
 		if (f.pos[i] != o->source)
 			free(f.pos[i]);
 	*out = f.o;
+	free(r.events_max_kb);
 	return rc;
 }
 
@@ -414,6 +425,11 @@ void opts_usage(FILE *f, const char *prog)
 "                          kept for the next reader (default 15; 0 = wait as long as it\n"
 "                          takes). A failing query is answered from memory with its error\n"
 "                          for 1 s, then 2, 4 ... up to 30 s (or ttl) before it is asked again\n"
+"    watch                 refresh instances/ every ttl in the background, read or not\n"
+"                          (for .dswfs/metrics and .dswfs/events; default: only while a\n"
+"                          change feed is being followed)\n"
+"    events_max_kb=KIB     what each change feed (.dswfs/events, .events) keeps; a reader\n"
+"                          further behind gets an overflow line (default 1024)\n"
 "    allow_core_dumps      for debugging: the process stays dumpable and the access key\n"
 "                          secret and token may appear in a core dump (default: neither)\n"
 "    nonempty              mount over a directory that holds files (default: refused)\n"
@@ -470,6 +486,8 @@ char *opts_describe(const struct opts *o, const char *endpoint, const char *cred
 	buf_printf(&b, "nonempty %d\n", o->nonempty);
 	buf_printf(&b, "setuid %s\n", o->setuid_user ? o->setuid_user : "");
 	buf_printf(&b, "log_file %s\n", o->log_file ? o->log_file : "");
+	buf_printf(&b, "watch %d\n", o->watch);
+	buf_printf(&b, "events_max_kb %zu\n", o->events_max_kb);
 	if (buf_printf(&b, "version %s\n", DSWFS_VERSION) < 0) {
 		buf_free(&b);
 		return NULL;

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "err.h"
 
@@ -30,6 +31,14 @@ bool ctl_writable(enum ctl_file f);
 /* Remembers the most recent failure for last_error, and logs it. Thread-safe. */
 void ctl_record_error(struct ctl *c, const struct err_info *e);
 
+/* Failures recorded (ctl_record_error with err != 0) are counted by their API Code ("" when
+ * there was none), for .dswfs/metrics; at most CTL_MAX_CODES distinct codes, the rest counted
+ * as CTL_OTHER_CODE. */
+#define CTL_MAX_CODES 32
+#define CTL_OTHER_CODE "(other)"
+
+/* Copies up to max (code, count) pairs into codes and counts; returns how many. Thread-safe. */
+size_t ctl_error_codes(struct ctl *c, char (*codes)[96], uint64_t *counts, size_t max);
 
 /* Sets the text of .dswfs/config (copied; NULL empties it). Thread-safe. Returns 0 or
  * -ENOMEM (the old text is kept then). */

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 struct mountpoint_entry {
+	long id;		/* the mount's id (mountinfo's first field) */
 	char dir[PATH_MAX];	/* mount point, unescaped */
 	char fstype[64];	/* "fuse.dswfs", "autofs", "ext4", ... */
 	char source[256];	/* fsname; "" when none */
@@ -26,6 +27,14 @@ int mountpoint_find(const char *mountinfo, size_t len, const char *path,
  * would wait for this very mount. A path of the form /dev/fd/N (mount.fuse3's
  * drop_privileges: already mounted) is not checked. Returns 0, or -errno with a one-line
  * reason in why (-EBUSY: a dswfs mount; -ENOTEMPTY: files there). */
+/* The id of the topmost mount whose mount point is exactly path (absolute, resolved) in
+ * /proc/self/mountinfo; -1 when there is none or the table cannot be read. */
+long mountpoint_id(const char *path);
+
+/* Whether the mount with this id is still in /proc/self/mountinfo. True when the table cannot be
+ * read, so that a caller never ends a session on a guess. */
+bool mountpoint_present(long id);
+
 int mountpoint_check(const char *path, bool nonempty, char *why, size_t whylen);
 
 #endif

@@ -52,6 +52,8 @@ struct opts {
 	char *log_file;		/* -o log_file=PATH: log lines there instead of stderr/syslog */
 	bool fsname_given;	/* -o fsname= was given (else dswfs names the mount) */
 	bool subtype_given;	/* -o subtype= was given (else "dswfs") */
+	size_t events_max_kb;	/* KiB each change feed keeps, default TREE_EVENTS_DEFAULT_KB */
+	bool watch;		/* keep instances/ refreshed every TTL (metrics, events) */
 };
 
 /* Parses argv into *o, leaving FUSE's own options (and -f, -d, -s, -o allow_other, ...) in args

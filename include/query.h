@@ -108,12 +108,14 @@ enum query_node {
 	QN_BYNAME_ENTRY,	/* by-name/<name> */
 	QN_CTL_DIR,		/* .dswfs/ */
 	QN_CTL_FILE,		/* .dswfs/<name> */
+	QN_EVENTS,		/* <query dir>/.events (lookup only, never listed) */
 };
 
 struct query_path {
 	enum query_node node;
 	struct query *query;	/* owned; the enclosing query dir's query for QN_QUERY_DIR,
-				 * QN_KEY_DIR, QN_INSTANCES_JSON, QN_QUERY_INFO, QN_INSTANCE;
+				 * QN_KEY_DIR, QN_INSTANCES_JSON, QN_QUERY_INFO, QN_INSTANCE,
+				 * QN_EVENTS;
 				 * NULL otherwise */
 	enum query_key key;	/* QN_KEY_DIR */
 	const char *name;	/* NUL-terminated: the instance directory name (QN_INSTANCE), the

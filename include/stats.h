@@ -43,6 +43,9 @@ enum stats_id {
 	STATS_FS_NOTIFY,	/* kernel cache invalidations sent */
 	STATS_FS_INTERRUPTED,	/* requests the kernel interrupted (Ctrl-C) while they waited
 				 * for a fetch: answered EINTR at once */
+	/* change feeds (.dswfs/events, .events) */
+	STATS_EVENTS,		/* event lines appended to feeds */
+	STATS_FEED_POLLS,	/* background refreshes started because a feed is followed (or watch) */
 	STATS__COUNT
 };
 
@@ -52,6 +55,9 @@ int64_t stats_get(enum stats_id id);
 
 /* The name printed in .dswfs/stats, e.g. "api_requests". Static storage. */
 const char *stats_name(enum stats_id id);
+
+/* Whether id is a gauge (a level now) rather than a counter (a running total). */
+int stats_is_gauge(enum stats_id id);
 
 /* Zeroes every counter (tests only; gauges included). */
 void stats_reset(void);

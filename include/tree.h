@@ -51,7 +51,16 @@ struct tree_config {
 	/* A reader waiting for a fetch gives up after this many seconds with ETIMEDOUT, the fetch
 	 * going on for the next reader (cache.h wait_timeout); 0 = waits as long as it takes. */
 	double wait_timeout;
+	/* Change feeds (feed.h): the region named in event lines (NULL = ""), each feed's
+	 * retention in bytes (0 = TREE_EVENTS_DEFAULT_KB KiB), and whether instances/ is refreshed in
+	 * the background every TTL even when no feed is followed (-o watch). */
+	const char *region;
+	size_t events_max_bytes;
+	bool watch;
 };
+
+/* Default retention of one feed (-o events_max_kb). */
+#define TREE_EVENTS_DEFAULT_KB 1024
 
 struct tree;
 struct ctl;
@@ -82,6 +91,9 @@ struct tree_attr {
 	/* The bytes change without a refresh (.dswfs files, .query): fresh_for is 0 and a reader
 	 * must take the bytes and the size from one call (tree_open_attr). */
 	bool changing;
+	/* A change feed (.dswfs/events, .events): one inode whose size only grows (version 0,
+	 * fresh_for 0); its bytes are read at their offset with tree_feed_read. */
+	bool growing;
 };
 
 /* Attributes of path. Returns 0, -ENOENT, or the fetch's -errno (the failure is recorded in
@@ -152,5 +164,12 @@ struct cancel;
  * fires (cache_get_cancellable), the fetch going on for the next reader. fsops sets a FUSE
  * request's token around each operation and clears it (NULL) before freeing it. */
 void tree_set_cancel(struct tree *t, struct cancel *k);
+/* Reads a change feed's bytes at off (path as for tree_getattr). *n gets the count. Returns 0,
+ * -ENOTSUP when path is no feed, -ESTALE when its feed was let go, or a path error. */
+int tree_feed_read(struct tree *t, const char *path, char *buf, size_t size, off_t off,
+		   size_t *n);
+
+/* Starts the feeds' background polling (after the daemon forked). Returns 0 or -errno. */
+int tree_start(struct tree *t);
 
 #endif

@@ -2,6 +2,9 @@
 # Installs the Debian packages dswfs needs to build, test and demo; a no-op when all are present.
 set -eu
 PKGS="build-essential pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev libcjson-dev libssl-dev python3 jq valgrind nodejs npm mandoc man-db bash-completion"
+# promtool (tests check .dswfs/metrics with `promtool check metrics`). The package also ships a
+# Prometheus server: it must not start, see policy-rc.d below.
+PKGS="$PKGS prometheus"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -20,5 +23,15 @@ fi
 echo "install-deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# No service may start while installing (prometheus would start its server through invoke-rc.d
+# on a machine without systemd): a policy-rc.d answering 101 forbids it, removed afterwards
+# unless one was already there.
+policy=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	policy=/usr/sbin/policy-rc.d
+	printf '#!/bin/sh\nexit 101\n' > "$policy"
+	chmod 755 "$policy"
+	trap 'rm -f "$policy"' EXIT
+fi
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -786,10 +786,11 @@ static int parse_query_dir(struct comp *c, struct query *q, struct query_path *o
 				c->s = NULL;
 			continue;
 		}
-		if (comp_is(c, "instances.json") || comp_is(c, ".query")) {
+		if (comp_is(c, "instances.json") || comp_is(c, ".query") || comp_is(c, ".events")) {
 			if (c->next)
 				return -ENOENT;
-			out->node = comp_is(c, ".query") ? QN_QUERY_INFO : QN_INSTANCES_JSON;
+			out->node = comp_is(c, ".query") ? QN_QUERY_INFO :
+				    comp_is(c, ".events") ? QN_EVENTS : QN_INSTANCES_JSON;
 			return 0;
 		}
 		out->node = QN_INSTANCE;

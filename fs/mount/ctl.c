@@ -1,5 +1,7 @@
 /* ctl: the files under .dswfs/: counters, the last failure, the effective configuration. */
 #include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,10 @@ struct ctl {
 	struct err_info last_error;
 	bool have_error;
 	char *config_text;
+	/* Failures recorded, by API Code ("" for none), for .dswfs/metrics. Bounded: codes past
+	 * CTL_MAX_CODES count under CTL_OTHER_CODE. */
+	struct { char code[96]; uint64_t n; } codes[CTL_MAX_CODES];
+	size_t ncodes;
 };
 
 struct ctl *ctl_new(void)
@@ -68,7 +74,41 @@ void ctl_record_error(struct ctl *c, const struct err_info *e)
 	pthread_mutex_lock(&c->lock);
 	c->last_error = *e;
 	c->have_error = true;
+	if (e->err) {
+		const char *code = e->code;
+		size_t i;
+
+		for (i = 0; i < c->ncodes && strcmp(c->codes[i].code, code); i++)
+			;
+		if (i == c->ncodes && c->ncodes == CTL_MAX_CODES) {
+			code = CTL_OTHER_CODE;
+			for (i = 0; i < c->ncodes && strcmp(c->codes[i].code, code); i++)
+				;
+			if (i == c->ncodes)
+				i = CTL_MAX_CODES - 1;	/* the last slot becomes the catch-all */
+			snprintf(c->codes[i].code, sizeof(c->codes[i].code), "%s", code);
+		} else if (i == c->ncodes) {
+			snprintf(c->codes[i].code, sizeof(c->codes[i].code), "%s", code);
+			c->codes[i].n = 0;
+			c->ncodes++;
+		}
+		c->codes[i].n++;
+	}
 	pthread_mutex_unlock(&c->lock);
+}
+
+size_t ctl_error_codes(struct ctl *c, char (*codes)[96], uint64_t *counts, size_t max)
+{
+	size_t n;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->ncodes < max ? c->ncodes : max;
+	for (size_t i = 0; i < n; i++) {
+		memcpy(codes[i], c->codes[i].code, sizeof(codes[i]));
+		counts[i] = c->codes[i].n;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return n;
 }
 
 int ctl_set_config(struct ctl *c, const char *text)

@@ -159,9 +159,10 @@ static int entry_for(struct fsops_ctx *c, const char *path, struct fuse_entry_pa
 	gauge_inodes(c);
 	to_stat(e->ino, &ia, &e->attr);
 	/* A changing file is found again at every path walk (entry timeout 0), but what one
-	 * inode shows never changes, so its attributes may be kept. */
-	e->entry_timeout = a.changing ? 0 : a.fresh_for;
-	e->attr_timeout = a.changing ? c->ttl : a.fresh_for;
+	 * inode shows never changes, so its attributes may be kept. A feed is the other way
+	 * round: one inode for good, whose size the kernel must ask for every time. */
+	e->entry_timeout = a.changing ? 0 : a.growing ? c->ttl : a.fresh_for;
+	e->attr_timeout = a.changing ? c->ttl : a.growing ? 0 : a.fresh_for;
 	return 0;
 }
 
@@ -401,6 +402,13 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		goto out;
 	rc = inode_read_data(c->inodes, ino, buf, size, off, &n);
 	if (rc != -ENODATA)
+		goto out;
+	/* A change feed: its bytes at their offset, whatever was appended since the size the
+	 * kernel knows (it shows the reader no more than that size). */
+	rc = tree_feed_read(c->tree, path, buf, size, off, &n);
+	if (rc == -ESTALE)
+		count(STATS_FS_STALE);
+	if (rc != -ENOTSUP)
 		goto out;
 	k = req_begin(req);
 	rc = req_end(req, k, tree_open_attr(c->tree, path, &a, &f));

@@ -70,6 +70,7 @@ int mountpoint_find(const char *mountinfo, size_t len, const char *path,
 		size_t n;
 
 		/* id parent major:minor root MOUNTPOINT options [optional...] - FSTYPE SOURCE */
+		e.id = strtol(q, NULL, 10);
 		for (int i = 0; i < 4; i++)
 			skip_field(&q, lend);
 		take_field(&q, lend, e.dir, sizeof(e.dir));
@@ -126,6 +127,34 @@ fail:
 	close(fd);
 	free(buf);
 	return NULL;
+}
+
+long mountpoint_id(const char *path)
+{
+	struct mountpoint_entry *e = malloc(sizeof(*e));
+	size_t len = 0;
+	char *info = read_mountinfo(&len);
+	long id = -1;
+
+	if (e && info && mountpoint_find(info, len, path, e) == 0 && strcmp(e->dir, path) == 0)
+		id = e->id;
+	free(info);
+	free(e);
+	return id;
+}
+
+bool mountpoint_present(long id)
+{
+	size_t len = 0;
+	char *info = read_mountinfo(&len), *p;
+	bool found = false;
+
+	if (!info)
+		return true;
+	for (p = info; p && *p && !found; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		found = strtol(p, NULL, 10) == id;
+	free(info);
+	return found;
 }
 
 int mountpoint_check(const char *path, bool nonempty, char *why, size_t whylen)

@@ -6,13 +6,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "cache.h"
 #include "ctl.h"
+#include "diff.h"
+#include "feed.h"
 #include "hash.h"
 #include "inode.h"
 #include "log.h"
+#include "metrics.h"
 #include "query.h"
 #include "refresh.h"
 #include "render.h"
@@ -53,6 +57,8 @@ struct tree {
 	/* Each calling thread's cancel token (tree_set_cancel): per thread because a FUSE
 	 * worker serves one request at a time, and so the tree's calls need no extra argument. */
 	pthread_key_t cancel_key;
+	struct feed_set *feeds;
+	char *region;
 };
 
 /* Bounds of the per-mount views cache: instances whose files were read lately (a walk reads one
@@ -249,26 +255,39 @@ static void invalidate_dirs(struct tree *t, const char *dirs, bool base)
 	}
 }
 
+struct replaced {
+	struct tree *t;
+	struct snap *old;
+	const char *dirs;
+	bool base;
+};
+
+static int invalidate_changed(void *ctx, enum diff_kind k, long i, long j)
+{
+	struct replaced *r = ctx;
+
+	(void)j;
+	if (k == DIFF_ADDED)
+		return 0;	/* nothing of it was shown */
+	invalidate_instance(r->t, r->dirs, r->old, (size_t)i);
+	if (r->base && snap_link_name(r->old, (size_t)i))
+		invalidate(r->t, "/by-name", snap_link_name(r->old, (size_t)i), NULL);
+	return 0;
+}
+
 /* After a refresh: the directories showing key, and everything below each instance that
  * changed or went away (new == NULL: every instance), lose their kernel-cached attributes and
  * contents. */
 static void on_replaced(void *ctx, const char *key, void *old_value, void *new_value)
 {
 	struct tree *t = ctx;
-	struct snap *old = old_value, *new = new_value;
-	bool base = strcmp(key, query_canonical(t->base)) == 0;
+	struct replaced r = { .t = t, .old = old_value,
+			      .base = strcmp(key, query_canonical(t->base)) == 0 };
 	char *dirs = reg_paths(t, key);
 
-	for (size_t i = 0; i < snap_count(old); i++) {
-		long j = new ? snap_find(new, snap_dirname(old, i)) : -1;
-
-		if (j >= 0 && snap_same(old, i, new, (size_t)j))
-			continue;
-		invalidate_instance(t, dirs, old, i);
-		if (base && snap_link_name(old, i))
-			invalidate(t, "/by-name", snap_link_name(old, i), NULL);
-	}
-	invalidate_dirs(t, dirs, base);
+	r.dirs = dirs;
+	diff_each(old_value, new_value, invalidate_changed, &r);
+	invalidate_dirs(t, dirs, r.base);
 	free(dirs);
 }
 
@@ -513,6 +532,9 @@ out_params:
 	free(params);
 	if (rc)
 		goto out_fail;
+	/* Every new answer passes here, refreshes included (they drop the cached one first, so
+	 * replaced never sees them): the feeds diff it against the last answer they saw. */
+	feed_update(t->feeds, key, s);
 	*value = s;
 	return 0;
 out_fail:
@@ -575,6 +597,15 @@ static double snap_stamp_cb(void *ctx, const void *v)
 	return snap_stamp(v);
 }
 
+/* feed_config's poll: a background refresh of a followed query, unless its answer is fresh
+ * or one is under way. */
+static int poll_cb(void *ctx, const char *key, const struct query *q)
+{
+	struct tree *t = ctx;
+
+	return cache_prefetch(t->cache, key, q);
+}
+
 int tree_new(const struct tree_config *cfg, struct tree **out)
 {
 	struct cache_config cc = {
@@ -631,10 +662,33 @@ int tree_new(const struct tree_config *cfg, struct tree **out)
 	rc = -pthread_key_create(&t->cancel_key, NULL);
 	if (rc)
 		goto out_refresh;
+	t->region = strdup(cfg->region ? cfg->region : "");
+	if (!t->region) {
+		rc = -ENOMEM;
+		goto out_key;
+	}
+	{
+		struct feed_config fc = {
+			.ttl = cfg->ttl, .region = t->region, .now = tree_now, .now_ctx = t,
+			.poll = poll_cb, .poll_ctx = t,
+			.max_bytes = cfg->events_max_bytes ? cfg->events_max_bytes
+							   : (size_t)TREE_EVENTS_DEFAULT_KB << 10,
+			.watch_key = cfg->watch ? query_canonical(t->base) : NULL,
+			.watch_query = cfg->watch ? t->base : NULL,
+		};
+
+		rc = feed_set_new(&fc, &t->feeds);
+		if (rc)
+			goto out_region;
+	}
 	t->started = time(NULL);
 	pthread_mutex_init(&t->reg_lock, NULL);
 	*out = t;
 	return 0;
+out_region:
+	free(t->region);
+out_key:
+	pthread_key_delete(t->cancel_key);
 out_refresh:
 	refresh_free(t->refresh);
 out_cache:
@@ -655,9 +709,13 @@ void tree_free(struct tree *t)
 {
 	if (!t)
 		return;
-	/* First: a kicked refresh still running uses the cache. */
+	/* First: the feeds' polling and a kicked refresh still running use the cache. */
+	feed_set_stop(t->feeds);
 	refresh_free(t->refresh);
 	cache_free(t->cache);
+	/* After the cache: its last background fetches still feed the feeds. */
+	feed_set_free(t->feeds);
+	free(t->region);
 	snap_views_free(t->views);
 	reg_free(t);
 	pthread_mutex_destroy(&t->reg_lock);
@@ -818,6 +876,104 @@ static void listing_attr(struct tree *t, const struct query *q, struct tree_attr
 	a->mtime_nsec = 1;
 }
 
+/* A change feed's attributes: one inode (version 0) whose size grows, never cached by the
+ * kernel (fresh_for 0), so each fstat of `tail -f` sees the new size. Asking counts as
+ * following. The feed starts from the answer held now (fetched if need be). */
+static int feed_attr(struct tree *t, const struct query *q, struct tree_attr *a)
+{
+	const char *key = query_canonical(q);
+	struct snap *s = NULL;
+	uint64_t size = 0;
+	time_t mtime = 0;
+	int rc = feed_size(t->feeds, key, q, NULL, &size, &mtime);
+
+	if (rc == -ENOENT) {
+		rc = get_snap(t, q, &s, NULL);
+		if (rc)
+			return rc;
+		rc = feed_size(t->feeds, key, q, s, &size, &mtime);
+		snap_unref(s);
+	}
+	if (rc)
+		return rc;
+	file_attr(a, 0, mtime, t->started);
+	a->size = (off_t)size;
+	a->growing = true;
+	return 0;
+}
+
+static long rss_bytes(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	long pages = 0, resident = 0;
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+		resident = 0;
+	fclose(f);
+	return resident * sysconf(_SC_PAGESIZE);
+}
+
+static int gauge(struct buf *b, const char *name, const char *help, double v)
+{
+	int rc = metrics_family(b, name, "gauge", help);
+
+	return rc ? rc : metrics_sample(b, name, NULL, 0, v);
+}
+
+/* .dswfs/metrics: the counters of stats, the mount's own gauges, failures by Code, and the
+ * fleet of the base answer (served as any read of instances/ would be: fetched or stale
+ * within max_stale; without one, dswfs_fleet_up is 0 and the fleet gauges are left out). */
+static char *metrics_text(struct tree *t, size_t *len)
+{
+	char codes[CTL_MAX_CODES][96];
+	uint64_t counts[CTL_MAX_CODES];
+	size_t nc = ctl_error_codes(t->ctl, codes, counts, CTL_MAX_CODES);
+	struct snap *s = NULL;
+	double age = 0;
+	struct buf b;
+	int rc;
+
+	buf_init(&b, (size_t)256 << 20);
+	rc = metrics_stats(&b);
+	if (rc == 0)
+		rc = gauge(&b, "dswfs_feeds_followed", "change feeds read within two TTLs",
+			   (double)feed_followed(t->feeds));
+	if (rc == 0)
+		rc = gauge(&b, "dswfs_cache_oldest_age_seconds", "age of the oldest cached answer",
+			   cache_oldest_age(t->cache));
+	if (rc == 0)
+		rc = gauge(&b, "process_resident_memory_bytes", "resident memory of the daemon",
+			   (double)rss_bytes());
+	if (rc == 0)
+		rc = metrics_family(&b, "dswfs_errors_total", "counter",
+				    "failures recorded in last_error, by API Code (\"\" for none)");
+	for (size_t i = 0; i < nc && rc == 0; i++) {
+		const char *labels[] = { "code", codes[i] };
+
+		rc = metrics_sample(&b, "dswfs_errors_total", labels, 1, (double)counts[i]);
+	}
+	if (rc == 0) {
+		bool up = get_snap(t, t->base, &s, &age) == 0;
+
+		rc = gauge(&b, "dswfs_fleet_up", "whether an answer for instances/ could be served",
+			   up);
+		if (rc == 0 && up)
+			rc = gauge(&b, "dswfs_base_snapshot_age_seconds",
+				   "age of the answer for instances/ these gauges come from", age);
+		if (rc == 0 && up)
+			rc = metrics_fleet(&b, s, t->region);
+		if (s)
+			snap_unref(s);
+	}
+	if (rc) {
+		buf_free(&b);
+		return NULL;
+	}
+	return buf_steal(&b, len);
+}
+
 /* Resolves a path to what it names. For files the bytes come back in *f (when f is not NULL),
  * pinned by a snapshot reference or owned. */
 static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct tree_file **f)
@@ -831,7 +987,7 @@ static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct
 	size_t len = 0;
 	uint64_t answer_version = 0;	/* set where bytes are versioned by their answer */
 	double age = 0;
-	bool listing = false;
+	bool listing = false, feed = false;
 	size_t k;
 	long i;
 	int rc;
@@ -923,7 +1079,23 @@ static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct
 			len = strlen(data);
 		}
 		break;
+	case QN_EVENTS:
+		rc = feed_attr(t, qp.query, a);
+		feed = true;
+		break;
 	case QN_CTL_FILE:
+		if (strcmp(qp.name, "events") == 0) {
+			rc = feed_attr(t, t->base, a);
+			feed = true;
+			break;
+		}
+		if (strcmp(qp.name, "metrics") == 0) {
+			owned = metrics_text(t, &len);
+			rc = owned ? 0 : -ENOMEM;
+			if (owned)
+				file_attr(a, len, time(NULL), t->started);
+			break;
+		}
 		rc = ctl_lookup(qp.name);
 		if (rc < 0)
 			break;
@@ -938,7 +1110,7 @@ static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct
 		rc = 0;
 		break;
 	}
-	if (rc == 0 && !listing) {
+	if (rc == 0 && !listing && !feed) {
 		a->version = answer_version ? answer_version
 					    : attr_version(a, owned ? owned : data, len, s);
 		a->changing = qp.node == QN_CTL_FILE || qp.node == QN_QUERY_INFO;
@@ -1098,6 +1270,8 @@ int tree_readdir(struct tree *t, const char *path,
 		for (int k = 0; k < CTL__COUNT; k++)
 			if (fill(ctx, ctl_name(k), NULL))
 				break;
+		/* metrics is listed; events, a feed that never ends, is not (grep -r, find). */
+		fill(ctx, "metrics", NULL);
 		break;
 	case QN_QUERY_DIR:
 		rc = get_snap_noted(t, qp.query, path, strlen(path), &s, NULL);
@@ -1266,8 +1440,9 @@ char *tree_stats(struct tree *t)
 {
 	char *s = NULL;
 
-	if (asprintf(&s, "cache_oldest_age_seconds %.1f\nrender_cache_bytes %zu\n",
-		     cache_oldest_age(t->cache), snap_views_bytes(t->views)) < 0)
+	if (asprintf(&s, "cache_oldest_age_seconds %.1f\nrender_cache_bytes %zu\n"
+		     "feeds_followed %zu\n", cache_oldest_age(t->cache),
+		     snap_views_bytes(t->views), feed_followed(t->feeds)) < 0)
 		return NULL;
 	return s;
 }
@@ -1275,4 +1450,31 @@ char *tree_stats(struct tree *t)
 void tree_set_cancel(struct tree *t, struct cancel *k)
 {
 	pthread_setspecific(t->cancel_key, k);
+}
+
+int tree_feed_read(struct tree *t, const char *path, char *buf, size_t size, off_t off,
+		   size_t *n)
+{
+	struct query_path qp;
+	const struct query *q;
+	int rc;
+
+	*n = 0;
+	if (off < 0)
+		return -EINVAL;
+	rc = query_parse_path(path, t->base, &qp);
+	if (rc)
+		return rc;
+	q = qp.node == QN_EVENTS ? qp.query
+	    : qp.node == QN_CTL_FILE && strcmp(qp.name, "events") == 0 ? t->base : NULL;
+	rc = q ? feed_read(t->feeds, query_canonical(q), (uint64_t)off, buf, size, n) : -ENOTSUP;
+	if (rc == -ENOENT)
+		rc = -ESTALE;	/* its feed was let go: a new lookup starts another */
+	query_path_free(&qp);
+	return rc;
+}
+
+int tree_start(struct tree *t)
+{
+	return feed_set_start(t->feeds);
 }

@@ -38,6 +38,7 @@ static const char *const names[STATS__COUNT] = {
 	[STATS_FS_OTHER] = "fs_other", [STATS_FS_INODES] = "fs_inodes",
 	[STATS_FS_STALE] = "fs_stale", [STATS_FS_NOTIFY] = "fs_notify",
 	[STATS_FS_INTERRUPTED] = "fs_interrupted",
+	[STATS_EVENTS] = "events", [STATS_FEED_POLLS] = "feed_polls",
 };
 
 void stats_add(enum stats_id id, int64_t n)
@@ -58,6 +59,11 @@ int64_t stats_get(enum stats_id id)
 const char *stats_name(enum stats_id id)
 {
 	return names[id];
+}
+
+int stats_is_gauge(enum stats_id id)
+{
+	return id == STATS_CACHE_ENTRIES || id == STATS_CACHE_BYTES || id == STATS_FS_INODES;
 }
 
 void stats_reset(void)

@@ -148,7 +148,7 @@ def root_and_control_listing():
     eq(sorted(os.listdir(m.dir)), sorted(["instances", "workspaces", "by-name", ".dswfs"]),
        "root")
     eq(sorted(os.listdir(m.path(".dswfs"))),
-       ["config", "last_error", "refresh", "stats", "version"], ".dswfs")
+       ["config", "last_error", "metrics", "refresh", "stats", "version"], ".dswfs")
     for d in ("", "instances", "workspaces", "by-name", ".dswfs"):
         st = os.stat(m.path(d))
         assert stat.S_ISDIR(st.st_mode), d

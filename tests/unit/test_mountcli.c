@@ -132,6 +132,7 @@ TEST(mountinfo_lookup_finds_the_mount_holding_a_path)
 	CHECK_EQ_INT(mountpoint_find(mountinfo, n, "/mnt/dsw", &e), 0);
 	CHECK_EQ_STR(e.fstype, "fuse.dswfs");	/* the last of the stacked ones */
 	CHECK_EQ_STR(e.source, "default@cn-shanghai");
+	CHECK_EQ_INT(e.id, 32);
 	CHECK_EQ_INT(mountpoint_find(mountinfo, n, "/mnt/dsw/instances/x", &e), 0);
 	CHECK_EQ_STR(e.dir, "/mnt/dsw");
 	CHECK_EQ_INT(mountpoint_find(mountinfo, n, "/mnt/dswx", &e), 0);

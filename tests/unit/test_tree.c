@@ -373,7 +373,8 @@ TEST(ctl_files)
 	char *s;
 
 	CHECK_EQ_INT(tree_readdir(t, "/.dswfs", collect, &nm), 0);
-	CHECK_EQ_STR(nm.buf, "config last_error refresh stats version ");
+	/* metrics is listed; the events feed is not */
+	CHECK_EQ_STR(nm.buf, "config last_error refresh stats version metrics ");
 	s = read_all(t, "/.dswfs/stats", &len);
 	CHECK(s && strstr(s, "api_requests ") && strstr(s, "cache_hits "));
 	CHECK_EQ_INT(tree_getattr(t, "/.dswfs/stats", &a), 0);
@@ -907,5 +908,73 @@ TEST(instance_files_render_on_read_and_listings_render_no_json)
 	CHECK(whole && strstr(whole, "\n\t\"RequestedResource\":\t{\n\t\t\"CPU\":\t\"4\","));
 	free(whole);
 	free(cpu);
+	tree_free(t);
+}
+
+/* The change feeds: growing files, never listed, fed by refreshes (with the tree's clock). */
+TEST(feeds_grow_with_each_refresh_and_are_not_listed)
+{
+	struct fake f;
+	struct tree *t = make_tree(&f, false);
+	struct names nm = { "", 0 };
+	struct tree_attr a, b;
+	char buf[4096];
+	size_t n = 0;
+
+	CHECK_EQ_INT(tree_getattr(t, "/.dswfs/events", &a), 0);
+	CHECK(a.growing && a.type == TREE_FILE && a.size == 0 && a.fresh_for == 0 && a.version == 0);
+	CHECK_EQ_INT(tree_getattr(t, "/instances/status/Running/.events", &b), 0);
+	CHECK(b.growing && b.size == 0);
+	CHECK_EQ_INT(tree_readdir(t, "/instances/status/Running", collect, &nm), 0);
+	CHECK(!strstr(nm.buf, "events"));
+	CHECK_EQ_INT(tree_getattr(t, "/instances/dsw-aaa/.events", &a), -ENOENT);
+	/* dsw-aaa stops: a change on events, a removal from Running */
+	f.mutate = 1;
+	CHECK_EQ_INT(tree_refresh(t), 0);
+	f.now += 31;	/* the Running answer expires: its next read refetches it */
+	CHECK_EQ_INT(tree_getattr(t, "/instances/status/Running/.events", &b), 0);
+	CHECK_EQ_INT(tree_readdir(t, "/instances/status/Running", collect, &nm), 0);
+	tree_settle(t);
+	CHECK_EQ_INT(tree_getattr(t, "/.dswfs/events", &a), 0);
+	CHECK(a.size > 0 && a.version == 0);
+	CHECK_EQ_INT(tree_feed_read(t, "/.dswfs/events", buf, sizeof(buf) - 1, 0, &n), 0);
+	buf[n] = 0;
+	CHECK(strstr(buf, "\"kind\":\"changed\"") && strstr(buf, "\"InstanceId\":\"dsw-aaa\""));
+	CHECK(strstr(buf, "\"old\":\"Running\",\"new\":\"Stopped\""));
+	CHECK(!strstr(buf, "hunter2"));
+	CHECK_EQ_INT(tree_getattr(t, "/instances/status/Running/.events", &b), 0);
+	CHECK(b.size > 0);
+	CHECK_EQ_INT(tree_feed_read(t, "/instances/status/Running/.events", buf, sizeof(buf) - 1, 0,
+				    &n), 0);
+	buf[n] = 0;
+	CHECK(strstr(buf, "\"kind\":\"removed\"") && strstr(buf, "dsw-aaa"));
+	CHECK_EQ_INT(tree_feed_read(t, "/.dswfs/stats", buf, 10, 0, &n), -ENOTSUP);
+	{
+		size_t len;
+		char *s = read_all(t, "/.dswfs/stats", &len);
+
+		CHECK(s && strstr(s, "feeds_followed 2\n"));
+		free(s);
+	}
+	tree_free(t);
+}
+
+TEST(metrics_file)
+{
+	struct fake f;
+	struct tree *t = make_tree(&f, false);
+	struct tree_attr a;
+	size_t len;
+	char *s;
+
+	CHECK_EQ_INT(tree_getattr(t, "/.dswfs/metrics", &a), 0);
+	CHECK(a.changing && a.type == TREE_FILE);
+	s = read_all(t, "/.dswfs/metrics", &len);
+	CHECK(s && strstr(s, "dswfs_fleet_up 1\n"));
+	CHECK(s && strstr(s, "dswfs_instances{region=\"\",workspace_id=\"40823\",status=\"Running\","
+			     "accelerator_type=\"GPU\",payment_type=\"\"} 1\n"));
+	CHECK(s && strstr(s, "dswfs_requested_cpu_cores{region=\"\",workspace_id=\"40823\","
+			     "status=\"Running\"} 4\n"));
+	free(s);
 	tree_free(t);
 }

@@ -2,6 +2,8 @@
 VERSION   := 0.1.0
 CC        ?= cc
 PKGS      := fuse3 libcurl libcjson libcrypto
+# The shared cache level (fs/shared).
+PKGS      += hiredis libzstd
 BUILD     ?= build
 SAN       ?=
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

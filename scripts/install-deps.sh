@@ -2,6 +2,8 @@
 # Installs the Debian packages dswfs needs to build, test and demo; a no-op when all are present.
 set -eu
 PKGS="build-essential pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev libcjson-dev libssl-dev python3 jq valgrind nodejs npm"
+# The shared cache level (-o shared_cache): hiredis, zstd, and redis-server for its tests.
+PKGS="$PKGS libhiredis-dev libzstd-dev redis-server"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -19,6 +19,7 @@
 #include "opts.h"
 #include "secmem.h"
 #include "tree.h"
+#include "shared.h"
 
 /* libfuse reports bad arguments on stderr in its own words; they are caught here and said
  * again as one "dswfs: " line, the way every other start-up error is. */
@@ -295,6 +296,7 @@ int main(int argc, char **argv)
 	struct creds_options copt;
 	struct creds_provider *creds = NULL;
 	struct api_client *api = NULL;
+	struct shared *shared = NULL;
 	struct api_config acfg;
 	struct tree_config tcfg;
 	struct tree *tree = NULL;
@@ -412,6 +414,16 @@ int main(int argc, char **argv)
 	tcfg.max_stale = o.max_stale;
 	tcfg.refresh_min_interval = o.refresh_min_interval;
 	tcfg.wait_timeout = o.wait_timeout;
+	/* The shared level sits between the mount's cache and the API (shared.h). */
+	if (o.shared_cache) {
+		if (shared_setup(&o, creds, endpoint, api_fetch, api, &shared, msg,
+				 sizeof(msg)) != 0) {
+			fprintf(stderr, "dswfs: %s\n", msg);
+			goto out_api;
+		}
+		tcfg.fetch_aged = shared_fetch;
+		tcfg.fetch_ctx = shared;
+	}
 	if (!o.query_path) {
 		if (inode_table_new(&inodes) != 0) {
 			fprintf(stderr, "dswfs: out of memory\n");
@@ -455,6 +467,7 @@ out_tree:
 	tree_free(tree);
 	fsops_inval_free(fc.inval);
 out_api:
+	shared_free(shared);
 	inode_table_free(inodes);
 	ctl_free(ctl);
 	api_client_free(api);

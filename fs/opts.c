@@ -21,6 +21,7 @@ struct raw {
 	char *cache_max_mb;
 	char *wait_timeout;
 	int max_threads_given;
+	char *shared_cache_timeout, *shared_cache_lock_wait;
 };
 
 /* FUSE options dswfs only notes, leaving them to libfuse. */
@@ -44,6 +45,8 @@ static const struct fuse_opt raw_spec[] = {
 	RAW("cache_max_mb=%s", cache_max_mb),
 	RAW("wait_timeout=%s", wait_timeout),
 	FUSE_OPT_KEY("max_threads=", KEY_MAX_THREADS),
+	RAW("shared_cache_timeout=%s", shared_cache_timeout),
+	RAW("shared_cache_lock_wait=%s", shared_cache_lock_wait),
 	FUSE_OPT_END
 };
 
@@ -52,6 +55,9 @@ static const struct fuse_opt str_spec[] = {
 	STR("workspace_id=%s", workspace_id), STR("resource_id=%s", resource_id),
 	STR("ecs_endpoint=%s", ecs_endpoint), STR("ca_file=%s", ca_file),
 	STR("--query=%s", query_path), STR("--query %s", query_path),
+	STR("shared_cache=%s", shared_cache), STR("shared_cache_key=%s", shared_cache_key),
+	STR("shared_cache_password_file=%s", shared_cache_password_file),
+	STR("shared_cache_user=%s", shared_cache_user),
 	FUSE_OPT_END
 };
 
@@ -135,6 +141,8 @@ int opts_parse(struct fuse_args *args, struct opts *o)
 	o->max_walk_mb = 2048;
 	o->cache_max_mb = OPTS_CACHE_MAX_MB_DEFAULT;
 	o->wait_timeout = 15;
+	o->shared_cache_timeout = 0.5;
+	o->shared_cache_lock_wait = 30;
 	/* Two passes: libfuse's parser fills one struct per pass, and dswfs's options must not
 	 * reach fuse_new, which rejects what it does not know. */
 	if (fuse_opt_parse(args, o, str_spec, keep_unknown) != 0)
@@ -187,6 +195,12 @@ int opts_parse(struct fuse_args *args, struct opts *o)
 		goto out;
 	if (parse_double("wait_timeout", r.wait_timeout, 0, 86400, &o->wait_timeout))
 		goto out;
+	if (parse_double("shared_cache_timeout", r.shared_cache_timeout, 0.001, 60,
+			 &o->shared_cache_timeout))
+		goto out;
+	if (parse_double("shared_cache_lock_wait", r.shared_cache_lock_wait, 0.001, 3600,
+			 &o->shared_cache_lock_wait))
+		goto out;
 	if (o->endpoint && !*o->endpoint) {
 		fprintf(stderr, "dswfs: option endpoint= needs a URL\n");
 		goto out;
@@ -206,6 +220,7 @@ out:
 	free(r.max_walk_mb);
 	free(r.cache_max_mb);
 	free(r.wait_timeout);
+	free(r.shared_cache_timeout); free(r.shared_cache_lock_wait);
 	return rc;
 }
 
@@ -284,6 +299,16 @@ void opts_usage(FILE *f, const char *prog)
 "                          for 1 s, then 2, 4 ... up to 30 s (or ttl) before it is asked again\n"
 "    allow_core_dumps      for debugging: the process stays dumpable and the access key\n"
 "                          secret and token may appear in a core dump (default: neither)\n"
+"    shared_cache=URL      share answers with other hosts through Redis:\n"
+"                          redis://HOST[:PORT][/DB] or unix:/PATH[?db=N] (default off).\n"
+"                          AUTH password from DSWFS_REDIS_PASSWORD or the file below\n"
+"    shared_cache_key=FILE team key (64 hex digits, mode 0600) sealing the entries;\n"
+"                          without it a plain access key's secret derives one\n"
+"    shared_cache_password_file=FILE  Redis AUTH password (mode 0600)\n"
+"    shared_cache_user=NAME  Redis ACL user (default DSWFS_REDIS_USER)\n"
+"    shared_cache_timeout=SECONDS  Redis connect/command timeout (default 0.5)\n"
+"    shared_cache_lock_wait=SECONDS  wait for another host's fetch at most this\n"
+"                          long, then fetch (default 30)\n"
 "\n"
 "    --query PATH          print the JSON PATH/instances.json would hold, without mounting\n"
 "                          (e.g. --query workspaces/40823/status/Running)\n"
@@ -323,6 +348,10 @@ char *opts_describe(const struct opts *o, const char *endpoint, const char *cred
 	buf_printf(&b, "refresh_min_interval %g\n", o->refresh_min_interval);
 	buf_printf(&b, "allow_core_dumps %d\n", o->allow_core_dumps);
 	buf_printf(&b, "wait_timeout %g\n", o->wait_timeout);
+	buf_printf(&b, "shared_cache %s\n", o->shared_cache ? o->shared_cache : "");
+	buf_printf(&b, "shared_cache_key %s\n", o->shared_cache_key ? o->shared_cache_key : "");
+	buf_printf(&b, "shared_cache_timeout %g\n", o->shared_cache_timeout);
+	buf_printf(&b, "shared_cache_lock_wait %g\n", o->shared_cache_lock_wait);
 	if (buf_printf(&b, "version %s\n", DSWFS_VERSION) < 0) {
 		buf_free(&b);
 		return NULL;
@@ -335,5 +364,7 @@ void opts_free(struct opts *o)
 	free(o->endpoint); free(o->region); free(o->profile); free(o->workspace_id);
 	free(o->resource_id); free(o->ecs_endpoint); free(o->ca_file); free(o->query_path);
 	free(o->mountpoint);
+	free(o->shared_cache); free(o->shared_cache_key); free(o->shared_cache_password_file);
+	free(o->shared_cache_user);
 	memset(o, 0, sizeof(*o));
 }

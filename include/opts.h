@@ -44,6 +44,13 @@ struct opts {
 	char *mountpoint;	/* the first non-option argument */
 	double refresh_min_interval; /* refreshes within this of the last one coalesce, default 1 */
 	double wait_timeout;	/* a reader waits this long for a fetch, default 15; 0 = no limit */
+	/* The shared cache level in Redis (shared.h); off without shared_cache. */
+	char *shared_cache;		/* redis://HOST[:PORT][/DB] or unix:/PATH[?db=N] */
+	char *shared_cache_key;		/* team key file (0600), or NULL */
+	char *shared_cache_password_file; /* AUTH password file (0600), or NULL */
+	char *shared_cache_user;	/* ACL user, or NULL (DSWFS_REDIS_USER) */
+	double shared_cache_timeout;	/* seconds per Redis connect/command, default 0.5 */
+	double shared_cache_lock_wait;	/* seconds to wait for another host's fetch, default 30 */
 };
 
 /* Parses argv into *o, leaving FUSE's own options (and -f, -d, -s, -o allow_other, ...) in args

@@ -97,6 +97,12 @@ demo: all
 bench: all
 	@bash scripts/bench.sh
 
+# 1, 4 and 16 mounts against one Redis and the local server, with and without the shared cache
+# (scripts/bench_shared.py; BENCH_SHARED_ARGS e.g. "--instances 2000"). Not part of `check`.
+.PHONY: bench-shared
+bench-shared: all
+	@python3 scripts/bench_shared.py $(BENCH_SHARED_ARGS)
+
 # A few minutes of varying queries against a 1,000-instance fleet; fails unless the daemon's RSS
 # plateaus (scripts/soak.py explains the rule and its SOAK_* knobs). Not part of `check`.
 .PHONY: soak

@@ -219,12 +219,33 @@ static redisReply *cmd(struct shared *s, redisContext **c, char *note, size_t no
 	return r;
 }
 
+/* The reply to a connection set-up command (AUTH, SELECT): 0, or -EIO with *c gone (an error
+ * reply drops the connection too: it is of no use). */
+static int setup_reply(struct shared *s, redisContext **c, redisReply *r, const char *what,
+		       char *note, size_t notelen)
+{
+	char why[200];
+
+	if (!r)
+		return -EIO;
+	if (r->type != REDIS_REPLY_ERROR) {
+		freeReplyObject(r);
+		return 0;
+	}
+	snprintf(why, sizeof(why), "%s refused: %.150s", what, r->str);
+	snprintf(note, notelen, "shared cache %s: %s", s->url, why);
+	freeReplyObject(r);
+	redis_failed(s, why);
+	redisFree(*c);
+	*c = NULL;
+	return -EIO;
+}
+
 /* A connection for this thread alone, or NULL (note says why) while Redis is failing. */
 static redisContext *conn_get(struct shared *s, char *note, size_t notelen)
 {
 	struct timeval tv = to_tv(s->cfg.timeout);
 	redisContext *c = NULL;
-	redisReply *r;
 	double left;
 
 	pthread_mutex_lock(&s->lock);
@@ -257,39 +278,15 @@ static redisContext *conn_get(struct shared *s, char *note, size_t notelen)
 		redisFree(c);
 		return NULL;
 	}
-	if (s->password) {
-		r = s->user ? cmd(s, &c, note, notelen, "AUTH %s %s", s->user, s->password)
-			    : cmd(s, &c, note, notelen, "AUTH %s", s->password);
-		if (!r)
-			return NULL;
-		if (r->type == REDIS_REPLY_ERROR) {
-			char why[200];
-
-			snprintf(why, sizeof(why), "AUTH refused: %.150s", r->str);
-			snprintf(note, notelen, "shared cache %s: %s", s->url, why);
-			freeReplyObject(r);
-			redis_failed(s, why);
-			redisFree(c);
-			return NULL;
-		}
-		freeReplyObject(r);
-	}
-	if (s->addr.db) {
-		r = cmd(s, &c, note, notelen, "SELECT %d", s->addr.db);
-		if (!r)
-			return NULL;
-		if (r->type == REDIS_REPLY_ERROR) {
-			char why[200];
-
-			snprintf(why, sizeof(why), "SELECT %d refused: %.150s", s->addr.db, r->str);
-			snprintf(note, notelen, "shared cache %s: %s", s->url, why);
-			freeReplyObject(r);
-			redis_failed(s, why);
-			redisFree(c);
-			return NULL;
-		}
-		freeReplyObject(r);
-	}
+	if (s->password &&
+	    setup_reply(s, &c, s->user ? cmd(s, &c, note, notelen, "AUTH %s %s", s->user,
+					     s->password)
+				       : cmd(s, &c, note, notelen, "AUTH %s", s->password),
+			"AUTH", note, notelen))
+		return NULL;
+	if (s->addr.db && setup_reply(s, &c, cmd(s, &c, note, notelen, "SELECT %d", s->addr.db),
+				      "SELECT", note, notelen))
+		return NULL;
 	return c;
 }
 
@@ -704,6 +701,7 @@ int shared_new(const struct shared_config *cfg, struct shared **out, char *err, 
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
+	pthread_mutex_init(&s->lock, NULL);
 	rc = shared_url_parse(cfg->url, &s->addr, err, errlen);
 	if (rc)
 		goto out_free;
@@ -719,18 +717,10 @@ int shared_new(const struct shared_config *cfg, struct shared **out, char *err, 
 		goto out_free;
 	if (cfg->password && !(s->password = secmem_strdup(cfg->password)))
 		goto out_free;
-	pthread_mutex_init(&s->lock, NULL);
 	*out = s;
 	return 0;
 out_free:
-	shared_codec_keys_wipe(&s->cfg.keys);
-	free(s->url);
-	free(s->endpoint);
-	free(s->region);
-	free(s->identity);
-	secmem_free(s->user);
-	secmem_free(s->password);
-	free(s);
+	shared_free(s);
 	if (rc == -ENOMEM)
 		snprintf(err, errlen, "shared cache: out of memory");
 	return rc;

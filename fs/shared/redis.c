@@ -135,7 +135,7 @@ int shared_url_parse(const char *url, struct shared_addr *a, char *err, size_t e
 		}
 		if (*p != '/' || strlen(p) >= sizeof(a->path))
 			goto bad;
-		snprintf(a->path, sizeof(a->path), "%s", p);
+		memcpy(a->path, p, strlen(p) + 1);	/* length checked above */
 		return 0;
 	}
 	if (strncmp(tmp, "redis://", 8) != 0)
@@ -158,7 +158,7 @@ int shared_url_parse(const char *url, struct shared_addr *a, char *err, size_t e
 	}
 	if (!*p || strlen(p) >= sizeof(a->host))
 		goto bad;
-	snprintf(a->host, sizeof(a->host), "%s", p);
+	memcpy(a->host, p, strlen(p) + 1);	/* length checked above */
 	return 0;
 bad:
 	snprintf(err, errlen, "shared_cache=%s: expected redis://HOST[:PORT][/DB] or "

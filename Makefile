@@ -4,7 +4,7 @@ VERSION   := 0.1.0
 CC        ?= cc
 # The pkg-config modules dswfs links with, each with the Debian package that provides it.
 BUILD_DEPS := fuse3:libfuse3-dev libcurl:libcurl4-openssl-dev libcjson:libcjson-dev \
-              libcrypto:libssl-dev
+              libcrypto:libssl-dev hiredis:libhiredis-dev libzstd:libzstd-dev
 PKGS      := $(foreach d,$(BUILD_DEPS),$(firstword $(subst :, ,$(d))))
 PKG_CONFIG ?= pkg-config
 BUILD     ?= build
@@ -119,6 +119,13 @@ demo: deps
 bench: deps
 	@$(MAKE) --no-print-directory dswfs
 	@bash scripts/bench.sh
+
+# 1, 4 and 16 mounts against one Redis and the local server, with and without the shared cache
+# (scripts/bench_shared.py; BENCH_SHARED_ARGS e.g. "--instances 2000"). Not part of `check`.
+.PHONY: bench-shared
+bench-shared: deps
+	@$(MAKE) --no-print-directory dswfs
+	@python3 scripts/bench_shared.py $(BENCH_SHARED_ARGS)
 
 # A few minutes of varying queries against a 1,000-instance fleet; fails unless the daemon's RSS
 # plateaus (scripts/soak.py explains the rule and its SOAK_* knobs). Not part of `check`.

@@ -503,6 +503,7 @@ static void flight_finish(struct cache *c, struct flight *f, int rc, void *value
 			  struct entry **garbage)
 {
 	struct entry *e = f->entry;
+	double fetch_end = now;
 
 	f->done = true;
 	f->rc = rc;
@@ -529,8 +530,17 @@ static void flight_finish(struct cache *c, struct flight *f, int rc, void *value
 			c->ops.ref(value);
 			e->value = value;
 			e->fetched_at = now;
-			e->failures = 0;
-			e->retry_at = 0;
+			if (value_age(fetch_end, now) >= c->cfg.ttl && c->cfg.ttl > 0) {
+				/* Already stale when fetched (a shared cache's last good answer while
+				 * the API fails): kept and served as after a failed refresh, asked
+				 * again only after the back-off, not by every reader. */
+				if (e->failures < 64)
+					e->failures++;
+				e->retry_at = fetch_end + backoff(c, e->failures);
+			} else {
+				e->failures = 0;
+				e->retry_at = 0;
+			}
 			free(e->neg);
 			e->neg = NULL;
 			lru_touch(c, e);

@@ -22,6 +22,7 @@
 #include "progress.h"
 #include "secmem.h"
 #include "tree.h"
+#include "shared.h"
 
 /* libfuse reports bad arguments on stderr in its own words; they are caught here and said
  * again as one "dswfs: " line, the way every other start-up error is. */
@@ -403,6 +404,7 @@ int main(int argc, char **argv)
 	struct creds_options copt;
 	struct creds_provider *creds = NULL;
 	struct api_client *api = NULL;
+	struct shared *shared = NULL;
 	struct api_config acfg;
 	struct tree_config tcfg;
 	struct tree *tree = NULL;
@@ -568,6 +570,16 @@ int main(int argc, char **argv)
 	tcfg.region = region;
 	tcfg.events_max_bytes = o.events_max_kb << 10;
 	tcfg.watch = o.watch;
+	/* The shared level sits between the mount's cache and the API (shared.h). */
+	if (o.shared_cache) {
+		if (shared_setup(&o, creds, endpoint, api_fetch, api, &shared, msg,
+				 sizeof(msg)) != 0) {
+			fprintf(stderr, "dswfs: %s\n", msg);
+			goto out_api;
+		}
+		tcfg.fetch_aged = shared_fetch;
+		tcfg.fetch_ctx = shared;
+	}
 	if (!o.query_path) {
 		if (inode_table_new(&inodes) != 0) {
 			fprintf(stderr, "dswfs: out of memory\n");
@@ -613,6 +625,7 @@ out_tree:
 	tree_free(tree);
 	fsops_inval_free(fc.inval);
 out_api:
+	shared_free(shared);
 	inode_table_free(inodes);
 	ctl_free(ctl);
 	api_client_free(api);

@@ -24,6 +24,7 @@ struct raw {
 	int nonempty, fsname_given, subtype_given;
 	char *events_max_kb;
 	int watch;
+	char *shared_cache_timeout, *shared_cache_lock_wait;
 };
 
 /* FUSE options dswfs only notes, leaving them to libfuse. */
@@ -51,6 +52,8 @@ static const struct fuse_opt raw_spec[] = {
 	FUSE_OPT_KEY("fsname=", KEY_FSNAME), FUSE_OPT_KEY("subtype=", KEY_SUBTYPE),
 	RAW("events_max_kb=%s", events_max_kb),
 	{ "watch", offsetof(struct raw, watch), 1 },
+	RAW("shared_cache_timeout=%s", shared_cache_timeout),
+	RAW("shared_cache_lock_wait=%s", shared_cache_lock_wait),
 	FUSE_OPT_END
 };
 
@@ -63,6 +66,9 @@ static const struct fuse_opt str_spec[] = {
 	STR("--profile %s", profile), STR("--profile=%s", profile),
 	STR("--region %s", region), STR("--region=%s", region),
 	STR("setuid=%s", setuid_user), STR("log_file=%s", log_file),
+	STR("shared_cache=%s", shared_cache), STR("shared_cache_key=%s", shared_cache_key),
+	STR("shared_cache_password_file=%s", shared_cache_password_file),
+	STR("shared_cache_user=%s", shared_cache_user),
 	FUSE_OPT_END
 };
 
@@ -257,6 +263,8 @@ int opts_parse(struct fuse_args *args, struct opts *out)
 	o->cache_max_mb = OPTS_CACHE_MAX_MB_DEFAULT;
 	o->wait_timeout = 15;
 	o->events_max_kb = 1024;
+	o->shared_cache_timeout = 0.5;
+	o->shared_cache_lock_wait = 30;
 	/* Two passes: libfuse's parser fills one struct per pass, and dswfs's options must not
 	 * reach fuse_new, which rejects what it does not know. */
 	if (fuse_opt_parse(args, &f, str_spec, keep_unknown) != 0)
@@ -321,6 +329,12 @@ int opts_parse(struct fuse_args *args, struct opts *out)
 	if (parse_long("events_max_kb", r.events_max_kb, 1, 1 << 20, &v))
 		goto out;
 	o->events_max_kb = (size_t)v;
+	if (parse_double("shared_cache_timeout", r.shared_cache_timeout, 0.001, 60,
+			 &o->shared_cache_timeout))
+		goto out;
+	if (parse_double("shared_cache_lock_wait", r.shared_cache_lock_wait, 0.001, 3600,
+			 &o->shared_cache_lock_wait))
+		goto out;
 	if (o->endpoint && !*o->endpoint) {
 		fprintf(stderr, "dswfs: option endpoint= needs a URL\n");
 		goto out;
@@ -345,6 +359,7 @@ out:
 			free(f.pos[i]);
 	*out = f.o;
 	free(r.events_max_kb);
+	free(r.shared_cache_timeout); free(r.shared_cache_lock_wait);
 	return rc;
 }
 
@@ -439,6 +454,16 @@ void opts_usage(FILE *f, const char *prog)
 "                          once in the background, syslog (tag dswfs, facility daemon)\n"
 "    fsname=NAME           the mount's source in findmnt, /proc/mounts, df -a (default:\n"
 "                          SOURCE in canonical form, e.g. default@cn-shanghai)\n"
+"    shared_cache=URL      share answers with other hosts through Redis:\n"
+"                          redis://HOST[:PORT][/DB] or unix:/PATH[?db=N] (default off).\n"
+"                          AUTH password from DSWFS_REDIS_PASSWORD or the file below\n"
+"    shared_cache_key=FILE team key (64 hex digits, mode 0600) sealing the entries;\n"
+"                          without it a plain access key's secret derives one\n"
+"    shared_cache_password_file=FILE  Redis AUTH password (mode 0600)\n"
+"    shared_cache_user=NAME  Redis ACL user (default DSWFS_REDIS_USER)\n"
+"    shared_cache_timeout=SECONDS  Redis connect/command timeout (default 0.5)\n"
+"    shared_cache_lock_wait=SECONDS  wait for another host's fetch at most this\n"
+"                          long, then fetch (default 30)\n"
 "    Generic mount options (rw, ro, relatime, noatime, nodev, nosuid, noexec, _netdev,\n"
 "    nofail, auto, noauto, user, users, defaults, x-*, comment=...) are accepted.\n"
 "\n"
@@ -488,6 +513,10 @@ char *opts_describe(const struct opts *o, const char *endpoint, const char *cred
 	buf_printf(&b, "log_file %s\n", o->log_file ? o->log_file : "");
 	buf_printf(&b, "watch %d\n", o->watch);
 	buf_printf(&b, "events_max_kb %zu\n", o->events_max_kb);
+	buf_printf(&b, "shared_cache %s\n", o->shared_cache ? o->shared_cache : "");
+	buf_printf(&b, "shared_cache_key %s\n", o->shared_cache_key ? o->shared_cache_key : "");
+	buf_printf(&b, "shared_cache_timeout %g\n", o->shared_cache_timeout);
+	buf_printf(&b, "shared_cache_lock_wait %g\n", o->shared_cache_lock_wait);
 	if (buf_printf(&b, "version %s\n", DSWFS_VERSION) < 0) {
 		buf_free(&b);
 		return NULL;
@@ -501,6 +530,8 @@ void opts_free(struct opts *o)
 	free(o->resource_id); free(o->ecs_endpoint); free(o->ca_file); free(o->query_path);
 	free(o->mountpoint);
 	free(o->source); free(o->setuid_user); free(o->log_file);
+	free(o->shared_cache); free(o->shared_cache_key); free(o->shared_cache_password_file);
+	free(o->shared_cache_user);
 	memset(o, 0, sizeof(*o));
 }
 

@@ -55,7 +55,10 @@ struct cache_ops {
 	size_t (*size)(const void *value);
 	/* Optional (may be NULL): the now() time a freshly fetched value's data was really fetched,
 	 * when it was made from an older value (a narrowed answer carries its base's time). The
-	 * value's age counts from there (never from later than the fetch). */
+	 * value's age counts from there (never from later than the fetch). A value already
+	 * older than ttl when fetched (a shared cache's last good answer while the API fails) is
+	 * kept as after a failed refresh: served at once while younger than max_stale, fetched
+	 * again only after the back-off. */
 	double (*stamp)(void *ctx, const void *value);
 };
 

@@ -51,6 +51,12 @@ const char *creds_region(const struct creds_provider *p);
  * credentials come from elsewhere), else NULL. Caller frees. */
 char *creds_default_region(const char *profile);
 
+/* The role whose permissions a role-based source's credentials carry (its STS keys differ per
+ * host and rotate, the role does not): the role's name for the ECS RAM role; a RamRoleArn or
+ * OIDC source gives its role ARN. NULL for plain keys and for sources that name no
+ * role (a credentials URI). Provider-owned, fixed once creds_provider_new returns. */
+const char *creds_role(const struct creds_provider *p);
+
 void creds_clear(struct creds *c);
 void creds_provider_free(struct creds_provider *p);
 

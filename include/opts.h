@@ -54,6 +54,13 @@ struct opts {
 	bool subtype_given;	/* -o subtype= was given (else "dswfs") */
 	size_t events_max_kb;	/* KiB each change feed keeps, default TREE_EVENTS_DEFAULT_KB */
 	bool watch;		/* keep instances/ refreshed every TTL (metrics, events) */
+	/* The shared cache level in Redis (shared.h); off without shared_cache. */
+	char *shared_cache;		/* redis://HOST[:PORT][/DB] or unix:/PATH[?db=N] */
+	char *shared_cache_key;		/* team key file (0600), or NULL */
+	char *shared_cache_password_file; /* AUTH password file (0600), or NULL */
+	char *shared_cache_user;	/* ACL user, or NULL (DSWFS_REDIS_USER) */
+	double shared_cache_timeout;	/* seconds per Redis connect/command, default 0.5 */
+	double shared_cache_lock_wait;	/* seconds to wait for another host's fetch, default 30 */
 };
 
 /* Parses argv into *o, leaving FUSE's own options (and -f, -d, -s, -o allow_other, ...) in args

@@ -46,6 +46,16 @@ enum stats_id {
 	/* change feeds (.dswfs/events, .events) */
 	STATS_EVENTS,		/* event lines appended to feeds */
 	STATS_FEED_POLLS,	/* background refreshes started because a feed is followed (or watch) */
+	/* The shared cache level in Redis (shared.c); all 0 without -o shared_cache */
+	STATS_SHARED_HITS,	/* answers taken from a valid, fresh shared entry */
+	STATS_SHARED_MISSES,	/* lookups that found no usable entry (absent, expired, rejected) */
+	STATS_SHARED_LOCK_WAITS, /* lookups that waited for another host's fetch */
+	STATS_SHARED_LOCK_TIMEOUTS, /* of those, waits that ended in a fetch of their own */
+	STATS_SHARED_FALLBACKS,	/* fetches that went to the API because Redis failed or was down */
+	STATS_SHARED_REJECTED,	/* entries that failed authentication or decoding: never served */
+	STATS_SHARED_STORES,	/* answers stored for the other hosts */
+	STATS_SHARED_STORE_FAILURES, /* answers Redis would not take (full, down, too big) */
+	STATS_SHARED_STALE_SERVES, /* stale entries served: another host refreshing, or API down */
 	STATS__COUNT
 };
 

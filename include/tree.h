@@ -20,6 +20,11 @@
 typedef int (*tree_fetch_fn)(void *ctx, const struct sign_kv *params, size_t nparams,
 			     cJSON **instances, struct err_info *err);
 
+/* tree_fetch_fn for answers that may be older than the call: *age is how many seconds ago the
+ * answer was really fetched (a shared cache's entry), counted in its TTL. */
+typedef int (*tree_fetch_aged_fn)(void *ctx, const struct sign_kv *params, size_t nparams,
+				  cJSON **instances, double *age, struct err_info *err);
+
 struct tree_config {
 	const char *workspace_id;	/* base query */
 	const char *resource_id;
@@ -57,6 +62,8 @@ struct tree_config {
 	const char *region;
 	size_t events_max_bytes;
 	bool watch;
+	/* Optional: used instead of fetch (with fetch_ctx) when set; fetch must still be set. */
+	tree_fetch_aged_fn fetch_aged;
 };
 
 /* Default retention of one feed (-o events_max_kb). */

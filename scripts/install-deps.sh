@@ -5,6 +5,8 @@ PKGS="build-essential pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev libcjso
 # promtool (tests check .dswfs/metrics with `promtool check metrics`). The package also ships a
 # Prometheus server: it must not start, see policy-rc.d below.
 PKGS="$PKGS prometheus"
+# The shared cache level (-o shared_cache): hiredis, zstd, and redis-server for its tests.
+PKGS="$PKGS libhiredis-dev libzstd-dev redis-server"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -1223,6 +1223,11 @@ const char *creds_source(const struct creds_provider *p)
 	return p && p->source ? p->source : "none";
 }
 
+const char *creds_role(const struct creds_provider *p)
+{
+	return p && p->kind == SRC_ECS ? p->role : NULL;
+}
+
 const char *creds_region(const struct creds_provider *p)
 {
 	return p ? p->region : NULL;

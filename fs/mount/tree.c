@@ -486,7 +486,7 @@ static int fetch_snap(void *ctx, const char *key, const void *arg, void **value,
 	cJSON *arr = NULL;
 	struct snap *s = NULL;
 	time_t fetched_at = time(NULL);
-	double base_age;
+	double base_age, data_age = 0;
 	size_t n = 0;
 	int rc;
 
@@ -499,7 +499,9 @@ static int fetch_snap(void *ctx, const char *key, const void *arg, void **value,
 		stats_add(STATS_QUERIES_FETCHED, 1);
 		goto out_params;
 	}
-	if (rc == -ENOENT)
+	if (rc == -ENOENT && t->cfg.fetch_aged)
+		rc = t->cfg.fetch_aged(t->cfg.fetch_ctx, params, n, &arr, &data_age, err);
+	else if (rc == -ENOENT)
 		rc = t->cfg.fetch(t->cfg.fetch_ctx, params, n, &arr, err);
 	if (rc && rc != -ENOMEM) {
 		err->err = rc;
@@ -518,13 +520,14 @@ static int fetch_snap(void *ctx, const char *key, const void *arg, void **value,
 		snprintf(err->query, sizeof(err->query), "%s", key);
 		ctl_record_error(t->ctl, err);
 	}
+	fetched_at -= (time_t)data_age;
 	rc = snap_new(arr, t->cfg.show_secrets, fetched_at, &s);
 	/* The parsed answer (several times its text) is gone now; its pages go back to the
 	 * system rather than staying in this thread's arena as RSS until reused. */
 	malloc_trim(0);
 	if (rc)
 		goto out_params;
-	snap_set_stamp(s, tree_now(t));
+	snap_set_stamp(s, tree_now(t) - data_age);
 	if (snap_dropped(s))
 		record_skipped(t, key, snap_count(s), snap_dropped(s));
 	stats_add(STATS_QUERIES_FETCHED, 1);

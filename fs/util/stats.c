@@ -39,6 +39,13 @@ static const char *const names[STATS__COUNT] = {
 	[STATS_FS_STALE] = "fs_stale", [STATS_FS_NOTIFY] = "fs_notify",
 	[STATS_FS_INTERRUPTED] = "fs_interrupted",
 	[STATS_EVENTS] = "events", [STATS_FEED_POLLS] = "feed_polls",
+	[STATS_SHARED_HITS] = "shared_hits", [STATS_SHARED_MISSES] = "shared_misses",
+	[STATS_SHARED_LOCK_WAITS] = "shared_lock_waits",
+	[STATS_SHARED_LOCK_TIMEOUTS] = "shared_lock_timeouts",
+	[STATS_SHARED_FALLBACKS] = "shared_fallbacks", [STATS_SHARED_REJECTED] = "shared_rejected",
+	[STATS_SHARED_STORES] = "shared_stores",
+	[STATS_SHARED_STORE_FAILURES] = "shared_store_failures",
+	[STATS_SHARED_STALE_SERVES] = "shared_stale_serves",
 };
 
 void stats_add(enum stats_id id, int64_t n)

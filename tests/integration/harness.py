@@ -510,3 +510,90 @@ def stop(proc):
     if proc.poll() is None:
         proc.kill()
     proc.wait()
+def free_port():
+    """A loopback TCP port nobody listens on right now."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Redis:
+    """redis-server on 127.0.0.1 with a free port, no persistence; killed on exit.
+
+    .url is the shared_cache= value; .cmd(*args) runs one command through a socket (RESP) and
+    returns the reply (bytes, int, list, None; an error reply raises). kill()/start() stop and
+    restart it on the same port.
+    """
+
+    def __init__(self, *extra):
+        self.port = free_port()
+        self.extra = list(extra)
+        self.proc = None
+        self.url = f"redis://127.0.0.1:{self.port}"
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--enable-debug-command", "local"] + self.extra,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: self._ping(), timeout=10, what="redis-server")
+
+    def _ping(self):
+        try:
+            return self.cmd("PING") == b"PONG"
+        except OSError:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"redis-server exited {self.proc.returncode}")
+            return False
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.kill()
+        return False
+
+    def cmd(self, *args, timeout=5):
+        import socket
+        out = b"*%d\r\n" % len(args)
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            out += b"$%d\r\n%s\r\n" % (len(a), a)
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
+            s.sendall(out)
+            f = s.makefile("rb")
+            return self._reply(f)
+
+    def _reply(self, f):
+        line = f.readline()
+        if not line:
+            raise OSError("redis closed the connection")
+        t, rest = line[:1], line[1:-2]
+        if t == b"+":
+            return rest
+        if t == b"-":
+            raise AssertionError("redis error: " + rest.decode(errors="replace"))
+        if t == b":":
+            return int(rest)
+        if t == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            data = f.read(n + 2)
+            return data[:-2]
+        if t == b"*":
+            n = int(rest)
+            return None if n < 0 else [self._reply(f) for _ in range(n)]
+        raise OSError(f"bad reply {line!r}")
+
+    def entries(self):
+        """Names of the shared entries (locks left out)."""
+        return sorted(k.decode() for k in self.cmd("KEYS", "dswfs:v1:*")
+                      if not k.endswith(b":lock"))

@@ -2211,3 +2211,54 @@ TEST(a_failure_past_every_stale_limit_is_remembered_too)
 	check_refetched(c, &f, 3, -EIO);
 	finish(c, &f);
 }
+
+/* Every fetched value claims to be 100 s old (a shared cache's last good answer). */
+static double old_stamp(void *ctx, const void *v)
+{
+	(void)v;
+	return fake_now(ctx) - 100;
+}
+
+TEST(value_stale_when_fetched_is_served_with_back_off)
+{
+	struct fake f;
+	struct cache_config cfg = { .ttl = 10, .max_stale = 600 };
+	struct cache_ops ops = {
+		.fetch = fake_fetch, .ref = fv_ref, .unref = fv_unref, .now = fake_now,
+		.stamp = old_stamp,
+	};
+	struct cache *c = NULL;
+	struct err_info err;
+	struct fval *v;
+	double age = 0;
+	void *p;
+	int rc;
+
+	fake_init(&f);
+	stats_reset();
+	__atomic_store_n(&live_refs, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&live_values, 0, __ATOMIC_RELAXED);
+	CHECK_EQ_INT(cache_new(&cfg, &ops, &f, &c), 0);
+	v = get(c, "k", &rc, &err);
+	CHECK_EQ_INT(rc, 0);
+	CHECK_EQ_INT(fake_calls(&f), 1);
+	fv_unref(v);
+	/* Within the back-off: the old value at once, no fetch per reader. */
+	for (int i = 0; i < 5; i++) {
+		rc = cache_get(c, "k", NULL, &p, &age, &err);
+		CHECK_EQ_INT(rc, 0);
+		CHECK(age >= 100);
+		if (!rc)
+			fv_unref(p);
+	}
+	CHECK_EQ_INT(fake_calls(&f), 1);
+	/* After it: still served at once, one background fetch asks again. */
+	fake_advance(&f, 1.5);
+	rc = cache_get(c, "k", NULL, &p, &age, &err);
+	CHECK_EQ_INT(rc, 0);
+	if (!rc)
+		fv_unref(p);
+	cache_wait_background(c);
+	CHECK_EQ_INT(fake_calls(&f), 2);
+	finish(c, &f);
+}

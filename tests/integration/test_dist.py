@@ -128,7 +128,9 @@ def help_options():
     for line in out.splitlines():
         if not re.match(r"^ {4}\S", line):
             continue
-        toks = line[:26].split()
+        # The option column ends where two spaces (or the line) do: a long name runs past the
+        # description column and has its description on the next line.
+        toks = re.split(r" {2,}", line.strip(), maxsplit=1)[0].split()
         if toks[0][:1].isupper():
             continue  # prose between the options, e.g. about the generic mount options
         for i, t in enumerate(toks):

@@ -367,6 +367,7 @@ int main(int argc, char **argv)
 	copt.profile = o.profile;
 	copt.ecs_role = o.ecs_role;
 	copt.ecs_endpoint = o.ecs_endpoint;
+	copt.sts_endpoint = o.sts_endpoint;
 	if (creds_provider_new(&copt, &creds, msg, sizeof(msg)) != 0) {
 		fprintf(stderr, "dswfs: no usable credentials: %s\n", msg);
 		goto out_args;

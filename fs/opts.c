@@ -52,6 +52,7 @@ static const struct fuse_opt str_spec[] = {
 	STR("workspace_id=%s", workspace_id), STR("resource_id=%s", resource_id),
 	STR("ecs_endpoint=%s", ecs_endpoint), STR("ca_file=%s", ca_file),
 	STR("--query=%s", query_path), STR("--query %s", query_path),
+	STR("sts_endpoint=%s", sts_endpoint),
 	FUSE_OPT_END
 };
 
@@ -284,14 +285,19 @@ void opts_usage(FILE *f, const char *prog)
 "                          for 1 s, then 2, 4 ... up to 30 s (or ttl) before it is asked again\n"
 "    allow_core_dumps      for debugging: the process stays dumpable and the access key\n"
 "                          secret and token may appear in a core dump (default: neither)\n"
+"    sts_endpoint=URL|HOST STS for RamRoleArn and OIDC credentials (default: the profile's\n"
+"                          sts_endpoint, else sts.<sts_region>.aliyuncs.com, else\n"
+"                          sts.aliyuncs.com; http:// only for loopback hosts)\n"
 "\n"
 "    --query PATH          print the JSON PATH/instances.json would hold, without mounting\n"
 "                          (e.g. --query workspaces/40823/status/Running)\n"
 "    -h, --help            this text and FUSE's options\n"
 "    -V, --version         versions\n"
 "\n"
-"Credentials: ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET[/SECURITY_TOKEN], ~/.aliyun/config.json,\n"
-"~/.alibabacloud/credentials, ECS RAM role (with ecs_role), ALIBABA_CLOUD_CREDENTIALS_URI.\n"
+"Credentials, first that works: ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET[/SECURITY_TOKEN],\n"
+"OIDC role (ALIBABA_CLOUD_ROLE_ARN, _OIDC_PROVIDER_ARN, _OIDC_TOKEN_FILE),\n"
+"~/.aliyun/config.json, ~/.alibabacloud/credentials, ECS RAM role (with ecs_role),\n"
+"ALIBABA_CLOUD_CREDENTIALS_URI.\n"
 "\n", prog, prog);
 }
 
@@ -323,6 +329,7 @@ char *opts_describe(const struct opts *o, const char *endpoint, const char *cred
 	buf_printf(&b, "refresh_min_interval %g\n", o->refresh_min_interval);
 	buf_printf(&b, "allow_core_dumps %d\n", o->allow_core_dumps);
 	buf_printf(&b, "wait_timeout %g\n", o->wait_timeout);
+	buf_printf(&b, "sts_endpoint %s\n", o->sts_endpoint ? o->sts_endpoint : "");
 	if (buf_printf(&b, "version %s\n", DSWFS_VERSION) < 0) {
 		buf_free(&b);
 		return NULL;
@@ -335,5 +342,6 @@ void opts_free(struct opts *o)
 	free(o->endpoint); free(o->region); free(o->profile); free(o->workspace_id);
 	free(o->resource_id); free(o->ecs_endpoint); free(o->ca_file); free(o->query_path);
 	free(o->mountpoint);
+	free(o->sts_endpoint);
 	memset(o, 0, sizeof(*o));
 }

@@ -44,6 +44,7 @@ struct opts {
 	char *mountpoint;	/* the first non-option argument */
 	double refresh_min_interval; /* refreshes within this of the last one coalesce, default 1 */
 	double wait_timeout;	/* a reader waits this long for a fetch, default 15; 0 = no limit */
+	char *sts_endpoint;	/* -o sts_endpoint: STS for role credentials (URL or host) */
 };
 
 /* Parses argv into *o, leaving FUSE's own options (and -f, -d, -s, -o allow_other, ...) in args

@@ -69,6 +69,14 @@ char *creds_default_region(const char *profile);
 int creds_parse_sts(const char *body, size_t len, struct creds *c, const char *what, char *err,
 		    size_t errlen);
 
+/* The STS endpoint URL a role source uses, as the official providers pick it: option (-o
+ * sts_endpoint), else the profile's sts_endpoint, else https://sts[-vpc].<region>.aliyuncs.com
+ * when a region is known (prof_region, else ALIBABA_CLOUD_STS_REGION; -vpc with prof_vpc or
+ * ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED=true), else https://sts.aliyuncs.com. A bare host gets
+ * https://. Any argument may be NULL. Caller frees; NULL on ENOMEM. Pure but for getenv(). */
+char *creds_sts_endpoint(const char *option, const char *prof_endpoint, const char *prof_region,
+			 bool prof_vpc);
+
 void creds_clear(struct creds *c);
 void creds_provider_free(struct creds_provider *p);
 

@@ -456,20 +456,16 @@ static int dup_opt(char **dst, const char *src)
 	return *dst ? 0 : -ENOMEM;
 }
 
-/* Where STS is asked: -o sts_endpoint, else the profile's sts_endpoint, else
- * sts[-vpc].<region>.aliyuncs.com when an STS region is configured (the profile's sts_region or
- * ALIBABA_CLOUD_STS_REGION; -vpc with enable_vpc or ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED=true),
- * else sts.aliyuncs.com: the official providers' order. A bare host means https://. */
-static int sts_endpoint_init(struct creds_provider *p, const struct chain *ch,
-			     const char *prof_endpoint, const char *prof_region, bool prof_vpc,
-			     char *why, size_t whylen)
+char *creds_sts_endpoint(const char *option, const char *prof_endpoint, const char *prof_region,
+			 bool prof_vpc)
 {
-	const char *region = prof_region ? prof_region : env("ALIBABA_CLOUD_STS_REGION");
-	const char *given = ch->o->sts_endpoint && *ch->o->sts_endpoint ? ch->o->sts_endpoint :
-			    prof_endpoint;
+	const char *region = prof_region && *prof_region ? prof_region :
+			     env("ALIBABA_CLOUD_STS_REGION");
+	const char *given = option && *option ? option : prof_endpoint && *prof_endpoint ?
+			    prof_endpoint : NULL;
 	bool vpc = prof_vpc || env_true("ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED");
 	char *ep;
-	int n, rc;
+	int n;
 
 	if (given)
 		n = asprintf(&ep, "%s%s", strstr(given, "://") ? "" : "https://", given);
@@ -477,7 +473,17 @@ static int sts_endpoint_init(struct creds_provider *p, const struct chain *ch,
 		n = asprintf(&ep, "https://sts%s.%s.aliyuncs.com", vpc ? "-vpc" : "", region);
 	else
 		n = asprintf(&ep, "https://" STS_DEFAULT_HOST);
-	if (n < 0)
+	return n < 0 ? NULL : ep;
+}
+
+static int sts_endpoint_init(struct creds_provider *p, const struct chain *ch,
+			     const char *prof_endpoint, const char *prof_region, bool prof_vpc,
+			     char *why, size_t whylen)
+{
+	char *ep = creds_sts_endpoint(ch->o->sts_endpoint, prof_endpoint, prof_region, prof_vpc);
+	int rc;
+
+	if (!ep)
 		return -ENOMEM;
 	rc = http_parse_endpoint(ep, &p->sts_base, &p->sts_host, &p->sts_plain, why, whylen);
 	if (rc == -EINVAL) {
@@ -1378,13 +1384,13 @@ static int fetch_oidc(struct creds_provider *p, struct creds *c, char *err, size
 	if (rc) {
 		seterr(err, errlen, "OIDC token file %s: %s", p->oidc_token_file,
 		       rc == -EFBIG ? "larger than 1 MiB" : strerror(-rc));
-		return rc == -ENOMEM ? rc : -EACCES;
+		return rc == -ENOMEM ? rc : -EINVAL;
 	}
 	tok = trim(text);
 	if (!*tok) {
 		seterr(err, errlen, "OIDC token file %s is empty", p->oidc_token_file);
 		secmem_free(text);
-		return -EACCES;
+		return -EINVAL;
 	}
 	snprintf(dur, sizeof(dur), "%ld", p->duration);
 	form[n++] = (struct sign_kv){ "OIDCProviderArn", p->oidc_provider_arn };

@@ -238,9 +238,10 @@ def now_iso():
 class ApiError(Exception):
     """An error answer. service=True adds "Success": false and "HttpStatusCode" (backend errors)."""
 
-    def __init__(self, status, code, message, service=False):
+    def __init__(self, status, code, message, service=False, detail=None):
         super().__init__(message)
         self.status, self.code, self.message, self.service = status, code, message, service
+        self.detail = detail  # AccessDeniedDetail of a permission error
 
 
 def invalid_param(name, why):
@@ -258,6 +259,8 @@ def error_body(err, request_id, host):
     if err.service:
         body["Success"] = False
         body["HttpStatusCode"] = err.status
+    if err.detail:
+        body["AccessDeniedDetail"] = err.detail
     return dumps(body)
 
 
@@ -949,7 +952,9 @@ class Faults:
                 r[k] = v
             if r.get("page") is not None and not isinstance(r["page"], int):
                 raise ValueError("page must be an integer")
-            for k in ("ms", "add", "remove", "bytes", "status", "total", "size"):
+            if r.get("detail") is not None and not isinstance(r["detail"], dict):
+                raise ValueError("detail must be an object (AccessDeniedDetail)")
+            for k in ("ms", "add", "remove", "bytes", "status", "total", "size", "retry_after_ms"):
                 if k in r and (not isinstance(r[k], (int, float)) or isinstance(r[k], bool) or r[k] < 0):
                     raise ValueError("%s must be a non-negative number" % k)
             if r["kind"] == "wrong_types" and r.get("variant", "mixed") not in WRONG_VARIANTS:
@@ -1141,6 +1146,9 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         if request_id:
             self.send_header("x-acs-request-id", request_id)
+        for k, v in getattr(self, "extra_headers", None) or ():
+            self.send_header(k, v)
+        self.extra_headers = None
         self.send_header("Access-Control-Allow-Origin", "*")
         self.send_header("Connection", "close" if self.close_connection else "keep-alive")
         self.end_headers()
@@ -1191,8 +1199,11 @@ class Handler(BaseHTTPRequestHandler):
         params = {}
         for n, v in pairs:
             params.setdefault(n, v)
-        entry = {"time": now_iso(), "method": self.command, "path": raw_path, "query": params,
-                 "status": None, "code": None, "auth": None, "fault": None, "request_id": rid}
+        auth_fields = dict(x.strip().partition("=")[::2]
+                           for x in (self.headers.get("Authorization") or " ").split(" ", 1)[-1].split(","))
+        entry = {"time": now_iso(), "t": time.time(), "method": self.command, "path": raw_path, "query": params,
+                 "status": None, "code": None, "auth": None, "fault": None, "request_id": rid,
+                 "key_id": auth_fields.get("Credential")}
         self._entry = entry
         try:
             action = (self.headers.get("x-acs-action") or params.get("Action") or "").strip()
@@ -1354,7 +1365,9 @@ class Handler(BaseHTTPRequestHandler):
             status = int(rule.get("status", 503 if kind == "status" else 400))
             code = rule.get("code") or ("Throttling.User" if kind == "throttle" else DEFAULT_CODES.get(status, "InternalError"))
             msg = rule.get("message") or MESSAGES.get(code, "The request has failed: %s." % code)
-            self.send_error_json(ApiError(status, code, msg), rid, entry)
+            if rule.get("retry_after_ms") is not None:
+                self.extra_headers = [("x-acs-retry-after", str(int(rule["retry_after_ms"])))]
+            self.send_error_json(ApiError(status, code, msg, detail=rule.get("detail")), rid, entry)
             return
         if kind == "timeout":
             self.commit_log()
@@ -1589,7 +1602,8 @@ form body. Issued keys (STS.*) are then accepted with their SecurityToken until 
 seconds; expired -> 400 InvalidSecurityToken.Expired).
 
 fault rule: {"kind": K, "count": N (-1 = until cleared), "after": M, "page": P, ...}
-  status {"status": 503, "code": ..., "message": ...}   throttle (Throttling.User, 400)
+  status {"status": 503, "code": ..., "message": ..., "detail": {AccessDeniedDetail},
+          "retry_after_ms": N (sent as x-acs-retry-after)}   throttle (Throttling.User, 400; same members)
   latency {"ms": 50}   timeout {"ms": 30000}   truncate   reset (TCP RST)
   drift {"add": N, "remove": N}   huge {"bytes": N}
   malformed {"variant": cut|html|garbage|empty|trailing}

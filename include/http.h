@@ -8,7 +8,9 @@
 
 #include "buf.h"
 
-/* libcurl's process-wide init, once (several modules and threads may be first). Returns 0, or
+/* Every `why` buffer below must be non-NULL with whylen > 0.
+ *
+ * libcurl's process-wide init, once (several modules and threads may be first). Returns 0, or
  * -EIO with libcurl's reason in why. */
 int http_init(char *why, size_t whylen);
 

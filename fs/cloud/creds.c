@@ -544,6 +544,16 @@ static int role_init(struct creds_provider *p, const char *what, const char *rol
 	return 0;
 }
 
+/* A chain step's ending: *out gets p when rc is 0, else p is freed. Returns rc. */
+static int hand_over(struct creds_provider *p, int rc, struct creds_provider **out)
+{
+	if (rc)
+		creds_provider_free(p);
+	else
+		*out = p;
+	return rc;
+}
+
 static int fetch(struct creds_provider *p, struct creds *c, char *err, size_t errlen);
 
 /* Fetches a network source's first credentials, so a broken one is skipped at mount time with
@@ -777,10 +787,7 @@ static int from_cli(struct chain *ch, struct creds_provider **out, char *why, si
 		seterr(why, whylen, "profile %s in %s has no keys", name, path);
 	}
 out:
-	if (rc)
-		creds_provider_free(p);
-	else
-		*out = p;
+	hand_over(p, rc, out);
 	json_wipe_delete(root);
 	free(path);
 	return rc;
@@ -931,10 +938,7 @@ static int from_ini(struct chain *ch, struct creds_provider **out, char *why, si
 		rc = rc ? rc : prime(p, why, whylen);
 	}
 out:
-	if (rc)
-		creds_provider_free(p);
-	else
-		*out = p;
+	hand_over(p, rc, out);
 	secmem_free(text);	/* all of it: strsep left NULs inside */
 	free(path);
 	return rc;
@@ -1454,11 +1458,7 @@ static int from_env(struct chain *ch, struct creds_provider **out, char *why, si
 		return -ENOMEM;
 	rc = creds_set(&p->cur, id, secret, env("ALIBABA_CLOUD_SECURITY_TOKEN"), 0);
 	rc = rc ? rc : set_source(p, "environment");
-	if (rc)
-		creds_provider_free(p);
-	else
-		*out = p;
-	return rc;
+	return hand_over(p, rc, out);
 }
 
 /* Step 2: the OIDC role (Kubernetes RRSA), when all three variables are set. */
@@ -1497,11 +1497,7 @@ static int from_oidc_env(struct chain *ch, struct creds_provider **out, char *wh
 	rc = rc ? rc : sts_endpoint_init(p, ch, NULL, NULL, false, why, whylen);
 	rc = rc ? rc : set_source(p, "oidc-role-arn");
 	rc = rc ? rc : prime(p, why, whylen);
-	if (rc)
-		creds_provider_free(p);
-	else
-		*out = p;
-	return rc;
+	return hand_over(p, rc, out);
 }
 
 /* Step 5: the ECS RAM role (opt-in: -o ecs_role). */
@@ -1525,11 +1521,7 @@ static int from_ecs(struct chain *ch, struct creds_provider **out, char *why, si
 	rc = dup_opt(&p->role, env("ALIBABA_CLOUD_ECS_METADATA"));
 	rc = rc ? rc : prime(p, why, whylen);
 	rc = rc ? rc : set_source(p, "ecs-ram-role:%s", p->role);
-	if (rc)
-		creds_provider_free(p);
-	else
-		*out = p;
-	return rc;
+	return hand_over(p, rc, out);
 }
 
 /* Step 6: ALIBABA_CLOUD_CREDENTIALS_URI. */
@@ -1550,11 +1542,7 @@ static int from_uri(struct chain *ch, struct creds_provider **out, char *why, si
 	rc = dup_opt(&p->uri, uri);
 	rc = rc ? rc : set_source(p, "credentials-uri");
 	rc = rc ? rc : prime(p, why, whylen);
-	if (rc)
-		creds_provider_free(p);
-	else
-		*out = p;
-	return rc;
+	return hand_over(p, rc, out);
 }
 
 /* The official default chain, in its order. A source that is not configured, or is configured

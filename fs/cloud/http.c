@@ -3,7 +3,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,20 +14,6 @@
 #include <openssl/rand.h>
 
 #include "http.h"
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* Never cleaned up: libcurl counts its inits, and the process ends with it in use. */
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -43,7 +28,7 @@ int http_init(char *why, size_t whylen)
 {
 	pthread_once(&curl_once, curl_init_once);
 	if (curl_init_rc != CURLE_OK) {
-		seterr(why, whylen, "curl_global_init failed: %s", curl_easy_strerror(curl_init_rc));
+		snprintf(why, whylen, "curl_global_init failed: %s", curl_easy_strerror(curl_init_rc));
 		return -EIO;
 	}
 	return 0;
@@ -89,7 +74,7 @@ int http_parse_endpoint(const char *ep, char **base, char **host, bool *plain_ht
 
 	*base = *host = NULL;
 	if (!ep || !*ep) {
-		seterr(why, whylen, "endpoint is empty");
+		snprintf(why, whylen, "endpoint is empty");
 		return -EINVAL;
 	}
 	if (!strncasecmp(ep, "https://", 8)) {
@@ -99,25 +84,25 @@ int http_parse_endpoint(const char *ep, char **base, char **host, bool *plain_ht
 		https = false;
 		rest = ep + 7;
 	} else {
-		seterr(why, whylen, "endpoint %.200s: scheme must be https:// (or http:// for a loopback "
+		snprintf(why, whylen, "endpoint %.200s: scheme must be https:// (or http:// for a loopback "
 			"address)", ep);
 		return -EINVAL;
 	}
 	end = rest + strcspn(rest, "/?#");
 	if (*end && strcmp(end, "/") != 0) {
-		seterr(why, whylen, "endpoint %.200s: must not have a path, query or fragment", ep);
+		snprintf(why, whylen, "endpoint %.200s: must not have a path, query or fragment", ep);
 		return -EINVAL;
 	}
 	alen = (size_t)(end - rest);
 	if (alen == 0 || memchr(rest, '@', alen)) {
-		seterr(why, whylen, "endpoint %.200s: needs a host and no user information", ep);
+		snprintf(why, whylen, "endpoint %.200s: needs a host and no user information", ep);
 		return -EINVAL;
 	}
 	if (rest[0] == '[') {
 		const char *rb = memchr(rest, ']', alen);
 
 		if (!rb) {
-			seterr(why, whylen, "endpoint %.200s: unterminated [IPv6] address", ep);
+			snprintf(why, whylen, "endpoint %.200s: unterminated [IPv6] address", ep);
 			return -EINVAL;
 		}
 		bracketed = true;
@@ -125,7 +110,7 @@ int http_parse_endpoint(const char *ep, char **base, char **host, bool *plain_ht
 		he = rb;
 		if (rb + 1 < end) {
 			if (rb[1] != ':') {
-				seterr(why, whylen, "endpoint %.200s: junk after [IPv6] address", ep);
+				snprintf(why, whylen, "endpoint %.200s: junk after [IPv6] address", ep);
 				return -EINVAL;
 			}
 			port = rb + 2;
@@ -140,7 +125,7 @@ int http_parse_endpoint(const char *ep, char **base, char **host, bool *plain_ht
 	}
 	hlen = (size_t)(he - hs);
 	if (hlen == 0 || hlen >= sizeof(hostbuf)) {
-		seterr(why, whylen, "endpoint %.200s: bad host", ep);
+		snprintf(why, whylen, "endpoint %.200s: bad host", ep);
 		return -EINVAL;
 	}
 	memcpy(hostbuf, hs, hlen);
@@ -152,30 +137,30 @@ int http_parse_endpoint(const char *ep, char **base, char **host, bool *plain_ht
 		unsigned char a[16];
 
 		if (inet_pton(AF_INET6, hostbuf, a) != 1) {
-			seterr(why, whylen, "endpoint %.200s: bad IPv6 address", ep);
+			snprintf(why, whylen, "endpoint %.200s: bad IPv6 address", ep);
 			return -EINVAL;
 		}
 	} else if (!host_name_ok(hostbuf)) {
-		seterr(why, whylen, "endpoint %.200s: bad host name", ep);
+		snprintf(why, whylen, "endpoint %.200s: bad host name", ep);
 		return -EINVAL;
 	}
 	if (port) {
 		size_t plen = (size_t)(end - port);
 
 		if (plen == 0 || plen > 5 || strspn(port, "0123456789") < plen) {
-			seterr(why, whylen, "endpoint %.200s: bad port", ep);
+			snprintf(why, whylen, "endpoint %.200s: bad port", ep);
 			return -EINVAL;
 		}
 		memcpy(portbuf, port, plen);
 		portbuf[plen] = '\0';
 		portnum = strtol(portbuf, NULL, 10);
 		if (portnum < 1 || portnum > 65535) {
-			seterr(why, whylen, "endpoint %.200s: port out of range", ep);
+			snprintf(why, whylen, "endpoint %.200s: port out of range", ep);
 			return -EINVAL;
 		}
 	}
 	if (!https && !host_is_loopback(hostbuf, bracketed)) {
-		seterr(why, whylen, "endpoint %.200s: plain http:// is allowed only for loopback hosts "
+		snprintf(why, whylen, "endpoint %.200s: plain http:// is allowed only for loopback hosts "
 			"(127.0.0.0/8, [::1], localhost); use https://", ep);
 		return -EINVAL;
 	}
@@ -367,15 +352,15 @@ int http_fetch(struct http_setup *s, struct http_body *hb, long *status, char *w
 	if (cc == CURLE_OK) {
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
 	} else if (hb->too_big) {
-		seterr(why, whylen, "response larger than %zu KiB", hb->b.cap / 1024);
+		snprintf(why, whylen, "response larger than %zu KiB", hb->b.cap / 1024);
 		rc = -EIO;
 	} else if (cc == CURLE_OPERATION_TIMEDOUT) {
-		seterr(why, whylen, "no answer within %ld ms", s->timeout_ms);
+		snprintf(why, whylen, "no answer within %ld ms", s->timeout_ms);
 		rc = -ETIMEDOUT;
 	} else if (cc == CURLE_OUT_OF_MEMORY) {
 		rc = -ENOMEM;
 	} else {
-		seterr(why, whylen, "%s", curl_easy_strerror(cc));
+		snprintf(why, whylen, "%s", curl_easy_strerror(cc));
 		rc = -EIO;
 	}
 	curl_easy_cleanup(c);

@@ -302,7 +302,7 @@ int main(int argc, char **argv)
 	struct fsops_ctx fc = { 0 };
 	struct err_info err;
 	struct opts o;
-	char msg[1024], *endpoint = NULL, *config = NULL;
+	char msg[2048], *endpoint = NULL, *config = NULL;
 	int rc = 1, e, dump_rc;
 
 	/* First of all, as ssh-agent does: no core dump and no same-user ptrace can reach the

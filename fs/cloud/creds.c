@@ -796,7 +796,7 @@ out:
 struct ini_section {
 	bool found, disabled;
 	/* point into the file's text */
-	char *type, *id, *secret, *role_arn, *session, *policy, *external_id;
+	char *type, *id, *secret, *role_arn, *session, *policy, *external_id, *role_name;
 };
 
 /* Finds section name in text (modified in place). Returns 0 or -EINVAL (line in *bad_line). */
@@ -813,6 +813,7 @@ static int ini_parse(char *text, const char *name, struct ini_section *s, int *b
 		{ "role_session_name", offsetof(struct ini_section, session) },
 		{ "policy", offsetof(struct ini_section, policy) },
 		{ "external_id", offsetof(struct ini_section, external_id) },
+		{ "role_name", offsetof(struct ini_section, role_name) },
 	};
 	bool in = false;
 	int lineno = 0;
@@ -915,10 +916,25 @@ static int from_ini(struct chain *ch, struct creds_provider **out, char *why, si
 	if (!s.type || !*s.type) {
 		seterr(why, whylen, "%s has no type", what);
 		rc = -EINVAL;
-	} else if (strcmp(s.type, "access_key") != 0 && strcmp(s.type, "ram_role_arn") != 0) {
-		seterr(why, whylen, "%s has type %s, which dswfs does not support (only access_key "
-		       "and ram_role_arn)", what, s.type);
+	} else if (strcmp(s.type, "access_key") != 0 && strcmp(s.type, "ram_role_arn") != 0 &&
+		   strcmp(s.type, "ecs_ram_role") != 0) {
+		seterr(why, whylen, "%s has type %s, which dswfs does not support (only access_key, "
+		       "ram_role_arn and ecs_ram_role)", what, s.type);
 		rc = -EINVAL;
+	} else if (strcmp(s.type, "ecs_ram_role") == 0) {
+		if (!ecs_allowed(ch->o)) {
+			seterr(why, whylen, "%s has type ecs_ram_role, which needs the ECS RAM role "
+			       "source: add -o ecs_role%s", what,
+			       env_true("ALIBABA_CLOUD_ECS_METADATA_DISABLED")
+			       ? " and unset ALIBABA_CLOUD_ECS_METADATA_DISABLED" : "");
+			rc = -EINVAL;
+		} else {
+			p->kind = SRC_ECS;
+			rc = dup_opt(&p->role, nz(s.role_name) ? s.role_name :
+				     env("ALIBABA_CLOUD_ECS_METADATA"));
+			rc = rc ? rc : prime(p, why, whylen);
+			rc = rc ? rc : set_source(p, "ini:%s/ecs-ram-role:%s", name, p->role);
+		}
 	} else if (!nz(s.id) || !nz(s.secret)) {
 		seterr(why, whylen, "%s has no %s", what,
 		       !nz(s.id) ? "access_key_id" : "access_key_secret");

@@ -827,6 +827,13 @@ TEST(cli_ecs_and_uri_modes)
 		       "Uri" TOKEN_MARK);
 	o.profile = "nouri";
 	EXPECT_FAIL(&o, -EINVAL, "profile nouri (mode CredentialsURI) has no credentials_uri");
+	/* the credentials file's ecs_ram_role type */
+	unlink(home_file(".aliyun/config.json"));
+	o.profile = NULL;
+	write_home(".alibabacloud/credentials", "[default]\ntype = ecs_ram_role\n"
+		   "role_name = cli-role\n");
+	EXPECT_OK_FREE(&o, "ini:default/ecs-ram-role:cli-role", "STS.Ecs", "Ecs" SECRET_MARK,
+		       "Ecs" TOKEN_MARK);
 	stub_stop();
 	fx_end_free();
 }
@@ -885,7 +892,10 @@ TEST(ini_errors)
 		   "access_key_id = I\naccess_key_secret = S" SECRET_MARK "\n");
 	EXPECT_FAIL(&o, -EINVAL, "section [default] has no role ARN");
 	write_home(".alibabacloud/credentials", "[default]\ntype = ecs_ram_role\n");
-	EXPECT_FAIL(&o, -EINVAL, "type ecs_ram_role");
+	EXPECT_FAIL(&o, -EINVAL, "has type ecs_ram_role, which needs the ECS RAM role source: add "
+		    "-o ecs_role");
+	write_home(".alibabacloud/credentials", "[default]\ntype = rsa_key_pair\n");
+	EXPECT_FAIL(&o, -EINVAL, "has type rsa_key_pair, which dswfs does not support");
 	write_home(".alibabacloud/credentials", "[default]\naccess_key_id = I\n"
 		   "access_key_secret = S" SECRET_MARK "\n");
 	EXPECT_FAIL(&o, -EINVAL, "section [default] has no type");

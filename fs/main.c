@@ -415,7 +415,7 @@ int main(int argc, char **argv)
 	struct privs privs;
 	struct serve_opts so = { 0 };
 	struct progress *progress = NULL;
-	char msg[1024], *endpoint = NULL, *config = NULL, *fsname = NULL, *region = NULL;
+	char msg[2048], *endpoint = NULL, *config = NULL, *fsname = NULL, *region = NULL;
 	int rc = 1, e, dump_rc;
 
 	/* First of all, as ssh-agent does: no core dump and no same-user ptrace can reach the
@@ -498,6 +498,7 @@ int main(int argc, char **argv)
 	copt.profile = o.profile;
 	copt.ecs_role = o.ecs_role;
 	copt.ecs_endpoint = o.ecs_endpoint;
+	copt.sts_endpoint = o.sts_endpoint;
 	if (creds_provider_new(&copt, &creds, msg, sizeof(msg)) != 0) {
 		fprintf(stderr, "dswfs: no usable credentials: %s\n", msg);
 		goto out_args;

@@ -69,6 +69,7 @@ static const struct fuse_opt str_spec[] = {
 	STR("shared_cache=%s", shared_cache), STR("shared_cache_key=%s", shared_cache_key),
 	STR("shared_cache_password_file=%s", shared_cache_password_file),
 	STR("shared_cache_user=%s", shared_cache_user),
+	STR("sts_endpoint=%s", sts_endpoint),
 	FUSE_OPT_END
 };
 
@@ -468,6 +469,9 @@ void opts_usage(FILE *f, const char *prog)
 "    shared_cache_lock_wait=SECONDS\n"
 "                          wait for another host's fetch at most this\n"
 "                          long, then fetch (default 30)\n"
+"    sts_endpoint=URL|HOST STS for RamRoleArn and OIDC credentials (default: the profile's\n"
+"                          sts_endpoint, else sts.<sts_region>.aliyuncs.com, else\n"
+"                          sts.aliyuncs.com; http:// only for loopback hosts)\n"
 "    Generic mount options (rw, ro, relatime, noatime, nodev, nosuid, noexec, _netdev,\n"
 "    nofail, auto, noauto, user, users, defaults, x-*, comment=...) are accepted.\n"
 "\n"
@@ -478,8 +482,10 @@ void opts_usage(FILE *f, const char *prog)
 "    -h, --help            this text and FUSE's options\n"
 "    -V, --version         versions\n"
 "\n"
-"Credentials: ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET[/SECURITY_TOKEN], ~/.aliyun/config.json,\n"
-"~/.alibabacloud/credentials, ECS RAM role (with ecs_role), ALIBABA_CLOUD_CREDENTIALS_URI.\n"
+"Credentials, first that works: ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET[/SECURITY_TOKEN],\n"
+"OIDC role (ALIBABA_CLOUD_ROLE_ARN, _OIDC_PROVIDER_ARN, _OIDC_TOKEN_FILE),\n"
+"~/.aliyun/config.json, ~/.alibabacloud/credentials, ECS RAM role (with ecs_role),\n"
+"ALIBABA_CLOUD_CREDENTIALS_URI.\n"
 "\n", prog, prog, prog);
 }
 
@@ -521,6 +527,7 @@ char *opts_describe(const struct opts *o, const char *endpoint, const char *cred
 	buf_printf(&b, "shared_cache_key %s\n", o->shared_cache_key ? o->shared_cache_key : "");
 	buf_printf(&b, "shared_cache_timeout %g\n", o->shared_cache_timeout);
 	buf_printf(&b, "shared_cache_lock_wait %g\n", o->shared_cache_lock_wait);
+	buf_printf(&b, "sts_endpoint %s\n", o->sts_endpoint ? o->sts_endpoint : "");
 	if (buf_printf(&b, "version %s\n", DSWFS_VERSION) < 0) {
 		buf_free(&b);
 		return NULL;
@@ -536,6 +543,7 @@ void opts_free(struct opts *o)
 	free(o->source); free(o->setuid_user); free(o->log_file);
 	free(o->shared_cache); free(o->shared_cache_key); free(o->shared_cache_password_file);
 	free(o->shared_cache_user);
+	free(o->sts_endpoint);
 	memset(o, 0, sizeof(*o));
 }
 

@@ -3,6 +3,7 @@
 #define DSWFS_ERR_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <time.h>
 
 /* Everything the user is told about a failed API call. Fixed-size so it can be copied freely
@@ -17,7 +18,34 @@ struct err_info {
 	char message[512];	/* API Message, or curl's / dswfs's own explanation */
 	char request_id[96];	/* RequestId, or "" */
 	char query[512];	/* the canonical query that failed */
+	/* What the gateway adds for a person to act on (all "" when absent). */
+	char host_id[96];		/* HostId: the endpoint that answered */
+	char recommend[256];		/* Recommend: the diagnosis URL */
+	char auth_action[128];		/* AccessDeniedDetail.AuthAction, e.g. pai:ListInstances */
+	char auth_principal[160];	/* AccessDeniedDetail.AuthPrincipalDisplayName */
+	char no_permission_type[64];	/* AccessDeniedDetail.NoPermissionType (ImplicitDeny, ...) */
+	char policy_type[64];		/* AccessDeniedDetail.PolicyType */
 };
+
+struct cJSON;
+
+/* Copies text into a fixed field: control characters become spaces (fields end up in one-line
+ * logs) and a cut never splits a UTF-8 sequence. */
+void err_copy_text(char *dst, size_t dstlen, const char *src, size_t srclen);
+#define ERR_COPY_FIELD(field, s) err_copy_text((field), sizeof(field), (s), strlen(s))
+
+/* Reads an error answer's fields into e the way the official engine does: Code or code,
+ * Message or message, RequestId or requestId, HostId, Recommend, and AccessDeniedDetail
+ * (an object, or a JSON string holding one). Fields the body lacks are left as they are.
+ * Returns the Code found (borrowed from root) or NULL. */
+const char *err_read_body(struct err_info *e, const struct cJSON *root);
+
+/* A string member of an error body as the official engine finds it: name ("Code"), else the
+ * same with a lower-case first letter ("code"). Borrowed from o; NULL when neither is a string. */
+const char *err_json_str(const struct cJSON *o, const char *name);
+
+/* Clears every field err_read_body fills. */
+void err_clear_body(struct err_info *e);
 
 /* Maps the outcome of one request to -errno; 0 means success (HTTP 2xx, no Code or an
  * empty/"null" Code, Success not false). code may be NULL. curl_code is a CURLcode.
@@ -41,11 +69,18 @@ bool err_retryable(int err);
 bool err_is_throttling(const char *code, int http_status);
 
 /* One line for logs and .dswfs/last_error: "when query: HTTP 503 ServiceUnavailable: msg
- * (RequestId X, 3 attempts)". Writes at most len bytes, always NUL-terminated. */
+ * (RequestId X, 3 attempts)"; a permission error adds "[missing permission <AuthAction> for
+ * <principal>, <NoPermissionType>, <PolicyType>]" and a Recommend link "see <url>" when the API
+ * gave them. Writes at most len bytes, always NUL-terminated. */
 void err_format(const struct err_info *e, char *out, size_t len);
 
+/* Just the answer: "HTTP 403 Code: message [missing permission ...]; see URL (RequestId X)",
+ * for messages that say themselves which request it was. Same truncation contract. */
+void err_format_brief(const struct err_info *e, char *out, size_t len);
+
 /* Multi-line "name: value" form for .dswfs/last_error (when, query, errno, http_status, code,
- * message, request_id, attempts). Same truncation contract. */
+ * message, request_id, attempts, then host_id, recommend, auth_action, auth_principal,
+ * no_permission_type, policy_type when the API gave them). Same truncation contract. */
 void err_format_long(const struct err_info *e, char *out, size_t len);
 
 #endif

@@ -61,6 +61,7 @@ struct opts {
 	char *shared_cache_user;	/* ACL user, or NULL (DSWFS_REDIS_USER) */
 	double shared_cache_timeout;	/* seconds per Redis connect/command, default 0.5 */
 	double shared_cache_lock_wait;	/* seconds to wait for another host's fetch, default 30 */
+	char *sts_endpoint;	/* -o sts_endpoint: STS for role credentials (URL or host) */
 };
 
 /* Parses argv into *o, leaving FUSE's own options (and -f, -d, -s, -o allow_other, ...) in args

@@ -1,8 +1,9 @@
 """dsw_fleet: deterministic generator of realistic PAI-DSW ListInstances fleets for the local API server.
 
 generate(n, seed) returns a list of instance dicts shaped like the ListInstances reference (plus
-TenantId, ServiceConfig, MigrationOptions, OversoldInfo/OversoldType and fields the reference does
-not know yet). The same (n, seed) always yields the same fleet. The first instances of every fleet
+TenantId, ServiceConfig, OversoldInfo/OversoldType, UserVpc.Ip, ForwardInfos[].NlbGatewayId and fields
+the reference does not know yet). MIGRATION_OPTIONS is what the server puts at the top of a response
+body, beside Instances, where the official SDK's model has MigrationOptions. The same (n, seed) always yields the same fleet. The first instances of every fleet
 carry the awkward cases real fleets have (see AWKWARD_NAMES and Generator._awkward) so that even a
 small fleet contains all of them; the rest are drawn at random.
 
@@ -268,6 +269,8 @@ class Generator:
              "SecurityGroupId": "sg-" + _alnum(rng, 20),
              "ExtendedCIDRs": ["192.168.%d.0/24" % j for j in range(k % 3)],
              "DefaultRoute": rng.choice(["eth0", "eth1", ""]), "ForwardInfos": []}
+        # The SDK model's newer members; derived, not drawn, so every seed's fleet stays the same.
+        v["Ip"] = "192.168.%d.%d" % (k % 3, 10 + k)
         for j in range(k % 3):
             v["ForwardInfos"].append({
                 "Enable": True, "ContainerName": "dsw-notebook", "ForwardPort": "22",
@@ -279,6 +282,7 @@ class Generator:
                                 "Internet": {"Endpoint": "47.%d.%d.%d" % (rng.randint(0, 255), rng.randint(0, 255),
                                                                          rng.randint(1, 254)), "Port": "22"}},
                 "Name": "ssh", "ExternalPort": str(1024 + j), "AccessType": ["intranet"] if j else ["internet"]})
+            v["ForwardInfos"][-1]["NlbGatewayId"] = ("nlb-" + v["VSwitchId"][4:24]) if j else ""
         if k % 4 == 1:
             v["BandwidthLimit"] = {"EgressWhitelists": [""], "IngressRate": "", "EgressRate": "100Mbps",
                                    "IngressWhitelists": [""]}
@@ -466,7 +470,9 @@ class Generator:
         if r() < 0.6:
             inst["ServiceConfig"] = self.service_pool[int(r() * len(self.service_pool))]
         if r() < 0.3:
-            inst["MigrationOptions"] = self.migration_pool[int(r() * len(self.migration_pool))]
+            # MigrationOptions belongs to the response body, not to an instance (the SDK model);
+            # the draws stay so every seed's fleet is what it was.
+            r()
         x = r()
         if x < 0.02:
             inst["FutureField"] = {"Enabled": True, "Nested": {"Level": 2, "List": [1, "two", None]}}
@@ -544,6 +550,7 @@ class Generator:
 
 
 # A pooled value is replaced by "\u0000P<n>" before encoding, then by its cached JSON text.
+MIGRATION_OPTIONS = {"Enable": True, "Strategy": "Auto", "TargetZones": ["cn-hangzhou-h", "cn-hangzhou-k"]}
 _PH_RE = re.compile(rb'"\\u0000P(\d+)"')
 _POOLED_KEYS = ("Datasets", "UserVpc", "LatestSnapshot", "InstanceSnapshotList", "CloudDisks",
                 "CredentialConfig", "ServiceConfig", "MigrationOptions", "Labels", "Tags",

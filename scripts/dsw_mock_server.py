@@ -46,6 +46,7 @@ Decisions where the reference is silent (documented here, kept stable for tests)
   ones (rejected and faulted included), "ok_requests" those answered with a genuine 200 body.
 """
 import argparse
+import base64
 import calendar
 import collections
 import datetime
@@ -237,9 +238,10 @@ def now_iso():
 class ApiError(Exception):
     """An error answer. service=True adds "Success": false and "HttpStatusCode" (backend errors)."""
 
-    def __init__(self, status, code, message, service=False):
+    def __init__(self, status, code, message, service=False, detail=None):
         super().__init__(message)
         self.status, self.code, self.message, self.service = status, code, message, service
+        self.detail = detail  # AccessDeniedDetail of a permission error
 
 
 def invalid_param(name, why):
@@ -257,6 +259,8 @@ def error_body(err, request_id, host):
     if err.service:
         body["Success"] = False
         body["HttpStatusCode"] = err.status
+    if err.detail:
+        body["AccessDeniedDetail"] = err.detail
     return dumps(body)
 
 
@@ -677,6 +681,7 @@ class Auth:
 
     def __init__(self, keys):
         self.keys = keys
+        self.expiry = {}  # STS keys the server issued: id -> the second they stop working
         self.lock = threading.Lock()
         self.nonces = {}
 
@@ -706,6 +711,9 @@ class Auth:
         if key_id not in self.keys:
             return ApiError(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
         secret, token = self.keys[key_id]
+        exp = self.expiry.get(key_id)
+        if exp is not None and time.time() >= exp:
+            return ApiError(400, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired.")
         if token is not None:
             got = headers.get("x-acs-security-token")
             if not got or not got[0].strip():
@@ -755,6 +763,134 @@ class Auth:
                 return ApiError(400, "SignatureNonceUsed", "Specified signature nonce was used already.")
             self.nonces[(key_id, nonce)] = now + 2 * MAX_SKEW
         return None
+
+
+# ---------------------------------------------------------------------------------------------
+# STS (sts.aliyuncs.com, RPC style, version 2015-04-01): AssumeRole and AssumeRoleWithOIDC
+
+STS_VERSION = "2015-04-01"
+STS_ACTIONS = ("AssumeRole", "AssumeRoleWithOIDC")
+ROLE_ARN_RE = re.compile(r"^acs:ram::\d+:role/[A-Za-z0-9._@-]{1,64}$")
+OIDC_PROVIDER_RE = re.compile(r"^acs:ram::\d+:oidc-provider/[A-Za-z0-9._-]{1,128}$")
+SESSION_RE = re.compile(r"^[A-Za-z0-9._@-]{2,64}$")
+STS_MESSAGES = {
+    "NoPermission": "You are not authorized to do this action. You should be authorized by RAM.",
+}
+
+
+def sts_error_body(err, request_id, detail=None):
+    """The gateway's error shape as STS answers it; a denial carries AccessDeniedDetail."""
+    body = {"RequestId": request_id, "HostId": "sts.aliyuncs.com", "Code": err.code, "Message": err.message,
+            "Recommend": "https://api.aliyun.com/troubleshoot?q=%s&product=Sts&requestId=%s" % (err.code, request_id)}
+    if detail:
+        body["AccessDeniedDetail"] = detail
+    return dumps(body)
+
+
+class Sts:
+    """What the STS endpoint knows: test settings (changed through /_mock/sts), the sessions it issued
+    (their keys join the server's Auth, with their expiry) and a log of calls without secrets."""
+
+    def __init__(self, auth, expiry_s=None, oidc_tokens=None):
+        self.lock = threading.Lock()
+        self.auth = auth
+        self.expiry_s = expiry_s      # None: the session lasts DurationSeconds, as STS does
+        self.oidc_tokens = oidc_tokens  # None: any non-empty token is accepted
+        self.deny = {}                # RoleArn -> AccessDeniedDetail answered with 403 NoPermission
+        self.calls = collections.deque(maxlen=1000)
+        self.issued = []
+        self.n = 0
+
+    def settings(self, req):
+        with self.lock:
+            if "expiry_s" in req:
+                v = req["expiry_s"]
+                if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0):
+                    raise ValueError("expiry_s must be a positive number or null")
+                self.expiry_s = v
+            if "oidc_tokens" in req:
+                v = req["oidc_tokens"]
+                if v is not None and not (isinstance(v, list) and all(isinstance(t, str) for t in v)):
+                    raise ValueError("oidc_tokens must be a list of strings or null")
+                self.oidc_tokens = v
+            if "deny" in req:
+                if not isinstance(req["deny"], dict):
+                    raise ValueError("deny must be an object {RoleArn: AccessDeniedDetail}")
+                self.deny = dict(req["deny"])
+            if req.get("reset_log"):
+                self.calls.clear()
+
+    def to_dict(self):
+        with self.lock:
+            return {"expiry_s": self.expiry_s, "oidc_tokens": self.oidc_tokens, "deny": self.deny,
+                    "calls": list(self.calls), "issued": list(self.issued)}
+
+    def issue(self, role_arn, session, duration):
+        with self.lock:
+            self.n += 1
+            n = self.n
+            life = self.expiry_s if self.expiry_s is not None else duration
+        key_id = "STS.NMock%04d%s" % (n, uuid.uuid4().hex[:12])
+        secret = "MockStsSecret%s" % uuid.uuid4().hex
+        token = "CAISMockToken%d/%s+=" % (n, uuid.uuid4().hex)
+        exp = time.time() + life
+        # Expiration has whole seconds, as STS writes it; the server expires the key at that second.
+        exp_s = int(exp)
+        with self.auth.lock:
+            self.auth.keys[key_id] = (secret, token)
+            self.auth.expiry[key_id] = exp_s
+        with self.lock:
+            self.issued.append({"AccessKeyId": key_id, "Expiration": exp_s, "RoleArn": role_arn,
+                                "RoleSessionName": session})
+        account = role_arn.split(":")[3]
+        role = role_arn.rsplit("/", 1)[1]
+        return {"AccessKeyId": key_id, "AccessKeySecret": secret, "SecurityToken": token,
+                "Expiration": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(exp_s))}, \
+            {"Arn": "acs:ram::%s:role/%s/%s" % (account, role, session),
+             "AssumedRoleId": "3%017d:%s" % (n, session)}
+
+
+def check_rpc_signature(auth, method, params):
+    """RPC signature V1 (HMAC-SHA1), as the official credentials providers sign AssumeRole:
+    (None, key_id) when good, else (ApiError, key_id)."""
+    key_id = params.get("AccessKeyId")
+    if not key_id:
+        return ApiError(400, "MissingAccessKeyId", "AccessKeyId is mandatory for this action."), None
+    if key_id not in auth.keys:
+        return ApiError(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found."), key_id
+    secret, token = auth.keys[key_id]
+    exp = auth.expiry.get(key_id)
+    if exp is not None and time.time() >= exp:
+        return ApiError(400, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired."), key_id
+    if token is not None and params.get("SecurityToken") != token:
+        return ApiError(400, "InvalidSecurityToken.MismatchWithAccessKey",
+                        "Specified SecurityToken mismatch with the AccessKey."), key_id
+    if params.get("SignatureMethod") != "HMAC-SHA1" or params.get("SignatureVersion") != "1.0":
+        return ApiError(400, "IncompleteSignature", "SignatureMethod must be HMAC-SHA1, version 1.0."), key_id
+    ts = params.get("Timestamp", "")
+    t = parse_time(ts) if re.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$", ts) else None
+    if t is None:
+        return ApiError(400, "InvalidTimeStamp.Format", "Specified time stamp or date value is not well formatted."), key_id
+    if abs(time.time() - t) > MAX_SKEW:
+        return ApiError(400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired."), key_id
+    signed = {k: v for k, v in params.items() if k != "Signature"}
+    canon = "&".join("%s=%s" % (rfc3986(k), rfc3986(v)) for k, v in sorted(signed.items()))
+    sts = method + "&%2F&" + rfc3986(canon)
+    want = base64.b64encode(hmac.new((secret + "&").encode(), sts.encode("utf-8", "surrogateescape"),
+                                     hashlib.sha1).digest()).decode()
+    if not hmac.compare_digest(want, params.get("Signature", "")):
+        return ApiError(400, "SignatureDoesNotMatch",
+                        "Specified signature is not matched with our calculation. server string to sign is:" + sts), key_id
+    nonce = params.get("SignatureNonce")
+    if not nonce:
+        return ApiError(400, "MissingSignatureNonce", "SignatureNonce is mandatory for this action."), key_id
+    now = time.time()
+    with auth.lock:
+        exp = auth.nonces.get((key_id, nonce))
+        if exp is not None and exp > now:
+            return ApiError(400, "SignatureNonceUsed", "Specified signature nonce was used already."), key_id
+        auth.nonces[(key_id, nonce)] = now + 2 * MAX_SKEW
+    return None, key_id
 
 
 # ---------------------------------------------------------------------------------------------
@@ -816,7 +952,9 @@ class Faults:
                 r[k] = v
             if r.get("page") is not None and not isinstance(r["page"], int):
                 raise ValueError("page must be an integer")
-            for k in ("ms", "add", "remove", "bytes", "status", "total", "size"):
+            if r.get("detail") is not None and not isinstance(r["detail"], dict):
+                raise ValueError("detail must be an object (AccessDeniedDetail)")
+            for k in ("ms", "add", "remove", "bytes", "status", "total", "size", "retry_after_ms"):
                 if k in r and (not isinstance(r[k], (int, float)) or isinstance(r[k], bool) or r[k] < 0):
                     raise ValueError("%s must be a non-negative number" % k)
             if r["kind"] == "wrong_types" and r.get("variant", "mixed") not in WRONG_VARIANTS:
@@ -1008,6 +1146,9 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         if request_id:
             self.send_header("x-acs-request-id", request_id)
+        for k, v in getattr(self, "extra_headers", None) or ():
+            self.send_header(k, v)
+        self.extra_headers = None
         self.send_header("Access-Control-Allow-Origin", "*")
         self.send_header("Connection", "close" if self.close_connection else "keep-alive")
         self.end_headers()
@@ -1058,10 +1199,18 @@ class Handler(BaseHTTPRequestHandler):
         params = {}
         for n, v in pairs:
             params.setdefault(n, v)
-        entry = {"time": now_iso(), "method": self.command, "path": raw_path, "query": params,
-                 "status": None, "code": None, "auth": None, "fault": None, "request_id": rid}
+        auth_fields = dict(x.strip().partition("=")[::2]
+                           for x in (self.headers.get("Authorization") or " ").split(" ", 1)[-1].split(","))
+        entry = {"time": now_iso(), "t": time.time(), "method": self.command, "path": raw_path, "query": params,
+                 "status": None, "code": None, "auth": None, "fault": None, "request_id": rid,
+                 "key_id": auth_fields.get("Credential")}
         self._entry = entry
         try:
+            action = (self.headers.get("x-acs-action") or params.get("Action") or "").strip()
+            if raw_path == "/" and action in STS_ACTIONS:
+                entry["sts"] = action
+                self.sts_request(action, raw_path, pairs, body, rid, entry)
+                return
             if raw_path != API_PATH or self.command != "GET":
                 err = ApiError(404, "InvalidAction.NotFound",
                                "Specified api is not found, please check your url and method.")
@@ -1073,6 +1222,99 @@ class Handler(BaseHTTPRequestHandler):
             self.list_instances(raw_path, pairs, params, body, rid, entry)
         finally:
             self.commit_log()
+
+    def sts_request(self, action, raw_path, pairs, body, rid, entry):
+        """AssumeRole (signed: ACS3-HMAC-SHA256 or the RPC signature V1) and AssumeRoleWithOIDC
+        (anonymous), parameters in the query or an x-www-form-urlencoded body."""
+        srv = self.server
+        sts = srv.sts
+        headers = {}
+        for k, v in self.headers.items():
+            headers.setdefault(k.lower(), []).append(v)
+        params = dict(pairs)
+        if "x-www-form-urlencoded" in (self.headers.get("Content-Type") or "") and body:
+            params.update(urllib.parse.parse_qsl(body.decode("utf-8", "surrogateescape"), keep_blank_values=True))
+        call = {"time": now_iso(), "action": action, "signature": None, "signed_by": None,
+                "RoleArn": params.get("RoleArn"), "RoleSessionName": params.get("RoleSessionName"),
+                "DurationSeconds": params.get("DurationSeconds"), "Policy": params.get("Policy"),
+                "ExternalId": params.get("ExternalId"), "OIDCProviderArn": params.get("OIDCProviderArn"),
+                "OIDCToken": (params.get("OIDCToken") or "")[:12] + "...", "status": None, "code": None,
+                "AccessKeyId": None}
+
+        def fail(err, detail=None):
+            call["status"], call["code"] = err.status, err.code
+            entry["status"], entry["code"] = err.status, err.code
+            with sts.lock:
+                sts.calls.append(call)
+            self.send(err.status, sts_error_body(err, rid, detail), request_id=rid)
+
+        err = None
+        version = (self.headers.get("x-acs-version") or params.get("Version") or "").strip()
+        if version != STS_VERSION:
+            return fail(ApiError(400, "InvalidVersion", "Specified parameter Version is not valid."))
+        if self.command != "POST" and "authorization" in headers:
+            return fail(ApiError(400, "InvalidParameter", "STS takes POST."))
+        if "authorization" in headers:
+            call["signature"] = "ACS3-HMAC-SHA256"
+            err = srv.auth.check(self.command, raw_path, pairs, headers, body)
+            fields = dict(x.strip().partition("=")[::2] for x in headers["authorization"][0].split(" ", 1)[-1].split(","))
+            call["signed_by"] = fields.get("Credential")
+        elif "Signature" in params:
+            call["signature"] = "HMAC-SHA1"
+            err, call["signed_by"] = check_rpc_signature(srv.auth, self.command, params)
+        elif action == "AssumeRole":
+            err = ApiError(400, "MissingSignature", "Signature is mandatory for this action.")
+        if err is not None:
+            return fail(err)
+        role_arn = params.get("RoleArn") or ""
+        session = params.get("RoleSessionName") or ""
+        if not role_arn:
+            return fail(ApiError(400, "MissingRoleArn", "RoleArn is mandatory for this action."))
+        if not ROLE_ARN_RE.match(role_arn):
+            return fail(ApiError(400, "InvalidParameter.RoleArn", "The parameter RoleArn is wrongly formed."))
+        if not SESSION_RE.match(session):
+            return fail(ApiError(400, "InvalidParameter.RoleSessionName",
+                                 "The parameter RoleSessionName is wrongly formed."))
+        try:
+            duration = int(params.get("DurationSeconds") or 3600)
+        except ValueError:
+            duration = -1
+        if not 900 <= duration <= 43200:
+            return fail(ApiError(400, "InvalidParameter.DurationSeconds",
+                                 "The Min/Max value of DurationSeconds is 15min/12hr."))
+        if params.get("Policy"):
+            try:
+                json.loads(params["Policy"])
+            except ValueError:
+                return fail(ApiError(400, "InvalidParameter.PolicyGrammar", "The policy has a syntax error."))
+        if action == "AssumeRoleWithOIDC":
+            tok = params.get("OIDCToken") or ""
+            if not OIDC_PROVIDER_RE.match(params.get("OIDCProviderArn") or ""):
+                return fail(ApiError(400, "InvalidParameter.OIDCProviderArn",
+                                     "The parameter OIDCProviderArn is wrongly formed."))
+            with sts.lock:
+                accepted = sts.oidc_tokens
+            if not tok or (accepted is not None and tok not in accepted):
+                return fail(ApiError(400, "InvalidParameter.OIDCToken", "The OIDCToken is invalid or expired."))
+        with sts.lock:
+            detail = sts.deny.get(role_arn)
+        if detail is not None:
+            d = {"AuthAction": "sts:" + action, "AuthPrincipalType": "SubUser",
+                 "AuthPrincipalDisplayName": call["signed_by"] or "oidc-user", "AuthResource": role_arn,
+                 "NoPermissionType": "ImplicitDeny", "PolicyType": "AccountLevelIdentityBasedPolicy",
+                 "EncodedDiagnosticMessage": "AQEAAAAAaMockDiagnostic"}
+            d.update(detail if isinstance(detail, dict) else {})
+            return fail(ApiError(403, "NoPermission", STS_MESSAGES["NoPermission"]), d)
+        creds, user = sts.issue(role_arn, session, duration)
+        call["status"], call["AccessKeyId"] = 200, creds["AccessKeyId"]
+        entry["status"], entry["auth"] = 200, "ok"
+        with sts.lock:
+            sts.calls.append(call)
+        out = {"RequestId": rid, "AssumedRoleUser": user, "Credentials": creds}
+        if action == "AssumeRoleWithOIDC":
+            out["OIDCTokenInfo"] = {"Subject": "system:serviceaccount:default:dswfs", "Issuer": "https://oidc.mock",
+                                    "ClientIds": "sts.aliyuncs.com"}
+        self.send(200, dumps(out), request_id=rid)
 
     def send_error_json(self, err, rid, entry):
         entry["status"], entry["code"] = err.status, err.code
@@ -1123,7 +1365,9 @@ class Handler(BaseHTTPRequestHandler):
             status = int(rule.get("status", 503 if kind == "status" else 400))
             code = rule.get("code") or ("Throttling.User" if kind == "throttle" else DEFAULT_CODES.get(status, "InternalError"))
             msg = rule.get("message") or MESSAGES.get(code, "The request has failed: %s." % code)
-            self.send_error_json(ApiError(status, code, msg), rid, entry)
+            if rule.get("retry_after_ms") is not None:
+                self.extra_headers = [("x-acs-retry-after", str(int(rule["retry_after_ms"])))]
+            self.send_error_json(ApiError(status, code, msg, detail=rule.get("detail")), rid, entry)
             return
         if kind == "timeout":
             self.commit_log()
@@ -1170,7 +1414,8 @@ class Handler(BaseHTTPRequestHandler):
             page_recs = matches[start:start + size] if start < total else []
             head = dumps(collections.OrderedDict([("RequestId", rid), ("Success", True), ("Code", None),
                                                   ("Message", None), ("HttpStatusCode", 200),
-                                                  ("TotalCount", shown)]))
+                                                  ("TotalCount", shown),
+                                                  ("MigrationOptions", dsw_fleet.MIGRATION_OPTIONS)]))
             if kind == "bad_ids":
                 insts = spoil_ids(rule.get("variant", "mixed"), [r.to_dict() for r in page_recs], start)
                 raw = b",".join(dumps(i) for i in insts)
@@ -1305,6 +1550,13 @@ class Handler(BaseHTTPRequestHandler):
                 recs = srv.fleet.select(q)
                 self.send(200, b'{"TotalCount":%d,"Instances":[' % len(recs)
                           + b",".join(r.raw_bytes() for r in recs) + b"]}")
+            elif path == "sts" and m == "GET":
+                self.send_json(200, srv.sts.to_dict())
+            elif path == "sts" and m == "POST":
+                if not isinstance(req, dict):
+                    raise ValueError('body must be {"expiry_s": N, "oidc_tokens": [...], "deny": {...}}')
+                srv.sts.settings(req)
+                self.send_json(200, {"ok": True})
             elif path == "faults" and m == "POST":
                 rules = req.get("faults") if isinstance(req, dict) else req
                 if not isinstance(rules, list):
@@ -1341,9 +1593,17 @@ EPILOG = """control API (unsigned, JSON):
   POST /_mock/instances {instance} | PATCH|DELETE /_mock/instances/<InstanceId>
   POST /_mock/query {"params": {...}}      ListInstances' answer for params, without paging
   GET|POST|DELETE /_mock/faults            POST {"faults": [rule, ...]} replaces the rules
+  GET /_mock/sts | POST /_mock/sts {"expiry_s": N|null, "oidc_tokens": [...]|null,
+                   "deny": {RoleArn: {AccessDeniedDetail members}}, "reset_log": true}
+
+STS: POST / with x-acs-action (or Action=) AssumeRole (signed with a known key: ACS3-HMAC-SHA256 or the
+RPC signature V1) or AssumeRoleWithOIDC (anonymous), version 2015-04-01, parameters in the query or a
+form body. Issued keys (STS.*) are then accepted with their SecurityToken until Expiration (whole
+seconds; expired -> 400 InvalidSecurityToken.Expired).
 
 fault rule: {"kind": K, "count": N (-1 = until cleared), "after": M, "page": P, ...}
-  status {"status": 503, "code": ..., "message": ...}   throttle (Throttling.User, 400)
+  status {"status": 503, "code": ..., "message": ..., "detail": {AccessDeniedDetail},
+          "retry_after_ms": N (sent as x-acs-retry-after)}   throttle (Throttling.User, 400; same members)
   latency {"ms": 50}   timeout {"ms": 30000}   truncate   reset (TCP RST)
   drift {"add": N, "remove": N}   huge {"bytes": N}
   malformed {"variant": cut|html|garbage|empty|trailing}
@@ -1375,6 +1635,10 @@ def parse_args(argv):
     ap.add_argument("--access-key-secret", metavar="SECRET")
     ap.add_argument("--sts", metavar="ID:SECRET:TOKEN", action="append", default=[],
                     help="an STS key: requests signed with ID must carry x-acs-security-token: TOKEN")
+    ap.add_argument("--sts-expiry", type=float, metavar="SECONDS",
+                    help="sessions the STS endpoint issues expire after this (default: DurationSeconds)")
+    ap.add_argument("--oidc-token", action="append", default=[], metavar="TOKEN",
+                    help="an OIDC token AssumeRoleWithOIDC accepts (default: any non-empty token)")
     ap.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every API request")
     ap.add_argument("--default-workspace", default=dsw_fleet.DEFAULT_WORKSPACE,
                     help="workspace used when WorkspaceId is absent (default %(default)s)")
@@ -1416,6 +1680,7 @@ def main(argv=None):
     srv.cfg = args
     srv.fleet = Fleet(recs, gen)
     srv.auth = Auth(args.keys)
+    srv.sts = Sts(srv.auth, args.sts_expiry, args.oidc_token or None)
     srv.faults = Faults()
     srv.stats = Stats()
     srv.drift_lock = threading.Lock()

@@ -1,5 +1,4 @@
 /* api: the PAI-DSW ListInstances client: signed requests, paging, retries, one errno mapping. */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -20,6 +19,7 @@
 #include "api.h"
 #include "buf.h"
 #include "hash.h"
+#include "http.h"
 #include "log.h"
 #include "stats.h"
 
@@ -86,32 +86,7 @@ struct api_client {
 
 /* ---- small helpers ---- */
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
-
-static void curl_init_once(void)
-{
-	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-/* Copies text into a fixed field: control characters become spaces (the field ends up in a
- * one-line log) and a cut never splits a UTF-8 sequence. */
-static void copy_text(char *dst, size_t dstlen, const char *src, size_t srclen)
-{
-	size_t n = srclen < dstlen - 1 ? srclen : dstlen - 1;
-
-	if (n < srclen)
-		while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
-			n--;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)src[i];
-
-		dst[i] = (ch < 0x20 || ch == 0x7f) ? ' ' : (char)ch;
-	}
-	dst[n] = '\0';
-}
-
-#define COPY_FIELD(field, s) copy_text((field), sizeof(field), (s), strlen(s))
+#define COPY_FIELD ERR_COPY_FIELD
 
 static void set_msg(struct err_info *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -126,7 +101,7 @@ static void set_msg(struct err_info *e, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		n = 0;
-	copy_text(e->message, sizeof(e->message), tmp,
+	err_copy_text(e->message, sizeof(e->message), tmp,
 		  (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
 }
 
@@ -150,21 +125,6 @@ static uint32_t rand_u32(void)
 		v = (uint32_t)ts.tv_nsec ^ (uint32_t)(uintptr_t)&ts;
 	}
 	return v;
-}
-
-static int make_nonce(char out[33])
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char raw[16];
-
-	if (RAND_bytes(raw, sizeof(raw)) != 1)
-		return -EIO;
-	for (size_t i = 0; i < sizeof(raw); i++) {
-		out[2 * i] = hex[raw[i] >> 4];
-		out[2 * i + 1] = hex[raw[i] & 15];
-	}
-	out[32] = '\0';
-	return 0;
 }
 
 static bool client_aborted(struct api_client *c)
@@ -255,156 +215,6 @@ void api_client_abort(struct api_client *c)
 
 /* ---- endpoint ---- */
 
-static bool host_is_loopback(const char *host, bool bracketed)
-{
-	unsigned char a[16];
-
-	if (bracketed)
-		return inet_pton(AF_INET6, host, a) == 1 &&
-		       IN6_IS_ADDR_LOOPBACK((const struct in6_addr *)a);
-	if (!strcasecmp(host, "localhost"))
-		return true;
-	/* inet_pton takes only strict dotted quads: "127.1" or "0x7f.0.0.1" are not taken for
-	 * loopback, since resolvers disagree on what they mean. */
-	return inet_pton(AF_INET, host, a) == 1 && a[0] == 127;
-}
-
-static bool host_name_ok(const char *h)
-{
-	size_t n = strlen(h);
-
-	if (n == 0 || n > 253 || h[0] == '.' || h[0] == '-' || strstr(h, ".."))
-		return false;
-	for (const char *p = h; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_'))
-			return false;
-	return true;
-}
-
-/* Splits and checks an endpoint. On success *base is scheme://authority and *host the Host
- * header (lower-case, default port dropped). */
-static int parse_endpoint(const char *ep, char **base, char **host, bool *plain_http,
-			  struct err_info *err)
-{
-	const char *rest, *end, *hs, *he, *port = NULL;
-	char hostbuf[256], hostlc[256], portbuf[8] = "";
-	bool https, bracketed = false;
-	size_t alen, hlen;
-	long portnum = 0;
-
-	*base = *host = NULL;
-	if (!ep || !*ep) {
-		set_msg(err, "endpoint is empty");
-		return -EINVAL;
-	}
-	if (!strncasecmp(ep, "https://", 8)) {
-		https = true;
-		rest = ep + 8;
-	} else if (!strncasecmp(ep, "http://", 7)) {
-		https = false;
-		rest = ep + 7;
-	} else {
-		set_msg(err, "endpoint %.200s: scheme must be https:// (or http:// for a loopback "
-			"address)", ep);
-		return -EINVAL;
-	}
-	end = rest + strcspn(rest, "/?#");
-	if (*end && strcmp(end, "/") != 0) {
-		set_msg(err, "endpoint %.200s: must not have a path, query or fragment", ep);
-		return -EINVAL;
-	}
-	alen = (size_t)(end - rest);
-	if (alen == 0 || memchr(rest, '@', alen)) {
-		set_msg(err, "endpoint %.200s: needs a host and no user information", ep);
-		return -EINVAL;
-	}
-	if (rest[0] == '[') {
-		const char *rb = memchr(rest, ']', alen);
-
-		if (!rb) {
-			set_msg(err, "endpoint %.200s: unterminated [IPv6] address", ep);
-			return -EINVAL;
-		}
-		bracketed = true;
-		hs = rest + 1;
-		he = rb;
-		if (rb + 1 < end) {
-			if (rb[1] != ':') {
-				set_msg(err, "endpoint %.200s: junk after [IPv6] address", ep);
-				return -EINVAL;
-			}
-			port = rb + 2;
-		}
-	} else {
-		const char *colon = memchr(rest, ':', alen);
-
-		hs = rest;
-		he = colon ? colon : end;
-		if (colon)
-			port = colon + 1;
-	}
-	hlen = (size_t)(he - hs);
-	if (hlen == 0 || hlen >= sizeof(hostbuf)) {
-		set_msg(err, "endpoint %.200s: bad host", ep);
-		return -EINVAL;
-	}
-	memcpy(hostbuf, hs, hlen);
-	hostbuf[hlen] = '\0';
-	for (size_t i = 0; i <= hlen; i++)
-		hostlc[i] = (hostbuf[i] >= 'A' && hostbuf[i] <= 'Z') ? (char)(hostbuf[i] + 32) :
-			    hostbuf[i];
-	if (bracketed) {
-		unsigned char a[16];
-
-		if (inet_pton(AF_INET6, hostbuf, a) != 1) {
-			set_msg(err, "endpoint %.200s: bad IPv6 address", ep);
-			return -EINVAL;
-		}
-	} else if (!host_name_ok(hostbuf)) {
-		set_msg(err, "endpoint %.200s: bad host name", ep);
-		return -EINVAL;
-	}
-	if (port) {
-		size_t plen = (size_t)(end - port);
-
-		if (plen == 0 || plen > 5 || strspn(port, "0123456789") < plen) {
-			set_msg(err, "endpoint %.200s: bad port", ep);
-			return -EINVAL;
-		}
-		memcpy(portbuf, port, plen);
-		portbuf[plen] = '\0';
-		portnum = strtol(portbuf, NULL, 10);
-		if (portnum < 1 || portnum > 65535) {
-			set_msg(err, "endpoint %.200s: port out of range", ep);
-			return -EINVAL;
-		}
-	}
-	if (!https && !host_is_loopback(hostbuf, bracketed)) {
-		set_msg(err, "endpoint %.200s: plain http:// is allowed only for loopback hosts "
-			"(127.0.0.0/8, [::1], localhost); use https://", ep);
-		return -EINVAL;
-	}
-	{
-		char portpart[8] = "", *b = NULL, *h = NULL;
-
-		/* The Host header is signed, so it must be exactly what curl would send. */
-		if (port && portnum != (https ? 443 : 80))
-			snprintf(portpart, sizeof(portpart), ":%ld", portnum);
-		if (asprintf(&h, "%s%s%s%s", bracketed ? "[" : "", hostlc, bracketed ? "]" : "",
-			     portpart) < 0)
-			return -ENOMEM;
-		if (asprintf(&b, "%s://%s", https ? "https" : "http", h) < 0) {
-			free(h);
-			return -ENOMEM;
-		}
-		*base = b;
-		*host = h;
-	}
-	*plain_http = !https;
-	return 0;
-}
-
 /* ---- client ---- */
 
 static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *ud)
@@ -448,11 +258,14 @@ int api_client_new(const struct api_config *cfg, struct creds_provider *creds,
 		set_msg(err, "page size %d out of range 1..%d", cfg->page_size, MAX_PAGE_SIZE);
 		return -EINVAL;
 	}
-	pthread_once(&curl_once, curl_init_once);
-	if (curl_init_rc != CURLE_OK) {
-		err->err = -EIO;
-		set_msg(err, "curl_global_init failed: %s", curl_easy_strerror(curl_init_rc));
-		return -EIO;
+	{
+		char why[160] = "";
+
+		if (http_init(why, sizeof(why)) != 0) {
+			err->err = -EIO;
+			set_msg(err, "%s", why);
+			return -EIO;
+		}
 	}
 	c = calloc(1, sizeof(*c));
 	if (!c) {
@@ -471,9 +284,16 @@ int api_client_new(const struct api_config *cfg, struct creds_provider *creds,
 		pthread_cond_init(&c->abort_cv, &ca);
 		pthread_condattr_destroy(&ca);
 	}
-	rc = parse_endpoint(cfg->endpoint, &c->base_url, &c->host, &c->plain_http, err);
-	if (rc)
-		goto out_free;
+	{
+		char why[400] = "";
+
+		rc = http_parse_endpoint(cfg->endpoint, &c->base_url, &c->host, &c->plain_http,
+					 why, sizeof(why));
+		if (rc) {
+			set_msg(err, "%s", why);
+			goto out_free;
+		}
+	}
 	c->connect_timeout_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms :
 							      DEF_CONNECT_TIMEOUT_MS;
 	c->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : DEF_TIMEOUT_MS;
@@ -562,6 +382,8 @@ static void pool_put(struct api_client *c, CURL *h)
 	/* Nothing of this request may outlive it in the handle. */
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, NULL);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, NULL);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
 	pthread_mutex_lock(&c->pool_lock);
 	if (c->nidle < POOL_IDLE_MAX) {
@@ -667,7 +489,7 @@ static bool header_value_ok(const char *v)
 /* Sends one signed request. Returns 0 with the body in x and *status set, or -errno with err
  * filled (transport failures; HTTP-level errors are left to the parser). */
 static int send_once(struct api_client *c, const struct sign_kv *q, size_t nq,
-		     struct xfer *x, int *status, long *retry_after_s, bool *sent,
+		     struct xfer *x, int *status, long *retry_after_ms, bool *sent,
 		     struct err_info *err)
 {
 	char cerr[256] = "", date[21], nonce[33], cbuf[256] = "";
@@ -678,12 +500,12 @@ static int send_once(struct api_client *c, const struct sign_kv *q, size_t nq,
 	size_t nh = 0;
 	CURL *h = NULL;
 	CURLcode cc;
+	struct http_hints hints = { 0 };
 	long code = 0;
-	curl_off_t ra = 0;
 	int rc;
 
 	*status = 0;
-	*retry_after_s = 0;
+	*retry_after_ms = 0;
 	*sent = false;
 	if (!c->creds) {
 		set_msg(err, "no credentials configured");
@@ -700,7 +522,7 @@ static int send_once(struct api_client *c, const struct sign_kv *q, size_t nq,
 		rc = -EACCES;
 		goto out;
 	}
-	rc = make_nonce(nonce);
+	rc = http_nonce(nonce);
 	if (rc) {
 		set_msg(err, "no randomness for the signature nonce");
 		goto out;
@@ -764,29 +586,18 @@ static int send_once(struct api_client *c, const struct sign_kv *q, size_t nq,
 	h = pool_get(c);
 	if (!h)
 		goto out;
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, sl);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (c->ca_file)
-		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-#if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, c->plain_http ? "http" : "https");
-#else
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS, c->plain_http ? CURLPROTO_HTTP : CURLPROTO_HTTPS);
-#endif
-	/* A loopback endpoint must not be sent through an environment proxy. */
-	if (c->plain_http)
-		curl_easy_setopt(h, CURLOPT_PROXY, "");
+	{
+		struct http_setup hs = {
+			.url = url, .headers = sl, .user_agent = c->user_agent,
+			.connect_timeout_ms = c->connect_timeout_ms, .timeout_ms = c->timeout_ms,
+			.plain_http = c->plain_http, .ca_file = c->ca_file,
+			.write_cb = write_cb, .write_data = x, .errbuf = cerr,
+		};
+
+		http_apply(h, &hs);
+	}
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, http_header_cb);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, &hints);
 	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_body);
 	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -809,8 +620,7 @@ static int send_once(struct api_client *c, const struct sign_kv *q, size_t nq,
 		if (curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK)
 			media_type(x->ctype, ct);
 	}
-	if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
-		*retry_after_s = (long)(ra > 3600 ? 3600 : ra);
+	*retry_after_ms = http_retry_after_ms(&hints);
 	*status = (int)code;
 	if (cc != CURLE_OK && client_aborted(c)) {
 		err->curl_code = cc;
@@ -863,13 +673,6 @@ static const char *json_type_name(const cJSON *v)
 	if (cJSON_IsObject(v))
 		return "an object";
 	return "invalid";
-}
-
-static const char *str_member(const cJSON *o, const char *name)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-
-	return cJSON_IsString(v) && v->valuestring ? v->valuestring : NULL;
 }
 
 /* Whether body[0..len) has the escape \u0000 inside a string. Only then is it copied. */
@@ -1033,9 +836,9 @@ int api_parse_page(const char *body, size_t len, int http_status, const char *co
 		return -EBADMSG;
 	}
 	free(copy);
-	code = str_member(root, "Code");
-	msg = str_member(root, "Message");
-	rid = str_member(root, "RequestId");
+	code = err_json_str(root, "Code");
+	msg = err_json_str(root, "Message");
+	rid = err_json_str(root, "RequestId");
 	if (rid)
 		COPY_FIELD(err->request_id, rid);
 	err->http_status = http_status;
@@ -1053,6 +856,7 @@ int api_parse_page(const char *body, size_t len, int http_status, const char *co
 			set_msg(err, "Success is false");
 	}
 	if (rc) {
+		err_read_body(err, root);
 		if (code)
 			COPY_FIELD(err->code, code);
 		if (msg)
@@ -1129,7 +933,7 @@ bad:
 
 /* ---- one page with retries ---- */
 
-static long backoff_ms(const struct api_client *c, int retry, bool throttled, long retry_after_s)
+static long backoff_ms(const struct api_client *c, int retry, bool throttled, long retry_after_ms)
 {
 	long base = c->backoff_base_ms, cap = c->backoff_max_ms, ceiling;
 
@@ -1137,8 +941,8 @@ static long backoff_ms(const struct api_client *c, int retry, bool throttled, lo
 		base *= THROTTLE_BASE_FACTOR;
 		cap *= THROTTLE_MAX_FACTOR;
 	}
-	if (retry_after_s > 0)
-		return retry_after_s * 1000 < cap ? retry_after_s * 1000 : cap;
+	if (retry_after_ms > 0)
+		return retry_after_ms < cap ? retry_after_ms : cap;
 	ceiling = base;
 	for (int i = 1; i < retry && ceiling < cap; i++)
 		ceiling *= 2;
@@ -1204,6 +1008,7 @@ static int fetch_page(struct api_client *c, const struct list_req *r, int pn, in
 		err->http_status = 0;
 		err->curl_code = 0;
 		err->code[0] = err->message[0] = err->request_id[0] = '\0';
+		err_clear_body(err);
 		buf_init(&x.body, c->max_body);
 		rc = send_once(c, q, nq, &x, &status, &retry_after, &sent, err);
 		if (sent)

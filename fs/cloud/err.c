@@ -7,7 +7,9 @@
 #include <strings.h>
 #include <time.h>
 
+#include <ctype.h>
 #include <curl/curl.h>
+#include <cjson/cJSON.h>
 
 #include "err.h"
 
@@ -233,31 +235,64 @@ static void format_when(time_t when, char out[32])
 /* Field lengths are bounded by the array even if a writer forgot the NUL. */
 #define FIELD(e, f) (int)strnlen((e)->f, sizeof((e)->f)), (e)->f
 
+/* The part of a report that is about the answer: "HTTP 403 Code: message [...]; see URL". */
+static void format_answer(const struct err_info *e, char *out, size_t len, size_t *pos)
+{
+	char ebuf[128];
+	const char *msg = e->message[0] ? NULL : strerror_r(-e->err, ebuf, sizeof(ebuf));
+
+	if (e->http_status)
+		put(out, len, pos, "HTTP %d ", e->http_status);
+	else if (e->curl_code)
+		put(out, len, pos, "curl error %ld ", e->curl_code);
+	if (e->code[0])
+		put(out, len, pos, "%.*s: ", FIELD(e, code));
+	if (msg)
+		put(out, len, pos, "%s", msg);
+	else
+		put(out, len, pos, "%.*s", FIELD(e, message));
+	if (e->auth_action[0] || e->auth_principal[0]) {
+		put(out, len, pos, " [missing permission %.*s", FIELD(e, auth_action));
+		if (!e->auth_action[0])
+			put(out, len, pos, "(action not named)");
+		if (e->auth_principal[0])
+			put(out, len, pos, " for %.*s", FIELD(e, auth_principal));
+		if (e->no_permission_type[0])
+			put(out, len, pos, ", %.*s", FIELD(e, no_permission_type));
+		if (e->policy_type[0])
+			put(out, len, pos, ", %.*s", FIELD(e, policy_type));
+		put(out, len, pos, "]");
+	}
+	if (e->recommend[0])
+		put(out, len, pos, "; see %.*s", FIELD(e, recommend));
+}
+
+void err_format_brief(const struct err_info *e, char *out, size_t len)
+{
+	size_t pos = 0;
+
+	if (!out || len == 0)
+		return;
+	out[0] = '\0';
+	format_answer(e, out, len, &pos);
+	if (e->request_id[0])
+		put(out, len, &pos, " (RequestId %.*s)", FIELD(e, request_id));
+}
+
 void err_format(const struct err_info *e, char *out, size_t len)
 {
-	char when[32], ebuf[128];
-	const char *msg;
+	char when[32];
 	size_t pos = 0;
 
 	if (!out || len == 0)
 		return;
 	out[0] = '\0';
 	format_when(e->when, when);
-	msg = e->message[0] ? NULL : strerror_r(-e->err, ebuf, sizeof(ebuf));
 	if (e->query[0])
 		put(out, len, &pos, "%s %.*s: ", when, FIELD(e, query));
 	else
 		put(out, len, &pos, "%s (no filters): ", when);
-	if (e->http_status)
-		put(out, len, &pos, "HTTP %d ", e->http_status);
-	else if (e->curl_code)
-		put(out, len, &pos, "curl error %ld ", e->curl_code);
-	if (e->code[0])
-		put(out, len, &pos, "%.*s: ", FIELD(e, code));
-	if (msg)
-		put(out, len, &pos, "%s", msg);
-	else
-		put(out, len, &pos, "%.*s", FIELD(e, message));
+	format_answer(e, out, len, &pos);
 	put(out, len, &pos, " (");
 	if (e->request_id[0])
 		put(out, len, &pos, "RequestId %.*s, ", FIELD(e, request_id));
@@ -287,4 +322,86 @@ void err_format_long(const struct err_info *e, char *out, size_t len)
 	put(out, len, &pos, "message: %.*s\n", FIELD(e, message));
 	put(out, len, &pos, "request_id: %.*s\n", FIELD(e, request_id));
 	put(out, len, &pos, "attempts: %d\n", e->attempts);
+	if (e->host_id[0])
+		put(out, len, &pos, "host_id: %.*s\n", FIELD(e, host_id));
+	if (e->recommend[0])
+		put(out, len, &pos, "recommend: %.*s\n", FIELD(e, recommend));
+	if (e->auth_action[0])
+		put(out, len, &pos, "auth_action: %.*s\n", FIELD(e, auth_action));
+	if (e->auth_principal[0])
+		put(out, len, &pos, "auth_principal: %.*s\n", FIELD(e, auth_principal));
+	if (e->no_permission_type[0])
+		put(out, len, &pos, "no_permission_type: %.*s\n", FIELD(e, no_permission_type));
+	if (e->policy_type[0])
+		put(out, len, &pos, "policy_type: %.*s\n", FIELD(e, policy_type));
+}
+
+/* ---- reading error answers */
+
+void err_copy_text(char *dst, size_t dstlen, const char *src, size_t srclen)
+{
+	size_t n = srclen < dstlen - 1 ? srclen : dstlen - 1;
+
+	if (n < srclen)
+		while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+			n--;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)src[i];
+
+		dst[i] = (ch < 0x20 || ch == 0x7f) ? ' ' : (char)ch;
+	}
+	dst[n] = '\0';
+}
+
+const char *err_json_str(const cJSON *o, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+	char lower[64];
+
+	if (cJSON_IsString(v) && v->valuestring)
+		return v->valuestring;
+	if (!name[0] || strlen(name) >= sizeof(lower))
+		return NULL;
+	snprintf(lower, sizeof(lower), "%s", name);
+	lower[0] = (char)tolower((unsigned char)lower[0]);
+	v = cJSON_GetObjectItemCaseSensitive(o, lower);
+	return cJSON_IsString(v) && v->valuestring ? v->valuestring : NULL;
+}
+
+void err_clear_body(struct err_info *e)
+{
+	e->host_id[0] = e->recommend[0] = e->auth_action[0] = e->auth_principal[0] = '\0';
+	e->no_permission_type[0] = e->policy_type[0] = '\0';
+}
+
+#define COPY_IF(field, s) do { if (s) ERR_COPY_FIELD(field, s); } while (0)
+
+const char *err_read_body(struct err_info *e, const cJSON *root)
+{
+	const char *code = err_json_str(root, "Code"), *msg = err_json_str(root, "Message");
+	const char *rid = err_json_str(root, "RequestId");
+	const cJSON *d;
+	cJSON *parsed = NULL;
+
+	COPY_IF(e->code, code);
+	COPY_IF(e->message, msg);
+	COPY_IF(e->request_id, rid);
+	COPY_IF(e->host_id, err_json_str(root, "HostId"));
+	COPY_IF(e->recommend, err_json_str(root, "Recommend"));
+	d = cJSON_GetObjectItemCaseSensitive(root, "AccessDeniedDetail");
+	if (!d)
+		d = cJSON_GetObjectItemCaseSensitive(root, "accessDeniedDetail");
+	/* Some gateways send the detail as a JSON document inside a string. */
+	if (cJSON_IsString(d) && d->valuestring && strlen(d->valuestring) < 8192) {
+		parsed = cJSON_Parse(d->valuestring);
+		d = parsed;
+	}
+	if (cJSON_IsObject(d)) {
+		COPY_IF(e->auth_action, err_json_str(d, "AuthAction"));
+		COPY_IF(e->auth_principal, err_json_str(d, "AuthPrincipalDisplayName"));
+		COPY_IF(e->no_permission_type, err_json_str(d, "NoPermissionType"));
+		COPY_IF(e->policy_type, err_json_str(d, "PolicyType"));
+	}
+	cJSON_Delete(parsed);
+	return code;
 }

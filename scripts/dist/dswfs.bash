@@ -12,7 +12,7 @@
 _dswfs_opts_value='endpoint= region= profile= ttl= grace= max_stale= page_size= workspace_id=
 resource_id= connect_timeout= timeout= retries= parallel_pages= max_snapshots= max_walk_mb=
 cache_max_mb= ecs_endpoint= ca_file= verbose= refresh_min_interval= wait_timeout= log_file=
-setuid= fsname= subtype= events_max_kb= shared_cache= shared_cache_key=
+setuid= fsname= subtype= events_max_kb= sts_endpoint= shared_cache= shared_cache_key=
 shared_cache_password_file= shared_cache_user= shared_cache_timeout= shared_cache_lock_wait=
 max_threads= max_idle_threads='
 _dswfs_opts_flag='prefetch show_secrets ecs_role allow_core_dumps nonempty watch allow_other

@@ -179,11 +179,11 @@ def unsupported_profile_mode_is_one_line():
         os.makedirs(os.path.join(env["HOME"], ".aliyun"))
         with open(os.path.join(env["HOME"], ".aliyun", "config.json"), "w") as f:
             json.dump({"current": "r", "profiles": [
-                {"name": "r", "mode": "RamRoleArn", "access_key_id": "LTAIx",
+                {"name": "r", "mode": "CloudSSO", "access_key_id": "LTAIx",
                  "access_key_secret": STS_SECRET, "ram_role_arn": "acs:ram::1:role/x"}]}, f)
         r = dswfs(["-o", f"endpoint={srv.url}", "--query", "instances"], env)
-        one_line_failure(r, "RamRoleArn profile",
-                         "profile r uses mode RamRoleArn, which dswfs does not support")
+        one_line_failure(r, "CloudSSO profile",
+                         "profile r uses mode CloudSSO, which dswfs does not support")
 
 
 @test

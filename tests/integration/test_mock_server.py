@@ -318,8 +318,11 @@ def keep_alive_and_success_shape():
         eq(r.status, 200, "status")
         eq(r.headers.get("Connection"), "keep-alive", "Connection header")
         eq(r.headers.get("Content-Type"), "application/json;charset=utf-8", "content type")
-        eq(list(r.json), ["RequestId", "Success", "Code", "Message", "HttpStatusCode", "TotalCount", "Instances"],
-           "top-level members in the reference's order")
+        eq(list(r.json), ["RequestId", "Success", "Code", "Message", "HttpStatusCode", "TotalCount",
+                          "MigrationOptions", "Instances"],
+           "top-level members in the reference's order, MigrationOptions where the SDK model has it")
+        eq(r.json["MigrationOptions"], dsw_fleet.MIGRATION_OPTIONS, "MigrationOptions at the top")
+        assert all("MigrationOptions" not in i for i in r.json["Instances"]), "not inside instances"
         eq((r.json["Success"], r.json["Code"], r.json["HttpStatusCode"]), (True, None, 200), "success members")
         eq(r.headers.get("x-acs-request-id"), r.json["RequestId"], "request id header")
         assert len(r.json["Instances"]) == min(10, r.json["TotalCount"]), "default PageSize is 10"
@@ -946,10 +949,16 @@ def fleet_has_every_awkward_case():
                  "LatestSnapshot AcceleratorType Accessibility EnvironmentVariables ResourceId ResourceName Priority "
                  "RequestedResource Labels IdleInstanceCuller InstanceSnapshotList CloudDisks WorkspaceSource Driver "
                  "CredentialConfig Affinity ImageAuth Tags DynamicMount OversoldType OversoldInfo TenantId "
-                 "ServiceConfig MigrationOptions").split()
+                 "ServiceConfig").split()
     eq([k for k in reference if k not in keys], [], "every reference field appears")
     assert "FutureField" in keys, "a field the reference does not know"
-    for f in ("LatestSnapshot", "OversoldInfo", "ServiceConfig", "MigrationOptions", "ImageAuth", "CredentialConfig"):
+    assert "MigrationOptions" not in keys, "MigrationOptions is the response body's, not an instance's (SDK model)"
+    vpcs = [i["UserVpc"] for i in fleet if isinstance(i.get("UserVpc"), dict) and i["UserVpc"]]
+    assert vpcs and all("Ip" in v for v in vpcs), "UserVpc.Ip (SDK model)"
+    fwd = [f for v in vpcs for f in v.get("ForwardInfos", [])]
+    assert fwd and all("NlbGatewayId" in f for f in fwd), "ForwardInfos[].NlbGatewayId (SDK model)"
+    assert any(f["NlbGatewayId"] for f in fwd) and any(not f["NlbGatewayId"] for f in fwd), "NLB and NAT forwards"
+    for f in ("LatestSnapshot", "OversoldInfo", "ServiceConfig", "ImageAuth", "CredentialConfig"):
         n = sum(1 for i in fleet if i.get(f) is not None)
         assert 0 < n < len(fleet), "%s only sometimes (%d)" % (f, n)
     assert any(i.get("UserVpc", 0) is None for i in fleet) and any("Labels" not in i for i in fleet), "nulls, missing"

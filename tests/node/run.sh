@@ -3,7 +3,8 @@
 # tests/node/test_*.js, each printing PASS:/FAIL: lines.
 set -u
 cd "$(dirname "$0")"
-if [ ! -d node_modules/@alicloud/openapi-core ] || [ ! -d node_modules/@alicloud/openapi-util ]; then
+if [ ! -d node_modules/@alicloud/openapi-core ] || [ ! -d node_modules/@alicloud/openapi-util ] ||
+   [ ! -d node_modules/@alicloud/sts20150401 ]; then
 	if ! npm ci --no-audit --no-fund >npm-install.log 2>&1; then
 		echo "FAIL: node.npm-install: could not install @alicloud packages from npm:"
 		sed 's/^/  /' npm-install.log | tail -20

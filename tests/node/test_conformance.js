@@ -11,30 +11,17 @@
 
 const path = require('path');
 const fs = require('fs');
-const http = require('http');
-const { spawn } = require('child_process');
+const { reporter, assert, eq, cleanEnv, startServer: start, control } = require('./mock');
 
-const ROOT = path.resolve(__dirname, '..', '..');
-const MOCK = path.join(ROOT, 'scripts', 'dsw_mock_server.py');
 const AK_ID = 'LTAI5tConformanceKeyId';
 const AK_SECRET = 'Conformance+Secret/=~*';
 const STS_ID = 'STS.NUconformance';
 const STS_SECRET = 'StsSecretValue';
 const STS_TOKEN = 'CAISconformanceToken/+=';
 
-let failures = 0;
-function pass(name) { console.log(`PASS: conformance.${name}`); }
-function fail(name, err) {
-  failures++;
-  for (const line of String((err && err.stack) || err).split('\n')) console.log(`  ${line}`);
-  console.log(`FAIL: conformance.${name}`);
-}
-function assert(cond, msg) { if (!cond) throw new Error(`assertion failed: ${msg}`); }
-function eq(a, b, msg) {
-  const ja = JSON.stringify(a);
-  const jb = JSON.stringify(b);
-  if (ja !== jb) throw new Error(`${msg}: ${ja.slice(0, 400)} != ${jb.slice(0, 400)}`);
-}
+const report = reporter('conformance');
+const pass = report.pass;
+const fail = report.fail;
 
 let Client;
 let OpenApiUtil;
@@ -55,44 +42,11 @@ try {
   process.exit(1);
 }
 
-for (const k of Object.keys(process.env)) {
-  if (/^(https?|no|all)_proxy$/i.test(k) || k.startsWith('ALIBABA_CLOUD_')) delete process.env[k];
-}
+cleanEnv();
 
 function startServer() {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.env.PYTHON || 'python3', [MOCK, '--port', '0', '--instances', '120', '--seed', '7',
-      '--access-key-id', AK_ID, '--access-key-secret', AK_SECRET,
-      '--sts', `${STS_ID}:${STS_SECRET}:${STS_TOKEN}`], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => { proc.kill(); reject(new Error(`server did not start: ${err}`)); }, 20000);
-    proc.stderr.on('data', (d) => { err += d; });
-    proc.stdout.on('data', (d) => {
-      out += d;
-      const m = /^listening on (127\.0\.0\.1):(\d+)\n/.exec(out);
-      if (m) { clearTimeout(timer); resolve({ proc, host: m[1], port: Number(m[2]) }); }
-    });
-    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited ${code}: ${err}`)); });
-  });
-}
-
-function control(srv, method, p, body) {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? null : Buffer.from(JSON.stringify(body));
-    const req = http.request({ host: srv.host, port: srv.port, method, path: `/_mock/${p}`,
-      headers: data ? { 'content-type': 'application/json', 'content-length': data.length } : {} }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode, body: text ? JSON.parse(text) : null });
-      });
-    });
-    req.on('error', reject);
-    if (data) req.write(data);
-    req.end();
-  });
+  return start(['--instances', '120', '--seed', '7', '--access-key-id', AK_ID, '--access-key-secret', AK_SECRET,
+    '--sts', `${STS_ID}:${STS_SECRET}:${STS_TOKEN}`]);
 }
 
 function makeClient(srv, id, secret, token) {
@@ -302,8 +256,8 @@ async function main() {
   }
   srv.proc.removeAllListeners('exit');
   srv.proc.kill('SIGTERM');
-  console.log(`conformance: ${tests.length + 2 - failures} passed, ${failures} failed`);
-  process.exit(failures ? 1 : 0);
+  console.log(`conformance: ${tests.length + 2 - report.failures()} passed, ${report.failures()} failed`);
+  process.exit(report.failures() ? 1 : 0);
 }
 
 main().catch((e) => { fail('main', e); process.exit(1); });

@@ -75,6 +75,8 @@ static void clean_env(void)
 		"ALIBABA_CLOUD_CREDENTIALS_URI", "ALIBABA_CLOUD_ECS_METADATA",
 		"ALIBABA_CLOUD_ECS_METADATA_DISABLED", "ALIBABA_CLOUD_IMDSV1_DISABLED",
 		"ALIBABA_CLOUD_REGION_ID", "http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY",
+		"ALIBABA_CLOUD_ROLE_SESSION_NAME", "ALIBABA_CLOUD_STS_REGION",
+		"ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED",
 	};
 
 	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
@@ -183,7 +185,7 @@ static void expect_fail(const struct creds_options *o, int want_rc, const char *
 			const char *file, int line)
 {
 	struct creds_provider *p = (struct creds_provider *)1;
-	char err[512] = "";
+	char err[2048] = "";
 	int rc = creds_provider_new(o, &p, err, sizeof(err));
 
 	if (rc != want_rc)
@@ -205,7 +207,7 @@ static struct creds_provider *expect_ok(const struct creds_options *o, const cha
 {
 	struct creds_provider *p = NULL;
 	struct creds c;
-	char err[512] = "";
+	char err[2048] = "";
 	int rc = creds_provider_new(o, &p, err, sizeof(err));
 
 	if (rc != 0 || !p) {
@@ -248,6 +250,7 @@ static struct stub {
 	struct route r[8];
 	int n;
 	const char *need_token;		/* when set, GETs without this IMDSv2 token get 401 */
+	char last_req[8192];		/* the last request's head and body, as received */
 	char ttl_seen[64];
 	int unauthorized;
 	int requests;
@@ -294,8 +297,15 @@ static void stub_serve(int fd)
 			return;
 		len += (size_t)k;
 		req[len] = '\0';
-		if (strstr(req, "\r\n\r\n"))
-			break;
+		if (strstr(req, "\r\n\r\n")) {
+			/* The body too (a POST), so closing never resets an unread request. */
+			const char *cl = strcasestr(req, "\r\ncontent-length:");
+			size_t want = (size_t)(strstr(req, "\r\n\r\n") - req) + 4 +
+				      (cl ? strtoul(cl + 17, NULL, 10) : 0);
+
+			if (len >= want || want >= sizeof(req) - 1)
+				break;
+		}
 	}
 	sscanf(req, "%7s %255s", method, path);
 	{
@@ -307,6 +317,7 @@ static void stub_serve(int fd)
 		ttl = header_value(copy2, "x-aliyun-ecs-metadata-token-ttl-seconds");
 		pthread_mutex_lock(&S.mu);
 		S.requests++;
+		memcpy(S.last_req, req, len + 1);
 		if (ttl)
 			snprintf(S.ttl_seen, sizeof(S.ttl_seen), "%s", ttl);
 		for (int i = 0; i < S.n; i++)
@@ -552,21 +563,23 @@ TEST(nothing_configured)
 	fx_end_free();
 }
 
-TEST(oidc_reported_unsupported)
+TEST(oidc_partial_env_noted)
 {
 	struct creds_options o = { 0 };
 	char *log;
 
+	/* All three set but the token file is missing: a broken source, named in the one line. */
 	fx_begin();
 	setenv("ALIBABA_CLOUD_ROLE_ARN", "acs:ram::1:role/r", 1);
 	setenv("ALIBABA_CLOUD_OIDC_PROVIDER_ARN", "acs:ram::1:oidc-provider/p", 1);
 	setenv("ALIBABA_CLOUD_OIDC_TOKEN_FILE", "/nonexistent", 1);
-	EXPECT_FAIL(&o, -ENOENT, "dswfs does not support OIDC role credentials");
+	o.sts_endpoint = "http://127.0.0.1:9";	/* never reached: the file is read first */
+	EXPECT_FAIL(&o, -EINVAL, "oidc-role-arn: OIDC token file /nonexistent");
 	log = fx_end();
 	CHECK_EQ_STR(log, "");
 	free(log);
 
-	/* A later source still answers, but the warning is given. */
+	/* Partly set: not a source; a later source answers, with a warning. */
 	fx_begin();
 	setenv("ALIBABA_CLOUD_ROLE_ARN", "acs:ram::1:role/r", 1);
 	setenv("ALIBABA_CLOUD_OIDC_TOKEN_FILE", "/nonexistent", 1);
@@ -575,7 +588,7 @@ TEST(oidc_reported_unsupported)
 		   SECRET_MARK "\n");
 	EXPECT_OK_FREE(&o, "ini:default", "IniId", "Ini" SECRET_MARK, NULL);
 	log = fx_end();
-	CHECK_CONTAINS(log, "OIDC");
+	CHECK_CONTAINS(log, "OIDC role: ALIBABA_CLOUD_OIDC_PROVIDER_ARN not set");
 	free(log);
 }
 
@@ -711,8 +724,7 @@ TEST(cli_malformed)
 
 TEST(cli_unsupported_modes)
 {
-	static const char *const modes[] = { "RamRoleArn", "ChainableRamRoleArn", "OIDC",
-					     "CloudSSO", "External", "Bogus" };
+	static const char *const modes[] = { "CloudSSO", "External", "OAuth", "Bogus" };
 	struct creds_options o = { 0 };
 
 	fx_begin();
@@ -815,6 +827,13 @@ TEST(cli_ecs_and_uri_modes)
 		       "Uri" TOKEN_MARK);
 	o.profile = "nouri";
 	EXPECT_FAIL(&o, -EINVAL, "profile nouri (mode CredentialsURI) has no credentials_uri");
+	/* the credentials file's ecs_ram_role type */
+	unlink(home_file(".aliyun/config.json"));
+	o.profile = NULL;
+	write_home(".alibabacloud/credentials", "[default]\ntype = ecs_ram_role\n"
+		   "role_name = cli-role\n");
+	EXPECT_OK_FREE(&o, "ini:default/ecs-ram-role:cli-role", "STS.Ecs", "Ecs" SECRET_MARK,
+		       "Ecs" TOKEN_MARK);
 	stub_stop();
 	fx_end_free();
 }
@@ -871,10 +890,12 @@ TEST(ini_errors)
 	fx_begin();
 	write_home(".alibabacloud/credentials", "[default]\ntype = ram_role_arn\n"
 		   "access_key_id = I\naccess_key_secret = S" SECRET_MARK "\n");
-	EXPECT_FAIL(&o, -EINVAL, "section [default] has type ram_role_arn, which dswfs does not "
-		    "support");
+	EXPECT_FAIL(&o, -EINVAL, "section [default] has no role ARN");
 	write_home(".alibabacloud/credentials", "[default]\ntype = ecs_ram_role\n");
-	EXPECT_FAIL(&o, -EINVAL, "type ecs_ram_role");
+	EXPECT_FAIL(&o, -EINVAL, "has type ecs_ram_role, which needs the ECS RAM role source: add "
+		    "-o ecs_role");
+	write_home(".alibabacloud/credentials", "[default]\ntype = rsa_key_pair\n");
+	EXPECT_FAIL(&o, -EINVAL, "has type rsa_key_pair, which dswfs does not support");
 	write_home(".alibabacloud/credentials", "[default]\naccess_key_id = I\n"
 		   "access_key_secret = S" SECRET_MARK "\n");
 	EXPECT_FAIL(&o, -EINVAL, "section [default] has no type");
@@ -1375,10 +1396,12 @@ TEST(ecs_failure_falls_to_uri)
 	EXPECT_OK_FREE(&o, "credentials-uri", "STS.Uri", "U" SECRET_MARK, "U" TOKEN_MARK);
 	/* both fail: one message with both reasons */
 	stub_route("GET", "/sts", 500, "", 0);
-	EXPECT_FAIL(&o, -EIO, "HTTP 500 (the ECS RAM role failed (ECS metadata service");
+	EXPECT_FAIL(&o, -EIO, "ecs-ram-role: ECS metadata service http://127.0.0.1:");
+	EXPECT_FAIL(&o, -EIO, "credentials-uri: credentials URI http://127.0.0.1:");
+	EXPECT_FAIL(&o, -EIO, "/...: HTTP 500");
 	stub_stop();
 	log = fx_end();
-	CHECK_CONTAINS(log, "credentials from credentials-uri (the ECS RAM role failed (ECS "
+	CHECK_CONTAINS(log, "credentials from credentials-uri (skipped ecs-ram-role (ECS "
 		       "metadata service http://127.0.0.1:");
 	free(log);
 }
@@ -1508,4 +1531,343 @@ TEST(concurrent_get_with_refreshes)
 out:
 	stub_stop();
 	fx_end_free();
+}
+
+/* ======================================================================= STS: roles and OIDC */
+
+/* An STS AssumeRole / AssumeRoleWithOIDC answer. */
+static const char *sts_role_json(const char *id, const char *secret, const char *token, time_t exp)
+{
+	static char body[1024];
+	char date[21];
+
+	sign_format_date((long long)exp, date);
+	snprintf(body, sizeof(body), "{\"RequestId\":\"R-1\",\"AssumedRoleUser\":{\"Arn\":"
+		 "\"acs:ram::1:role/x/s\",\"AssumedRoleId\":\"3:s\"},\"Credentials\":{"
+		 "\"AccessKeyId\":\"%s\",\"AccessKeySecret\":\"%s\",\"SecurityToken\":\"%s\","
+		 "\"Expiration\":\"%s\"}}", id, secret, token, date);
+	return body;
+}
+
+/* The last request the stub saw (a copy). */
+static const char *stub_last(void)
+{
+	static char copy[8192];
+
+	pthread_mutex_lock(&S.mu);
+	memcpy(copy, S.last_req, sizeof(copy));
+	pthread_mutex_unlock(&S.mu);
+	return copy;
+}
+
+static char sts_base[64];
+
+static const char *stub_base(void)
+{
+	snprintf(sts_base, sizeof(sts_base), "http://127.0.0.1:%d", S.port);
+	return sts_base;
+}
+
+TEST(cli_ram_role_arn_assume_and_refresh)
+{
+	struct creds_options o = { .now = fake_now, .timeout_ms = SLOW_OK_MS };
+	struct creds_provider *p;
+	struct creds c;
+	char cfg[1024], err[1024];
+	const char *req;
+
+	fx_begin();
+	stub_start();
+	o.sts_endpoint = stub_base();
+	stub_route("POST", "/", 200, sts_role_json("STS.Role1", "R1" SECRET_MARK, "R1" TOKEN_MARK,
+						     fake_now() + 3600), 0);
+	/* the mode as aliyun-cli reads it: case-insensitively */
+	snprintf(cfg, sizeof(cfg), "{\"current\":\"r\",\"profiles\":[{\"name\":\"r\",\"mode\":"
+		 "\"ramRoleARN\",\"access_key_id\":\"SrcId\",\"access_key_secret\":\"Src" SECRET_MARK
+		 "\",\"ram_role_arn\":\"acs:ram::1:role/x\",\"ram_session_name\":\"sess-1\","
+		 "\"expired_seconds\":1800,\"policy\":\"{\\\"Version\\\":\\\"1\\\"}\","
+		 "\"external_id\":\"ext-9\",\"region_id\":\"cn-beijing\"}]}");
+	write_home(".aliyun/config.json", cfg);
+	p = EXPECT_OK(&o, "cli-profile:r/ram-role-arn", "STS.Role1", "R1" SECRET_MARK,
+		      "R1" TOKEN_MARK);
+	CHECK_EQ_STR(creds_region(p), "cn-beijing");
+	req = stub_last();
+	CHECK_CONTAINS(req, "x-acs-action: AssumeRole\r\n");
+	CHECK_CONTAINS(req, "x-acs-version: 2015-04-01\r\n");
+	CHECK_CONTAINS(req, "Authorization: ACS3-HMAC-SHA256 Credential=SrcId,SignedHeaders=");
+	CHECK_CONTAINS(req, "content-type;host;x-acs-action;");
+	CHECK_CONTAINS(req, "application/x-www-form-urlencoded");
+	CHECK_CONTAINS(req, "DurationSeconds=1800");
+	CHECK_CONTAINS(req, "ExternalId=ext-9");
+	CHECK_CONTAINS(req, "Policy=%7B%22Version%22%3A%221%22%7D");
+	CHECK_CONTAINS(req, "RoleArn=acs%3Aram%3A%3A1%3Arole%2Fx");
+	CHECK_CONTAINS(req, "RoleSessionName=sess-1");
+	CHECK(!strstr(req, "POST /?"));		/* nothing in the URL */
+	CHECK_EQ_INT(stub_hits("POST", "/"), 1);
+	/* 15 minutes before expiry: still the same session */
+	set_now(T0 + 3600 - 901);
+	CHECK_EQ_INT(creds_get(p, &c, err, sizeof(err)), 0);
+	CHECK_EQ_STR(c.access_key_id, "STS.Role1");
+	creds_clear(&c);
+	CHECK_EQ_INT(stub_hits("POST", "/"), 1);
+	/* inside the 15 minutes: a new AssumeRole */
+	stub_route("POST", "/", 200, sts_role_json("STS.Role2", "R2" SECRET_MARK, "R2" TOKEN_MARK,
+						     fake_now() + 3600), 0);
+	set_now(T0 + 3600 - 899);
+	CHECK_EQ_INT(creds_get(p, &c, err, sizeof(err)), 0);
+	CHECK_EQ_STR(c.access_key_id, "STS.Role2");
+	CHECK_EQ_STR(c.security_token, "R2" TOKEN_MARK);
+	creds_clear(&c);
+	CHECK_EQ_INT(stub_hits("POST", "/"), 2);
+	creds_provider_free(p);
+	stub_stop();
+	fx_end_free();
+}
+
+TEST(short_sts_session_refreshes_half_way)
+{
+	struct creds_options o = { .now = fake_now, .timeout_ms = SLOW_OK_MS };
+	struct creds_provider *p;
+	struct creds c;
+	char err[1024];
+
+	fx_begin();
+	stub_start();
+	o.sts_endpoint = stub_base();
+	stub_route("POST", "/", 200, sts_role_json("STS.S1", "S" SECRET_MARK, "S" TOKEN_MARK,
+						     fake_now() + 100), 0);
+	write_home(".alibabacloud/credentials", "[default]\ntype = ram_role_arn\n"
+		   "access_key_id = IniId\naccess_key_secret = Ini" SECRET_MARK "\n"
+		   "role_arn = acs:ram::1:role/ini\nrole_session_name = ini-s\n");
+	p = EXPECT_OK(&o, "ini:default/ram-role-arn", "STS.S1", "S" SECRET_MARK, "S" TOKEN_MARK);
+	CHECK_CONTAINS(stub_last(), "Credential=IniId,");
+	CHECK_CONTAINS(stub_last(), "DurationSeconds=3600");	/* the default */
+	/* a 100 s session is not stale from birth: refreshed after half of it */
+	set_now(T0 + 49);
+	CHECK_EQ_INT(creds_get(p, &c, err, sizeof(err)), 0);
+	creds_clear(&c);
+	CHECK_EQ_INT(stub_hits("POST", "/"), 1);
+	stub_route("POST", "/", 200, sts_role_json("STS.S2", "S" SECRET_MARK, "S" TOKEN_MARK,
+						     T0 + 150), 0);
+	set_now(T0 + 51);
+	CHECK_EQ_INT(creds_get(p, &c, err, sizeof(err)), 0);
+	CHECK_EQ_STR(c.access_key_id, "STS.S2");
+	creds_clear(&c);
+	creds_provider_free(p);
+	stub_stop();
+	fx_end_free();
+}
+
+TEST(chainable_role_over_another_profile)
+{
+	struct creds_options o = { .now = fake_now, .timeout_ms = SLOW_OK_MS };
+	char cfg[1024];
+
+	fx_begin();
+	stub_start();
+	o.sts_endpoint = stub_base();
+	stub_route("POST", "/", 200, sts_role_json("STS.Chain", "C" SECRET_MARK, "C" TOKEN_MARK,
+						     fake_now() + 3600), 0);
+	snprintf(cfg, sizeof(cfg), "{\"current\":\"chain\",\"profiles\":["
+		 "{\"name\":\"base\",\"mode\":\"StsToken\",\"access_key_id\":\"STS.Base\","
+		 "\"access_key_secret\":\"B" SECRET_MARK "\",\"sts_token\":\"B" TOKEN_MARK "\"},"
+		 "{\"name\":\"chain\",\"mode\":\"ChainableRamRoleArn\",\"source_profile\":\"base\","
+		 "\"ram_role_arn\":\"acs:ram::1:role/c\"},"
+		 "{\"name\":\"loop1\",\"mode\":\"ChainableRamRoleArn\",\"source_profile\":\"loop2\","
+		 "\"ram_role_arn\":\"acs:ram::1:role/c\"},"
+		 "{\"name\":\"loop2\",\"mode\":\"ChainableRamRoleArn\",\"source_profile\":\"loop1\","
+		 "\"ram_role_arn\":\"acs:ram::1:role/c\"},"
+		 "{\"name\":\"short\",\"mode\":\"RamRoleArn\",\"access_key_id\":\"I\","
+		 "\"access_key_secret\":\"S" SECRET_MARK "\",\"ram_role_arn\":\"acs:ram::1:role/c\","
+		 "\"expired_seconds\":600}]}");
+	write_home(".aliyun/config.json", cfg);
+	EXPECT_OK_FREE(&o, "cli-profile:chain/chainable-ram-role-arn(cli-profile:base)",
+		       "STS.Chain", "C" SECRET_MARK, "C" TOKEN_MARK);
+	/* the source's STS token signs the AssumeRole */
+	CHECK_CONTAINS(stub_last(), "Credential=STS.Base,");
+	CHECK_CONTAINS(stub_last(), "x-acs-security-token: B" TOKEN_MARK "\r\n");
+	o.profile = "loop1";
+	EXPECT_FAIL(&o, -EINVAL, "source_profile chain longer than 8 (a loop?)");
+	o.profile = "short";
+	EXPECT_FAIL(&o, -EINVAL, "session duration 600 s is outside 900..43200");
+	stub_stop();
+	fx_end_free();
+}
+
+TEST(oidc_env_rereads_the_token_file)
+{
+	struct creds_options o = { .now = fake_now, .timeout_ms = SLOW_OK_MS };
+	struct creds_provider *p;
+	struct creds c;
+	char err[1024];
+	const char *req;
+
+	fx_begin();
+	stub_start();
+	o.sts_endpoint = stub_base();
+	stub_route("POST", "/", 200, sts_role_json("STS.Oidc", "O" SECRET_MARK, "O" TOKEN_MARK,
+						     fake_now() + 3600), 0);
+	write_home("token", "jwt-one" TOKEN_MARK "\n");
+	setenv("ALIBABA_CLOUD_ROLE_ARN", "acs:ram::1:role/k8s", 1);
+	setenv("ALIBABA_CLOUD_OIDC_PROVIDER_ARN", "acs:ram::1:oidc-provider/ack", 1);
+	setenv("ALIBABA_CLOUD_OIDC_TOKEN_FILE", home_file("token"), 1);
+	setenv("ALIBABA_CLOUD_ROLE_SESSION_NAME", "pod-1", 1);
+	/* the chain's order: OIDC before the CLI profile and the INI file */
+	write_home(".alibabacloud/credentials", "[default]\ntype = access_key\n"
+		   "access_key_id = IniId\naccess_key_secret = Ini" SECRET_MARK "\n");
+	p = EXPECT_OK(&o, "oidc-role-arn", "STS.Oidc", "O" SECRET_MARK, "O" TOKEN_MARK);
+	req = stub_last();
+	CHECK_CONTAINS(req, "x-acs-action: AssumeRoleWithOIDC\r\n");
+	CHECK(!strstr(req, "Authorization:"));	/* anonymous: the token is the proof */
+	CHECK_CONTAINS(req, "OIDCToken=jwt-one" TOKEN_MARK);
+	CHECK_CONTAINS(req, "OIDCProviderArn=acs%3Aram%3A%3A1%3Aoidc-provider%2Fack");
+	CHECK_CONTAINS(req, "RoleSessionName=pod-1");
+	/* Kubernetes rotates the token: the refresh sends the new one */
+	write_home("token", "jwt-two" TOKEN_MARK);
+	set_now(T0 + 3600 - 100);
+	CHECK_EQ_INT(creds_get(p, &c, err, sizeof(err)), 0);
+	creds_clear(&c);
+	CHECK_CONTAINS(stub_last(), "OIDCToken=jwt-two" TOKEN_MARK);
+	creds_provider_free(p);
+	/* an env AK comes first and is used as it is */
+	setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "EnvId", 1);
+	setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "Env" SECRET_MARK, 1);
+	EXPECT_OK_FREE(&o, "environment", "EnvId", "Env" SECRET_MARK, NULL);
+	CHECK_EQ_INT(stub_hits("POST", "/"), 2);
+	stub_stop();
+	fx_end_free();
+}
+
+TEST(cli_oidc_mode)
+{
+	struct creds_options o = { .now = fake_now, .timeout_ms = SLOW_OK_MS };
+	char cfg[1024];
+
+	fx_begin();
+	stub_start();
+	stub_route("POST", "/", 200, sts_role_json("STS.CliOidc", "O" SECRET_MARK, "O" TOKEN_MARK,
+						     fake_now() + 3600), 0);
+	write_home("tok", "cli-jwt" TOKEN_MARK);
+	/* the profile's own sts_endpoint, no -o sts_endpoint */
+	snprintf(cfg, sizeof(cfg), "{\"current\":\"o\",\"profiles\":[{\"name\":\"o\",\"mode\":\"oidc\","
+		 "\"oidc_provider_arn\":\"acs:ram::1:oidc-provider/p\",\"oidc_token_file\":\"%s\","
+		 "\"ram_role_arn\":\"acs:ram::1:role/o\",\"sts_endpoint\":\"%s\"}]}",
+		 home_file("tok"), stub_base());
+	write_home(".aliyun/config.json", cfg);
+	EXPECT_OK_FREE(&o, "cli-profile:o/oidc", "STS.CliOidc", "O" SECRET_MARK, "O" TOKEN_MARK);
+	CHECK_CONTAINS(stub_last(), "OIDCToken=cli-jwt" TOKEN_MARK);
+	stub_stop();
+	fx_end_free();
+}
+
+TEST(broken_role_profile_skipped_for_the_uri)
+{
+	struct creds_options o = { .now = fake_now, .timeout_ms = SLOW_OK_MS };
+	char cfg[512];
+	char *log;
+
+	fx_begin();
+	stub_start();
+	o.sts_endpoint = stub_base();
+	/* STS denies the role: the profile is broken, the credentials URI still answers */
+	stub_route("POST", "/", 403, "{\"RequestId\":\"R-9\",\"HostId\":\"sts.aliyuncs.com\","
+		   "\"Code\":\"NoPermission\",\"Message\":\"You are not authorized to do this action.\","
+		   "\"Recommend\":\"https://api.aliyun.com/troubleshoot?q=NoPermission\","
+		   "\"AccessDeniedDetail\":{\"AuthAction\":\"sts:AssumeRole\","
+		   "\"AuthPrincipalDisplayName\":\"alice\",\"NoPermissionType\":\"ImplicitDeny\","
+		   "\"PolicyType\":\"AccountLevelIdentityBasedPolicy\"}}", 0);
+	stub_route("GET", "/creds", 200, sts_json("STS.Uri", "U" SECRET_MARK, "U" TOKEN_MARK,
+						  fake_now() + 3600), 0);
+	snprintf(cfg, sizeof(cfg), "{\"current\":\"r\",\"profiles\":[{\"name\":\"r\",\"mode\":"
+		 "\"RamRoleArn\",\"access_key_id\":\"SrcId\",\"access_key_secret\":\"Src" SECRET_MARK
+		 "\",\"ram_role_arn\":\"acs:ram::1:role/x\"}]}");
+	write_home(".aliyun/config.json", cfg);
+	EXPECT_FAIL(&o, -EACCES, "HTTP 403 NoPermission: You are not authorized to do this action. "
+		    "[missing permission sts:AssumeRole for alice, ImplicitDeny, "
+		    "AccountLevelIdentityBasedPolicy]; see https://api.aliyun.com/troubleshoot?q="
+		    "NoPermission (RequestId R-9)");
+	setenv("ALIBABA_CLOUD_CREDENTIALS_URI", stub_url("/creds"), 1);
+	EXPECT_OK_FREE(&o, "credentials-uri", "STS.Uri", "U" SECRET_MARK, "U" TOKEN_MARK);
+	stub_stop();
+	log = fx_end();
+	CHECK_CONTAINS(log, "warning: credentials from credentials-uri (skipped cli-profile (STS "
+		       "AssumeRole at http://127.0.0.1:");
+	free(log);
+}
+
+TEST(nothing_works_names_every_source)
+{
+	struct creds_options o = { 0 };
+
+	fx_begin();
+	EXPECT_FAIL(&o, -ENOENT, "environment: ALIBABA_CLOUD_ACCESS_KEY_ID not set; oidc-role-arn: "
+		    "ALIBABA_CLOUD_ROLE_ARN not set; cli-profile: no ");
+	EXPECT_FAIL(&o, -ENOENT, "; ecs-ram-role: not enabled (-o ecs_role); credentials-uri: "
+		    "ALIBABA_CLOUD_CREDENTIALS_URI not set)");
+	fx_end_free();
+}
+
+TEST(sts_endpoint_defaults)
+{
+	static const struct {
+		const char *opt, *prof, *region, *env_region, *env_vpc;
+		bool vpc;
+		const char *want;
+	} cases[] = {
+		{ NULL, NULL, NULL, NULL, NULL, false, "https://sts.aliyuncs.com" },
+		{ NULL, NULL, "cn-beijing", NULL, NULL, false, "https://sts.cn-beijing.aliyuncs.com" },
+		{ NULL, NULL, "cn-beijing", NULL, NULL, true, "https://sts-vpc.cn-beijing.aliyuncs.com" },
+		{ NULL, NULL, NULL, "ap-southeast-1", NULL, false,
+		  "https://sts.ap-southeast-1.aliyuncs.com" },
+		{ NULL, NULL, NULL, "cn-shanghai", "TRUE", false,
+		  "https://sts-vpc.cn-shanghai.aliyuncs.com" },
+		{ NULL, "sts.example.internal", "cn-beijing", NULL, NULL, false,
+		  "https://sts.example.internal" },
+		{ "http://127.0.0.1:8080", "sts.example.internal", "cn-beijing", NULL, NULL, false,
+		  "http://127.0.0.1:8080" },
+	};
+
+	fx_begin();
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *got;
+
+		unsetenv("ALIBABA_CLOUD_STS_REGION");
+		unsetenv("ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED");
+		if (cases[i].env_region)
+			setenv("ALIBABA_CLOUD_STS_REGION", cases[i].env_region, 1);
+		if (cases[i].env_vpc)
+			setenv("ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED", cases[i].env_vpc, 1);
+		got = creds_sts_endpoint(cases[i].opt, cases[i].prof, cases[i].region, cases[i].vpc);
+		CHECK_EQ_STR(got, cases[i].want);
+		free(got);
+	}
+	unsetenv("ALIBABA_CLOUD_STS_REGION");
+	unsetenv("ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED");
+	fx_end_free();
+}
+
+TEST(parse_sts_documents)
+{
+	struct creds c;
+	char err[256];
+
+	CHECK_EQ_INT(creds_parse_sts(sts_role_json("A", "B", "C", T0), strlen(sts_role_json("A", "B",
+		     "C", T0)), &c, "x", err, sizeof(err)), 0);
+	CHECK_EQ_STR(c.access_key_id, "A");
+	CHECK_EQ_INT((long long)c.expiration, (long long)T0);
+	creds_clear(&c);
+	CHECK_EQ_INT(creds_parse_sts("{\"Credentials\":[]}", 18, &c, "x", err, sizeof(err)), -EIO);
+	CHECK_CONTAINS(err, "Credentials is not an object");
+	CHECK_EQ_INT(creds_parse_sts("{\"Credentials\":{\"AccessKeyId\":\"A\",\"AccessKeySecret\":"
+				     "\"B\",\"Expiration\":\"2030-01-01T00:00:00Z\"}}", 94, &c, "x",
+				     err, sizeof(err)), -EIO);
+	CHECK_CONTAINS(err, "has no SecurityToken");
+	CHECK_EQ_INT(creds_parse_sts("{\"AccessKeyId\":\"A\",\"AccessKeySecret\":\"B\","
+				     "\"SecurityToken\":\"C\",\"Expiration\":\"soon\"}", 82, &c, "x",
+				     err, sizeof(err)), -EIO);
+	CHECK_CONTAINS(err, "Expiration is not an ISO 8601");
+	/* not NUL-terminated: only len bytes count */
+	CHECK_EQ_INT(creds_parse_sts("{}garbage", 2, &c, "x", err, sizeof(err)), -EIO);
+	CHECK_CONTAINS(err, "has no AccessKeyId");
+	CHECK_EQ_INT(creds_parse_sts(NULL, 0, &c, "x", err, sizeof(err)), -EIO);
 }

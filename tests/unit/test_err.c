@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
 #include <curl/curl.h>
 
 #include "err.h"
@@ -280,4 +281,65 @@ TEST(format_truncation_never_overflows)
 					    sizeof(e.request_id) + 100);
 	}
 	err_format(&e, NULL, 0); /* nothing to write to: no crash */
+}
+
+/* ---------------------------------------------------------------- reading error answers */
+
+TEST(read_body_as_the_official_engine)
+{
+	struct err_info e;
+	char line[2048], lng[4096];
+	cJSON *j;
+
+	/* lower-case keys, AccessDeniedDetail as an object */
+	memset(&e, 0, sizeof(e));
+	j = cJSON_Parse("{\"code\":\"Forbidden.RAM\",\"message\":\"User not authorized\","
+			"\"requestId\":\"RID-1\",\"HostId\":\"pai-dsw.cn-hangzhou.aliyuncs.com\","
+			"\"Recommend\":\"https://api.aliyun.com/troubleshoot?q=Forbidden.RAM\","
+			"\"AccessDeniedDetail\":{\"AuthAction\":\"pai:ListInstances\","
+			"\"AuthPrincipalType\":\"SubUser\",\"AuthPrincipalDisplayName\":\"bob@corp\","
+			"\"NoPermissionType\":\"ImplicitDeny\",\"PolicyType\":\"ResourceGroupLevel\"}}");
+	CHECK_EQ_STR(err_read_body(&e, j), "Forbidden.RAM");
+	cJSON_Delete(j);
+	CHECK_EQ_STR(e.code, "Forbidden.RAM");
+	CHECK_EQ_STR(e.message, "User not authorized");
+	CHECK_EQ_STR(e.request_id, "RID-1");
+	CHECK_EQ_STR(e.host_id, "pai-dsw.cn-hangzhou.aliyuncs.com");
+	CHECK_EQ_STR(e.auth_action, "pai:ListInstances");
+	CHECK_EQ_STR(e.auth_principal, "bob@corp");
+	e.http_status = 403;
+	e.err = -EACCES;
+	e.attempts = 1;
+	err_format(&e, line, sizeof(line));
+	CHECK(strstr(line, "HTTP 403 Forbidden.RAM: User not authorized [missing permission "
+		     "pai:ListInstances for bob@corp, ImplicitDeny, ResourceGroupLevel]; see "
+		     "https://api.aliyun.com/troubleshoot?q=Forbidden.RAM (RequestId RID-1, "
+		     "1 attempt)") != NULL);
+	err_format_long(&e, lng, sizeof(lng));
+	CHECK(strstr(lng, "host_id: pai-dsw.cn-hangzhou.aliyuncs.com\n") != NULL);
+	CHECK(strstr(lng, "auth_action: pai:ListInstances\n") != NULL);
+	CHECK(strstr(lng, "auth_principal: bob@corp\n") != NULL);
+	CHECK(strstr(lng, "recommend: https://api.aliyun.com/troubleshoot?q=Forbidden.RAM\n") != NULL);
+	err_clear_body(&e);
+	CHECK_EQ_STR(e.auth_action, "");
+
+	/* capitalised keys win; the detail inside a JSON string; control characters flattened */
+	memset(&e, 0, sizeof(e));
+	j = cJSON_Parse("{\"Code\":\"A\",\"code\":\"b\",\"Message\":\"two\\nlines\","
+			"\"AccessDeniedDetail\":\"{\\\"AuthAction\\\":\\\"pai:ListInstances\\\"}\"}");
+	CHECK_EQ_STR(err_read_body(&e, j), "A");
+	cJSON_Delete(j);
+	CHECK_EQ_STR(e.message, "two lines");
+	CHECK_EQ_STR(e.auth_action, "pai:ListInstances");
+	CHECK_EQ_STR(e.auth_principal, "");
+	err_format_brief(&e, line, sizeof(line));
+	CHECK(strstr(line, "A: two lines [missing permission pai:ListInstances]") != NULL);
+
+	/* wrong types are ignored, not trusted */
+	memset(&e, 0, sizeof(e));
+	j = cJSON_Parse("{\"Code\":7,\"AccessDeniedDetail\":[1],\"Recommend\":null}");
+	CHECK(err_read_body(&e, j) == NULL);
+	cJSON_Delete(j);
+	CHECK_EQ_STR(e.code, "");
+	CHECK_EQ_STR(e.recommend, "");
 }

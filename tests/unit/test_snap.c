@@ -469,7 +469,7 @@ TEST(directory_names_are_escaped_ids)
 	snap_unref(s);
 }
 
-TEST(times_fall_back_to_fetch_time)
+TEST(times_fall_back_to_creation_then_fetch_time)
 {
 	cJSON *arr = cJSON_CreateArray(), *o;
 	struct snap *s;
@@ -490,10 +490,13 @@ TEST(times_fall_back_to_fetch_time)
 		return;
 	CHECK_EQ_INT(snap_mtime(s, 0), 1709208000);
 	CHECK_EQ_INT(snap_ctime(s, 0), FETCHED);
-	CHECK_EQ_INT(snap_mtime(s, 1), FETCHED);
+	/* a malformed (or null) GmtModifiedTime: never modified, so last changed at creation */
+	CHECK_EQ_INT(snap_mtime(s, 1), REF_TIME);
 	CHECK_EQ_INT(snap_ctime(s, 1), REF_TIME);
 	CHECK_EQ_INT(snap_mtime(s, 2), FETCHED);
 	CHECK_EQ_INT(snap_ctime(s, 2), FETCHED);
+	/* instances.json changes when its newest instance did */
+	CHECK_EQ_INT(snap_newest_mtime(s), 1709208000);
 	snap_unref(s);
 }
 
@@ -534,7 +537,7 @@ static cJSON *labelled(int i)
 	snprintf(id, sizeof(id), "dsw-%04d", i);
 	o = mini(id, id);
 	set_str(o, "Status", statuses[i % 4]);
-	snprintf(v, sizeof(v), "ws-%d", i % 7);
+	snprintf(v, sizeof(v), "4082%d", i % 7);
 	set_str(o, "WorkspaceId", v);
 	labels = cJSON_AddArrayToObject(o, "Labels");
 	l = cJSON_CreateObject();
@@ -587,8 +590,8 @@ TEST(key_values_are_sorted_distinct_and_computed_once)
 	CHECK_EQ_INT(n, 7);
 	check_sorted_distinct(v, n);
 	if (v && n == 7) {
-		CHECK_EQ_STR(v[0], "ws-0");
-		CHECK_EQ_STR(v[6], "ws-6");
+		CHECK_EQ_STR(v[0], "40820");
+		CHECK_EQ_STR(v[6], "40826");
 	}
 	v = snap_key_values(s, QK_LABEL, &n);
 	CHECK_EQ_INT(n, 4);

@@ -1,4 +1,5 @@
-/* fuzz_query: arbitrary mount paths through path_parse; checks the canonical form's laws. */
+/* fuzz_query: arbitrary mount paths through path_parse and path_hint; checks the canonical
+ * form's laws. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -52,6 +53,13 @@ const char *const fuzz_seeds[] = {
 	"/nope",
 	"/instances/status",
 	"/instances/label",
+	"/workspaces-by-name/training_data",
+	"/users",
+	"/users/1612285282502324/status/Running/dsw-1/Status",
+	"/users-by-name/%2E%2E@1",
+	"/instances/create-time-after/2025-01-01",
+	"/instances/stauts/Runing",
+	"/workspaces/abc",
 	NULL,
 };
 
@@ -206,6 +214,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	memcpy(path, data, size);
 	path[size] = 0;
+	{
+		char hint[48];
+
+		memset(hint, 'x', sizeof(hint));
+		if (path_hint(path, hint, sizeof(hint)) && !memchr(hint, 0, sizeof(hint)))
+			fail("hint not terminated", path);
+	}
 	rc = path_parse(path, base, &qp);
 	if (rc != 0 && rc != -ENOENT && rc != -ENAMETOOLONG)
 		fail("unexpected error", path);

@@ -1166,3 +1166,64 @@ out:
 	cJSON_Delete(keys);
 	snap_unref(s);
 }
+
+/* One member of a group-view fixture instance. */
+static cJSON *member(const char *id, const char *ws, const char *ws_name, const char *uid,
+		     const char *user, const char *mtime)
+{
+	cJSON *o = mini(id, id);
+
+	set_str(o, "WorkspaceId", ws);
+	set_str(o, "WorkspaceName", ws_name);
+	set_str(o, "UserId", uid);
+	set_str(o, "UserName", user);
+	set_str(o, "GmtCreateTime", "2021-01-12T14:36:01Z");
+	set_str(o, "GmtModifiedTime", mtime);
+	return o;
+}
+
+TEST(workspace_and_user_views_are_escaped_and_deduplicated)
+{
+	cJSON *arr = cJSON_CreateArray();
+	struct snap *s;
+	static const char *const ws_names[] = { "line%0Abreak", "team%2Fa@40823", "team%2Fa@86177" };
+	static const char *const ws_ids[] = { "112376", "40823", "86177" };
+	static const char *const user_names[] = { "alice", "%2E%2E", "@300", "\xe6\xb5\x8b" };
+	static const char *const user_ids[] = { "100", "200", "300", "400" };
+
+	cJSON_AddItemToArray(arr, member("dsw-1", "40823", "team/a", "100", "alice",
+					 "2024-01-01T00:00:00Z"));
+	/* the first name of an id wins; the newest mtime of its instances is the link's */
+	cJSON_AddItemToArray(arr, member("dsw-2", "40823", "other", NULL, "..",
+					 "2024-06-01T00:00:00Z"));
+	cJSON_AddNumberToObject(cJSON_GetArrayItem(arr, 1), "UserId", 200);
+	cJSON_AddItemToArray(arr, member("dsw-3", "86177", "team/a", "300", NULL, NULL));
+	cJSON_AddItemToArray(arr, member("dsw-4", "abc", "not an id", "x1", "nobody", NULL));
+	cJSON_AddItemToArray(arr, member("dsw-5", "112376", "line\nbreak", "400",
+					 "\xe6\xb5\x8b", NULL));
+	s = build(arr, false);
+	if (!s)
+		return;
+	CHECK_EQ_INT(snap_links_count(s, SNAP_LINKS_WORKSPACES), 3);
+	for (size_t i = 0; i < 3 && snap_links_count(s, SNAP_LINKS_WORKSPACES) == 3; i++) {
+		CHECK_EQ_STR(snap_links_name(s, SNAP_LINKS_WORKSPACES, i), ws_names[i]);
+		CHECK_EQ_STR(snap_links_target(s, SNAP_LINKS_WORKSPACES, i), ws_ids[i]);
+		CHECK_EQ_INT(snap_links_find(s, SNAP_LINKS_WORKSPACES, ws_names[i]), (long)i);
+	}
+	CHECK_EQ_INT(snap_links_mtime(s, SNAP_LINKS_WORKSPACES, 1), 1717200000);
+	CHECK_EQ_INT(snap_links_mtime(s, SNAP_LINKS_WORKSPACES, 2), REF_TIME);
+	CHECK_EQ_INT(snap_links_find(s, SNAP_LINKS_WORKSPACES, "team%2Fa"), -ENOENT);
+	CHECK_EQ_INT(snap_links_find(s, SNAP_LINKS_WORKSPACES, "not an id"), -ENOENT);
+	CHECK_EQ_INT(snap_links_count(s, SNAP_LINKS_USERS), 4);
+	for (size_t i = 0; i < 4 && snap_links_count(s, SNAP_LINKS_USERS) == 4; i++) {
+		CHECK_EQ_STR(snap_links_name(s, SNAP_LINKS_USERS, i), user_names[i]);
+		CHECK_EQ_STR(snap_links_target(s, SNAP_LINKS_USERS, i), user_ids[i]);
+	}
+	CHECK(snap_links_name(s, SNAP_LINKS_USERS, 4) == NULL);
+	/* the instance view is by-name */
+	CHECK_EQ_INT(snap_links_count(s, SNAP_LINKS_INSTANCES), 5);
+	CHECK_EQ_STR(snap_links_name(s, SNAP_LINKS_INSTANCES, 2), snap_link_name(s, 2));
+	CHECK_EQ_STR(snap_links_target(s, SNAP_LINKS_INSTANCES, 2), "dsw-3");
+	CHECK_EQ_INT(snap_links_find(s, SNAP_LINKS__COUNT, "x"), -EINVAL);
+	snap_unref(s);
+}

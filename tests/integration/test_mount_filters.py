@@ -298,7 +298,7 @@ def invalid_values_and_repeated_keys_are_enoent():
     bad = [
         "instances/status/Run ning", "instances/status/Running,Run-ing",
         "instances/status/Running,", "instances/payment-type/Pay As You Go",
-        "instances/accessibility/Sec.ret", "instances/accelerator-type/T/PU",
+        "instances/accessibility/Sec.ret", "instances/accelerator-type/T.PU",
         "workspaces/abc", "workspaces/abc/status/Running", "instances/workspace-id/abc",
         "users/alice", "instances/create-user-id/alice", "instances/create-time-after/2024-1-1",
         "instances/status/Running/status/Stopped", "instances/status/Running/status/Running",

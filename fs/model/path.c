@@ -104,8 +104,8 @@ static int check_path(const char *path)
 }
 
 /* The path below a query directory's own components, starting at c (which may be past the
- * end). Filters are added deferred: the caller finishes the query once. */
-static int parse_query_dir(struct comp *c, struct query *q, struct path_info *out)
+ * end). Filters are added deferred (*added counts them): the caller finishes the query once. */
+static int parse_query_dir(struct comp *c, struct query *q, struct path_info *out, int *added)
 {
 	char buf[PATH_NAME_MAX + 1];
 	int k, rc;
@@ -130,6 +130,7 @@ static int parse_query_dir(struct comp *c, struct query *q, struct path_info *ou
 			rc = query_add_deferred(q, k, comp_str(c, buf));
 			if (rc)
 				return rc == -ENOMEM ? rc : -ENOENT;
+			(*added)++;
 			comp_advance(c);
 			continue;
 		}
@@ -174,7 +175,7 @@ int path_parse(const char *path, const struct query *base, struct path_info *out
 	char buf[PATH_NAME_MAX + 1];
 	struct query *q = NULL;
 	struct comp c;
-	int rc;
+	int rc, added = 0;
 
 	memset(out, 0, sizeof(*out));
 	if (!path || path[0] != '/')
@@ -213,14 +214,14 @@ int path_parse(const char *path, const struct query *base, struct path_info *out
 		rc = query_add_deferred(q, out->key, comp_str(&c, buf));
 		if (rc)
 			goto out_fail;
+		added++;
 	}
 	comp_advance(&c);
-	rc = parse_query_dir(&c, q, out);
+	rc = parse_query_dir(&c, q, out, &added);
 	if (rc)
 		goto out_fail;
-	/* Most lookups (files of instances/<id>/) add nothing, but the base copy's strings are
-	 * current either way; finishing costs one canonical string. */
-	rc = query_finish(q);
+	/* Most lookups (files of instances/<id>/) add nothing: the copy's strings are current. */
+	rc = added ? query_finish(q) : 0;
 	if (rc)
 		goto out_fail;
 	out->query = q;

@@ -1303,6 +1303,12 @@ int tree_query_json(struct tree *t, const char *path, char **json, size_t *len,
 	for (size_t n = strlen(full); n > 1 && full[n - 1] == '/'; n--)
 		full[n - 1] = 0;
 	rc = path_parse(full, t->base, &qp);
+	/* A command line's typo deserves the "did you mean" a mount logs at verbose=1. */
+	if ((rc == -ENOENT || (rc == 0 && qp.node != PATH_QUERY_DIR)) &&
+	    path_hint(full, err->message, sizeof(err->message))) {
+		rc = -ENOENT;
+		goto out_qp;
+	}
 	if (rc)
 		goto out;
 	if (qp.node != PATH_QUERY_DIR) {

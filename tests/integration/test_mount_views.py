@@ -12,8 +12,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (MockServer, Mount, eq, escape_name, read, run, server_query,  # noqa: E402
-                     test, wait_until)
+from harness import (DSWFS, MockServer, Mount, creds_env, eq, escape_name,  # noqa: E402
+                     read, run, server_query, test, wait_until)
 
 T0 = "2024-03-01T08:00:00Z"
 
@@ -255,6 +255,25 @@ def find_newer_trusts_instance_times():
                                  if ts(by_id[iid]["GmtCreateTime"]) <= mid)
     finally:
         os.unlink(ref)
+
+
+@test
+def query_command_says_did_you_mean():
+    srv, m = E.start()
+    for path, says in (("instances/stauts/Running", 'did you mean "status"'),
+                       ("workspaces/abc", "a workspace id is decimal digits")):
+        r = subprocess.run([DSWFS, "-o", f"endpoint={srv.url}", "--query", path],
+                           env=creds_env(), capture_output=True, text=True, timeout=60)
+        eq(r.returncode, 1, f"--query {path}")
+        eq(r.stdout, "", f"--query {path} stdout")
+        assert says in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    r = subprocess.run([DSWFS, "-o", f"endpoint={srv.url}", "--query",
+                        "instances/create-time-after/2024-05-01"],
+                       env=creds_env(), capture_output=True, text=True, timeout=60)
+    eq(r.returncode, 0, r.stderr)
+    eq(sorted(i["InstanceId"] for i in json.loads(r.stdout)),
+       sorted(os.listdir(m.path("instances", "create-time-after", "2024-05-01"))),
+       "--query with a plain date")
 
 
 if __name__ == "__main__":

@@ -115,6 +115,9 @@ long snap_link_find(struct snap *s, const char *name);
  * shared and missing names take the "<name>@<id>" form as by-name does. */
 enum snap_links { SNAP_LINKS_INSTANCES, SNAP_LINKS_WORKSPACES, SNAP_LINKS_USERS, SNAP_LINKS__COUNT };
 
+/* Whether view v has been built (asked for) yet: what the kernel can have been shown. */
+bool snap_links_built(const struct snap *s, enum snap_links v);
+
 /* Number of entries (0 on ENOMEM). */
 size_t snap_links_count(struct snap *s, enum snap_links v);
 

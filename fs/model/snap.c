@@ -1014,6 +1014,12 @@ static int links_ready(struct snap *s, enum snap_links v)
 	return rc;
 }
 
+bool snap_links_built(const struct snap *s, enum snap_links v)
+{
+	return (unsigned)v < SNAP_LINKS__COUNT &&
+	       __atomic_load_n(&s->links[v].ready, __ATOMIC_ACQUIRE);
+}
+
 size_t snap_links_count(struct snap *s, enum snap_links v)
 {
 	return links_ready(s, v) ? 0 : s->links[v].n;

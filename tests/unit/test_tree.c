@@ -301,6 +301,41 @@ TEST(by_name_links)
 	tree_free(t);
 }
 
+TEST(workspace_and_user_views)
+{
+	struct fake f;
+	struct tree *t = make_tree(&f, false);
+	struct names nm = { "", 0 };
+	struct tree_attr a;
+	char target[256];
+
+	/* the fleet has no WorkspaceName: every workspace link is "@<id>" */
+	CHECK_EQ_INT(tree_readdir(t, "/workspaces-by-name", collect, &nm), 0);
+	CHECK_EQ_STR(nm.buf, "@40823 @7 ");
+	CHECK_EQ_INT(tree_getattr(t, "/workspaces-by-name/@7", &a), 0);
+	CHECK_EQ_INT(a.type, TREE_LINK);
+	CHECK_EQ_INT(tree_readlink(t, "/workspaces-by-name/@7", target, sizeof(target)), 0);
+	CHECK_EQ_STR(target, "../workspaces/7");
+	CHECK_EQ_INT(a.size, strlen(target));
+	CHECK_EQ_INT(tree_getattr(t, "/workspaces-by-name/7", &a), -ENOENT);
+	CHECK_EQ_INT(tree_readlink(t, "/workspaces/7", target, sizeof(target)), -EINVAL);
+	/* no UserId in the fleet: users/ and users-by-name/ are empty, not errors */
+	memset(&nm, 0, sizeof(nm));
+	CHECK_EQ_INT(tree_readdir(t, "/users", collect, &nm), 0);
+	CHECK_EQ_INT(tree_readdir(t, "/users-by-name", collect, &nm), 0);
+	CHECK_EQ_INT(nm.n, 0);
+	CHECK_EQ_INT(tree_getattr(t, "/users/12", &a), 0);	/* a query dir, possibly empty */
+	CHECK_EQ_INT(a.type, TREE_DIR);
+	CHECK_EQ_INT(tree_getattr(t, "/users/bob", &a), -ENOENT);
+	/* a refresh invalidates the links the kernel was shown */
+	f.inval[0] = 0;
+	tree_refresh(t);
+	CHECK(strstr(f.inval, "/workspaces-by-name/@7 ") != NULL);
+	CHECK(strstr(f.inval, "/workspaces-by-name ") != NULL);
+	CHECK(strstr(f.inval, "/users ") != NULL);
+	tree_free(t);
+}
+
 TEST(ttl_and_refresh)
 {
 	struct fake f;

@@ -258,6 +258,16 @@ def find_newer_trusts_instance_times():
 
 
 @test
+def readme_counts_hold():
+    """The README's `ls mnt/instances | wc -l` is the number of instances (instances.json and
+    .query are read by name, not listed), and `ls -a` does not show .query either."""
+    srv, m = E.start()
+    eq(int(sh("ls instances | wc -l", m.dir).stdout), len(fleet()), "ls instances | wc -l")
+    eq(int(sh("ls -A instances | wc -l", m.dir).stdout), len(fleet()), "ls -A instances | wc -l")
+    assert sh("cat instances/.query", m.dir).stdout.startswith(b"query "), "cat .query"
+
+
+@test
 def query_command_says_did_you_mean():
     srv, m = E.start()
     for path, says in (("instances/stauts/Running", 'did you mean "status"'),

@@ -873,13 +873,14 @@ static int build_instance_links(struct snap *s, struct linkset *ls, char **esc,
 {
 	for (size_t i = 0; i < s->n; i++) {
 		cJSON *obj = snap_parse_keys(s, i);
-		const cJSON *nm = cJSON_GetObjectItemCaseSensitive(obj, "InstanceName");
+		bool named;
 
 		if (!obj)
 			return -ENOMEM;
+		named = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(obj, "InstanceName"));
 		esc[i] = escaped_member(obj, "InstanceName");
 		cJSON_Delete(obj);
-		if (!esc[i] && cJSON_IsString(nm))
+		if (!esc[i] && named)
 			return -ENOMEM;
 		ids[i] = snap_dirname(s, i);
 	}

@@ -1,4 +1,5 @@
-/* query: mount paths as ListInstances queries (filter keys, validation, canonical form). Pure. */
+/* query: ListInstances queries (filter keys, value rules, canonical form, hints). Pure. The mount
+ * path grammar that builds them is path.h. */
 #ifndef DSWFS_QUERY_H
 #define DSWFS_QUERY_H
 
@@ -30,10 +31,17 @@ const char *query_key_param(enum query_key k);
 /* The key whose directory name is name, or -ENOENT. */
 int query_key_lookup(const char *name);
 
-/* Whether value is acceptable for key: enumerated keys (status: a comma list of the 15
- * statuses; payment-type, accessibility, accelerator-type) must use documented values; numeric
- * keys (min-/max-*) must be decimal digits; create-time-* must be yyyy-mm-ddThh:mm:ssZ;
- * label/tag must be "<key>=<value>" with a non-empty key; every value must be non-empty. */
+/* Whether value is acceptable for key, that is could be something the API has:
+ * - enumerated keys (status: a comma list; payment-type, accessibility, accelerator-type): an
+ *   ASCII word (letters, then letters, digits, '_'; at most 64) per element. Values the
+ *   documentation does not list are accepted (the API adds values over time) and left to the
+ *   server to judge; query_value_documented tells them apart;
+ * - workspace-id: decimal digits (at most 32), or ALL; create-user-id: decimal digits;
+ * - numeric keys (min-/max-*): decimal digits;
+ * - create-time-*: the API's yyyy-mm-ddThh:mm:ssZ or a plain yyyy-mm-dd (00:00:00Z that day),
+ *   a real moment (isotime.h);
+ * - label/tag: "<key>=<value>" with a non-empty key;
+ * every value must be non-empty. */
 bool query_value_valid(enum query_key k, const char *value);
 
 /* Calls emit once for each value of key k that inst carries and that could be typed back as a
@@ -80,6 +88,18 @@ struct query *query_dup(const struct query *q);
  * key twice -EEXIST); an invalid value -ENOENT; -ENOMEM. */
 int query_add(struct query *q, enum query_key k, const char *value);
 
+/* query_add without recomputing the canonical form: several filters cost one query_finish,
+ * which must come before query_canonical, query_params or query_dup read q. Returns as
+ * query_add. */
+int query_add_deferred(struct query *q, enum query_key k, const char *value);
+
+/* Recomputes the canonical form after query_add_deferred. Returns 0 or -ENOMEM. */
+int query_finish(struct query *q);
+
+/* Whether the path could still add key k: not set by the path (label/tag: fewer than
+ * QUERY_MAX_LABELS). */
+bool query_can_add(const struct query *q, enum query_key k);
+
 /* Whether the path (not the base) already set key k (label/tag: at least once). */
 bool query_path_has(const struct query *q, enum query_key k);
 
@@ -94,45 +114,20 @@ int query_params(const struct query *q, struct sign_kv **out, size_t *n);
 
 void query_free(struct query *q);
 
-/* What a mount path names. */
-enum query_node {
-	QN_ROOT,		/* / */
-	QN_QUERY_DIR,		/* instances/, workspaces/<id>/, and <query dir>/<key>/<value>/ */
-	QN_KEY_DIR,		/* <query dir>/<key>/, for a key the query can still take (not
-				 * set by the path; label/tag fewer than four times) */
-	QN_INSTANCES_JSON,	/* <query dir>/instances.json */
-	QN_QUERY_INFO,		/* <query dir>/.query */
-	QN_INSTANCE,		/* <query dir>/<InstanceId>[/<path below it>] */
-	QN_WORKSPACES,		/* workspaces/ */
-	QN_BYNAME,		/* by-name/ */
-	QN_BYNAME_ENTRY,	/* by-name/<name> */
-	QN_CTL_DIR,		/* .dswfs/ */
-	QN_CTL_FILE,		/* .dswfs/<name> */
-	QN_EVENTS,		/* <query dir>/.events (lookup only, never listed) */
-};
+/* Whether every element of value is a documented value of key k (dsw-api-facts.md,
+ * "Enumerations"); true for keys that are not enumerated. */
+bool query_value_documented(enum query_key k, const char *value);
 
-struct query_path {
-	enum query_node node;
-	struct query *query;	/* owned; the enclosing query dir's query for QN_QUERY_DIR,
-				 * QN_KEY_DIR, QN_INSTANCES_JSON, QN_QUERY_INFO, QN_INSTANCE,
-				 * QN_EVENTS;
-				 * NULL otherwise */
-	enum query_key key;	/* QN_KEY_DIR */
-	const char *name;	/* NUL-terminated: the instance directory name (QN_INSTANCE), the
-				 * entry (QN_BYNAME_ENTRY, QN_CTL_FILE); points into the parsed
-				 * path, or into name_buf when more of the path follows it */
-	const char *rest;	/* QN_INSTANCE: the path below the instance directory, no leading
-				 * '/', "" for the directory itself; points into the parsed path */
-	char name_buf[256];	/* private: storage for name */
-};
+/* query_value_documented for the key whose API parameter is param; true for other params. */
+bool query_param_documented(const char *param, const char *value);
 
-/* Parses an absolute mount path ("/", "/instances/status/Running/dsw-1/Status", ...). Only the
- * shape is checked: whether an instance exists is the caller's business. The path must outlive
- * out->name and out->rest. Returns 0 (free with query_path_free), -ENOENT for a path that
- * cannot exist (unknown top-level entry, invalid value, a key used twice, a name that is
- * neither a key, a reserved file nor a plausible instance id), -ENAMETOOLONG, -ENOMEM. */
-int query_parse_path(const char *path, const struct query *base, struct query_path *out);
+/* The filter key directory name closest to name (case, '_' for '-' and up to two edits, for
+ * "did you mean"), or NULL when none is close. Static storage. */
+const char *query_suggest_key(const char *name);
 
-void query_path_free(struct query_path *p);
+/* For an enumerated key: the documented value closest to value's first undocumented element
+ * ("Runing" -> "Running", "running" -> "Running"), or NULL when there is none or none is
+ * close. Static storage. */
+const char *query_suggest_value(enum query_key k, const char *value);
 
 #endif

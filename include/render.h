@@ -52,11 +52,6 @@ int render_compact(const cJSON *item, struct buf *out);
  * is treated as null, as cJSON_Print does. */
 char *render_scalar(const cJSON *item, size_t *len);
 
-/* Seconds since the epoch of a "2021-01-12T14:36:01Z" timestamp, or -1 when s is NULL or not
- * of that form (or not a real moment: month lengths and leap years are checked, seconds stop
- * at 59). 1969-12-31T23:59:59Z is indistinguishable from an error. */
-time_t render_parse_time(const char *s);
-
 /* A rendered directory or file. Its shape is immutable once built and a file's bytes are
  * rendered on first read and then kept, published atomically, so any number of threads may
  * read it. */

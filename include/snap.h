@@ -41,6 +41,10 @@ size_t snap_count(const struct snap *s);
 size_t snap_dropped(const struct snap *s);
 time_t snap_fetched_at(const struct snap *s);
 
+/* The newest snap_mtime of its instances (fetched_at when it has none): the mtime of its
+ * instances.json, so `find -newer` sees it change only when an instance did. */
+time_t snap_newest_mtime(const struct snap *s);
+
 /* The owner's monotonic time of the fetch behind s (0 until set; snap_narrow copies it). Set
  * once, before s is shared. */
 double snap_stamp(const struct snap *s);
@@ -60,9 +64,9 @@ const char *snap_text(const struct snap *s, size_t i, size_t *len);
 cJSON *snap_parse(const struct snap *s, size_t i);
 
 /* Instance i's key members (WorkspaceId, Status, AcceleratorType, PaymentType, Accessibility,
- * InstanceId, InstanceName: every member of those names, in order, nothing else) parsed from a
- * small text kept beside its own: what narrowing and by-name links read, at a fraction of a
- * whole parse. Caller cJSON_Deletes; NULL on ENOMEM. */
+ * InstanceId, InstanceName, WorkspaceName, UserId, UserName: every member of those names, in
+ * order, nothing else) parsed from a small text kept beside its own: what narrowing and the
+ * link views read, at a fraction of a whole parse. Caller cJSON_Deletes; NULL on ENOMEM. */
 cJSON *snap_parse_keys(const struct snap *s, size_t i);
 
 /* Whether snap_parse_keys holds the top-level member of that name. */
@@ -76,7 +80,8 @@ uint64_t snap_hash(const struct snap *s);
 /* Whether instance i of a and instance j of b have the same content. */
 bool snap_same(const struct snap *a, size_t i, const struct snap *b, size_t j);
 
-/* GmtModifiedTime / GmtCreateTime of instance i (fetched_at when missing or malformed). */
+/* GmtModifiedTime / GmtCreateTime of instance i. A missing, null or malformed GmtModifiedTime
+ * falls back to GmtCreateTime (never modified), a missing GmtCreateTime to fetched_at. */
 time_t snap_mtime(const struct snap *s, size_t i);
 time_t snap_ctime(const struct snap *s, size_t i);
 
@@ -102,6 +107,29 @@ const char *snap_link_name(struct snap *s, size_t i);
 
 /* Index of the instance whose by-name entry is name, or -ENOENT. O(1) after the first call. */
 long snap_link_find(struct snap *s, const char *name);
+
+/* The link views, each built on first use. Instances: entry i is instance i, named as
+ * snap_link_name, its target its dirname. Workspaces (users): one entry per value of
+ * snap_key_values(QK_WORKSPACE_ID) (QK_CREATE_USER_ID), in that order, its target that id,
+ * named by the escaped WorkspaceName (UserName) of the first of its instances that has one;
+ * shared and missing names take the "<name>@<id>" form as by-name does. */
+enum snap_links { SNAP_LINKS_INSTANCES, SNAP_LINKS_WORKSPACES, SNAP_LINKS_USERS, SNAP_LINKS__COUNT };
+
+/* Whether view v has been built (asked for) yet: what the kernel can have been shown. */
+bool snap_links_built(const struct snap *s, enum snap_links v);
+
+/* Number of entries (0 on ENOMEM). */
+size_t snap_links_count(struct snap *s, enum snap_links v);
+
+/* Entry i's name and target, owned by s; NULL past the end or on ENOMEM. */
+const char *snap_links_name(struct snap *s, enum snap_links v, size_t i);
+const char *snap_links_target(struct snap *s, enum snap_links v, size_t i);
+
+/* Entry i's mtime: the instance's (snap_mtime), or the newest of the group's instances'. */
+time_t snap_links_mtime(struct snap *s, enum snap_links v, size_t i);
+
+/* The entry named name, or -ENOENT (-ENOMEM). O(1) after the first call. */
+long snap_links_find(struct snap *s, enum snap_links v, const char *name);
 
 /* Approximate bytes held (texts, index, key values, links; shared storage counted by its
  * owner only), for stats. */

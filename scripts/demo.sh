@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # demo: mounts dswfs over the local DSW API server (300 generated instances) until Ctrl-C.
 #
-# Environment: DSWFS_BIN (default ./dswfs), DEMO_DIR (default $TMPDIR/dswfs-demo),
-# DEMO_INSTANCES (default 300). Nothing here talks to anything but 127.0.0.1.
+# Environment: DSWFS_BIN (default ./dswfs), DEMO_DIR (where it mounts; default
+# $TMPDIR/dswfs-demo), DEMO_INSTANCES (default 300). Nothing here talks to anything but 127.0.0.1.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -112,11 +112,15 @@ fi
 
 ID=$(find "$MNT/instances" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' -quit)
 WS=$(find "$MNT/workspaces" -mindepth 1 -maxdepth 1 -printf '%f\n' -quit)
+WSNAME=$(find "$MNT/workspaces-by-name" -mindepth 1 -maxdepth 1 -printf '%f\n' -quit)
+ABS_BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
 touch -d 2025-01-01 "$WORK/since"
 cat <<EOF
 
 dswfs is mounted on $MNT: $INSTANCES demo instances from the local server at $ENDPOINT.
 dswfs log: $WORK/dswfs.log
+(The export line at the end carries this run's throwaway key, which only this demo's local
+server accepts: paste it to query that server without mounting.)
 
 Try, in another terminal:
   ls $MNT/instances | head
@@ -125,6 +129,10 @@ Try, in another terminal:
   ls $MNT/instances/$ID/RequestedResource/
   ls -l $MNT/by-name | head
   ls $MNT/workspaces/ $MNT/workspaces/$WS/status/
+  ls -l $MNT/workspaces-by-name/ $MNT/users/
+  ls '$MNT/workspaces-by-name/$WSNAME/' | head
+  ls $MNT/instances/create-time-after/2025-01-01/ | head
+  cat $MNT/instances/.query
   ls $MNT/workspaces/$WS/status/Running/accelerator-type/GPU/
   grep -lx Failed $MNT/instances/dsw-*/Status | head
   grep -rh --include=GPUType . $MNT/instances | sort | uniq -c
@@ -133,7 +141,7 @@ Try, in another terminal:
   cat $MNT/.dswfs/stats
   echo 1 > $MNT/.dswfs/refresh
   watch -n 1 cat $MNT/.dswfs/stats
-
+  export ALIBABA_CLOUD_ACCESS_KEY_ID=$AK_ID ALIBABA_CLOUD_ACCESS_KEY_SECRET=$AK_SECRET ALIBABA_CLOUD_ECS_METADATA_DISABLED=true; $ABS_BIN -o endpoint=$ENDPOINT --query workspaces/$WS/status/Running | jq length
 Press Ctrl-C here to unmount and stop.
 EOF
 

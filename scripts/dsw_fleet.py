@@ -508,9 +508,9 @@ class Generator:
         elif k == 1:  # a field the reference does not know yet, with awkward member names
             inst["FutureField"] = {"Nested": {"a/b": 1, "": "empty key", "..": [1, 2], "deep": {"x": None}},
                                    "Enabled": True, "Ratio": 0.75}
-        elif k == 2:  # nulls
+        elif k == 2:  # nulls (a never-modified instance's GmtModifiedTime is null too)
             for f in ("UserVpc", "LatestSnapshot", "Labels", "ImageAuth", "Priority", "ReasonCode",
-                      "RequestedResource", "Datasets"):
+                      "RequestedResource", "Datasets", "GmtModifiedTime"):
                 inst[f] = None
         elif k == 3:  # optional fields missing
             for f in ("Datasets", "UserVpc", "Labels", "Tags", "LatestSnapshot", "InstanceSnapshotList",

@@ -22,6 +22,7 @@
 #include "creds.h"
 #include "err.h"
 #include "http.h"
+#include "isotime.h"
 #include "log.h"
 #include "secmem.h"
 #include "sign.h"
@@ -1010,59 +1011,6 @@ static int status_errno(long status)
 	return status == 401 || status == 403 ? -EACCES : -EIO;
 }
 
-/* ISO 8601 "2024-01-02T03:04:05Z", with optional fraction and Z or +hh:mm / -hhmm. */
-static int parse_iso8601(const char *s, time_t *out)
-{
-	int y, mo, d, h, mi, sec, n = 0, oh = 0, om = 0;
-	long long t;
-	const char *p;
-
-	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 || n != 19)
-		return -EINVAL;
-	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 || y < 1970 ||
-	    h < 0 || mi < 0 || sec < 0)
-		return -EINVAL;
-	p = s + n;
-	if (*p == '.') {
-		p++;
-		if (!isdigit((unsigned char)*p))
-			return -EINVAL;
-		while (isdigit((unsigned char)*p))
-			p++;
-	}
-	if (*p == 'Z' || *p == 'z') {
-		p++;
-	} else if (*p == '+' || *p == '-') {
-		int sign = *p == '-' ? -1 : 1, k = 0;
-
-		if (sscanf(p + 1, "%2d%n", &oh, &k) != 1 || k != 2)
-			return -EINVAL;
-		p += 3;
-		if (*p == ':')
-			p++;
-		if (sscanf(p, "%2d%n", &om, &k) != 1 || k != 2)
-			return -EINVAL;
-		p += 2;
-		oh *= sign;
-		om *= sign;
-	} else {
-		return -EINVAL;
-	}
-	if (*p)
-		return -EINVAL;
-	{
-		/* timegm reads the fields as UTC: no TZ or locale state is involved. */
-		struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
-				 .tm_hour = h, .tm_min = mi, .tm_sec = sec };
-
-		t = (long long)timegm(&tm) - oh * 3600LL - om * 60LL;
-	}
-	if ((long long)(time_t)t != t)
-		return -EINVAL;
-	*out = (time_t)t;
-	return 0;
-}
-
 int creds_parse_sts(const char *body, size_t len, struct creds *c, const char *what, char *err,
 		    size_t errlen)
 {
@@ -1105,7 +1053,9 @@ int creds_parse_sts(const char *body, size_t len, struct creds *c, const char *w
 			goto out;
 		}
 	}
-	if (parse_iso8601(v[3], &exp) != 0) {
+	/* STS and metadata servers may add a fraction or write an offset; a time before 1970
+	 * would be a broken server, not an expired credential. */
+	if (isotime_parse(v[3], ISOTIME_ZONE, &exp) != 0 || exp < 0) {
 		seterr(err, errlen, "%s: Expiration is not an ISO 8601 UTC time", what);
 		rc = -EIO;
 		goto out;

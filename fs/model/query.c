@@ -1,4 +1,4 @@
-/* query: mount paths as ListInstances queries (filter keys, validation, canonical form). Pure. */
+/* query: ListInstances queries (filter keys, value rules, canonical form, hints). Pure. */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -8,10 +8,13 @@
 #include <string.h>
 
 #include "buf.h"
+#include "isotime.h"
+#include "path.h"
 #include "query.h"
 
 /* How a key's values are checked. */
-enum vclass { V_TEXT, V_STATUS, V_PAYMENT, V_ACCESS, V_ACCEL, V_NUMBER, V_TIME, V_PAIR };
+enum vclass { V_TEXT, V_STATUS, V_PAYMENT, V_ACCESS, V_ACCEL, V_NUMBER, V_TIME, V_PAIR, V_WSID,
+	      V_UID };
 
 struct keydef {
 	const char *dirname;
@@ -20,7 +23,7 @@ struct keydef {
 };
 
 static const struct keydef keys[QK__COUNT] = {
-	[QK_WORKSPACE_ID] = { "workspace-id", "WorkspaceId", V_TEXT },
+	[QK_WORKSPACE_ID] = { "workspace-id", "WorkspaceId", V_WSID },
 	[QK_INSTANCE_ID] = { "instance-id", "InstanceId", V_TEXT },
 	[QK_INSTANCE_NAME] = { "instance-name", "InstanceName", V_TEXT },
 	[QK_RESOURCE_ID] = { "resource-id", "ResourceId", V_TEXT },
@@ -30,7 +33,7 @@ static const struct keydef keys[QK__COUNT] = {
 	[QK_ACCELERATOR_TYPE] = { "accelerator-type", "AcceleratorType", V_ACCEL },
 	[QK_GPU_TYPE] = { "gpu-type", "GpuType", V_TEXT },
 	[QK_IMAGE_NAME] = { "image-name", "ImageName", V_TEXT },
-	[QK_CREATE_USER_ID] = { "create-user-id", "CreateUserId", V_TEXT },
+	[QK_CREATE_USER_ID] = { "create-user-id", "CreateUserId", V_UID },
 	[QK_MIN_CPU] = { "min-cpu", "MinCpu", V_NUMBER },
 	[QK_MAX_CPU] = { "max-cpu", "MaxCpu", V_NUMBER },
 	[QK_MIN_GPU] = { "min-gpu", "MinGpu", V_NUMBER },
@@ -57,9 +60,8 @@ static const char *const payment_types[] = { "PayAsYouGo", "Subscription", NULL 
 static const char *const accessibilities[] = { "PRIVATE", "PUBLIC", NULL };
 static const char *const accelerator_types[] = { "CPU", "GPU", NULL };
 
-/* Longest path component (NAME_MAX) and path (PATH_MAX with its NUL) the kernel passes. */
-#define COMP_MAX 255
-#define PATH_LIMIT 4096
+/* Longest path component: values and pairs longer than this cannot be typed. */
+#define COMP_MAX PATH_NAME_MAX
 
 struct query {
 	char *base_ws, *base_res;	/* NULL when left out */
@@ -126,31 +128,48 @@ static bool all_digits(const char *s, size_t n)
 	return true;
 }
 
-static int num2(const char *s)
-{
-	return (s[0] - '0') * 10 + (s[1] - '0');
-}
-
-/* yyyy-mm-ddThh:mm:ssZ naming a real moment (month lengths and leap years checked). */
+/* The API's timestamp, or a plain date meaning 00:00:00Z (stored in the API's form). */
 static bool time_valid(const char *v)
 {
-	static const int mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	int y, m, d;
+	time_t t;
 
-	if (strlen(v) != 20 || v[4] != '-' || v[7] != '-' || v[10] != 'T' || v[13] != ':' ||
-	    v[16] != ':' || v[19] != 'Z')
+	return isotime_parse(v, ISOTIME_DATE, &t) == 0;
+}
+
+/* The shape of an enumeration value: the documented ones are ASCII words ("Running",
+ * "PayAsYouGo", "PRIVATE"), and values the API adds later will be too. */
+static bool enum_word(const char *s, size_t len)
+{
+	if (len == 0 || len > 64 || !((s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z')))
 		return false;
-	if (!all_digits(v, 4) || !all_digits(v + 5, 2) || !all_digits(v + 8, 2) ||
-	    !all_digits(v + 11, 2) || !all_digits(v + 14, 2) || !all_digits(v + 17, 2))
-		return false;
-	y = num2(v) * 100 + num2(v + 2);
-	m = num2(v + 5);
-	d = num2(v + 8);
-	if (m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
-		return false;
-	if (m == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
-		return false;
-	return num2(v + 11) <= 23 && num2(v + 14) <= 59 && num2(v + 17) <= 59;
+	for (size_t i = 1; i < len; i++)
+		if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+			return false;
+	return true;
+}
+
+/* A comma list (status) or a single value whose every element is an enumeration word. */
+static bool enum_valid(const char *v, bool list)
+{
+	for (;;) {
+		const char *comma = list ? strchr(v, ',') : NULL;
+		size_t len = comma ? (size_t)(comma - v) : strlen(v);
+
+		if (!enum_word(v, len))
+			return false;
+		if (!comma)
+			return true;
+		v = comma + 1;
+	}
+}
+
+/* Workspace and user ids are decimal ("40823", "1612285282502324"): every id the API issues. */
+static bool id_valid(const char *v)
+{
+	size_t n = strlen(v);
+
+	return n > 0 && n <= 32 && all_digits(v, n);
 }
 
 bool query_value_valid(enum query_key k, const char *value)
@@ -161,13 +180,13 @@ bool query_value_valid(enum query_key k, const char *value)
 		return false;
 	switch (keys[k].vclass) {
 	case V_STATUS:
-		return comma_list_valid(value, statuses);
-	case V_PAYMENT:
-		return in_list(value, strlen(value), payment_types);
-	case V_ACCESS:
-		return in_list(value, strlen(value), accessibilities);
-	case V_ACCEL:
-		return in_list(value, strlen(value), accelerator_types);
+		return enum_valid(value, true);
+	case V_PAYMENT: case V_ACCESS: case V_ACCEL:
+		return enum_valid(value, false);
+	case V_WSID:
+		return id_valid(value) || strcmp(value, "ALL") == 0;
+	case V_UID:
+		return id_valid(value);
 	case V_NUMBER:
 		return all_digits(value, strlen(value));
 	case V_TIME:
@@ -181,18 +200,10 @@ bool query_value_valid(enum query_key k, const char *value)
 	return true;
 }
 
-/* Whether s can be typed as one path component and means itself there. */
-static bool component_ok(const char *s, size_t len)
-{
-	if (len == 0 || len > COMP_MAX || memchr(s, '/', len))
-		return false;
-	return !(len == 1 && s[0] == '.') && !(len == 2 && s[0] == '.' && s[1] == '.');
-}
-
 static void emit_if_ok(enum query_key k, const char *v, void (*emit)(const char *, void *),
 		       void *ctx)
 {
-	if (v && component_ok(v, strlen(v)) && query_value_valid(k, v))
+	if (v && path_component_ok(v, strlen(v)) && query_value_valid(k, v))
 		emit(v, ctx);
 }
 
@@ -613,7 +624,11 @@ static int add_filter(struct query *q, enum query_key k, const char *value, int 
 	if (k != QK_LABEL && k != QK_TAG) {
 		if (q->val[k])
 			return -EEXIST;
-		q->val[k] = strdup(value);
+		/* A plain date goes to the API in its own form: one query, one cache key. */
+		if (keys[k].vclass == V_TIME && strlen(value) == ISOTIME_DATE_LEN)
+			q->val[k] = asprintf(&copy, "%sT00:00:00Z", value) < 0 ? NULL : copy;
+		else
+			q->val[k] = strdup(value);
 		*where = -1;
 		return q->val[k] ? 0 : -ENOMEM;
 	}
@@ -654,6 +669,29 @@ int query_add(struct query *q, enum query_key k, const char *value)
 		}
 	}
 	return rc;
+}
+
+int query_add_deferred(struct query *q, enum query_key k, const char *value)
+{
+	int where;
+
+	return q ? add_filter(q, k, value, &where) : -EINVAL;
+}
+
+int query_finish(struct query *q)
+{
+	return finish(q);
+}
+
+bool query_can_add(const struct query *q, enum query_key k)
+{
+	if (!q || (unsigned)k >= QK__COUNT)
+		return false;
+	if (k == QK_LABEL)
+		return q->nlabels < QUERY_MAX_LABELS;
+	if (k == QK_TAG)
+		return q->ntags < QUERY_MAX_LABELS;
+	return q->val[k] == NULL;
 }
 
 bool query_path_has(const struct query *q, enum query_key k)
@@ -701,187 +739,120 @@ void query_free(struct query *q)
 	free(q);
 }
 
-/* A cursor over the components of an absolute path (all checked by check_path first). */
-struct comp {
-	const char *s;	/* start of the current component */
-	size_t len;
-	const char *next;	/* start of the following component, or NULL at the end */
-};
-
-static void comp_at(struct comp *c, const char *s)
+/* The documented values of an enumerated key, or NULL. */
+static const char *const *documented(enum query_key k)
 {
-	const char *slash = strchr(s, '/');
-
-	c->s = s;
-	c->len = slash ? (size_t)(slash - s) : strlen(s);
-	c->next = slash ? slash + 1 : NULL;
-}
-
-static bool comp_is(const struct comp *c, const char *name)
-{
-	return strlen(name) == c->len && memcmp(c->s, name, c->len) == 0;
-}
-
-/* One pass over the whole path: -ENAMETOOLONG for a path or component beyond the kernel's
- * limits, -ENOENT for an empty, "." or ".." component (the kernel resolves those itself, so
- * their presence means the path did not come from it and names nothing). */
-static int check_path(const char *path)
-{
-	const char *p = path + 1, *start = p;
-
-	for (;; p++) {
-		if (p - path >= PATH_LIMIT)
-			return -ENAMETOOLONG;
-		if (*p == '/' || !*p) {
-			size_t len = (size_t)(p - start);
-
-			if (len > COMP_MAX)
-				return -ENAMETOOLONG;
-			if (!component_ok(start, len))
-				return -ENOENT;
-			if (!*p)
-				return 0;
-			start = p + 1;
-		}
+	switch ((unsigned)k < QK__COUNT ? keys[k].vclass : V_TEXT) {
+	case V_STATUS: return statuses;
+	case V_PAYMENT: return payment_types;
+	case V_ACCESS: return accessibilities;
+	case V_ACCEL: return accelerator_types;
+	default: return NULL;
 	}
 }
 
-/* The path below a query directory's own components, starting at c. *added counts the filters
- * it adds to q. */
-static int parse_query_dir(struct comp *c, struct query *q, struct query_path *out, int *added)
+bool query_value_documented(enum query_key k, const char *value)
 {
-	char value[COMP_MAX + 1];
-	int k, where, rc;
+	const char *const *list = documented(k);
 
-	for (;;) {
-		if (!c->s) {
-			out->node = QN_QUERY_DIR;
-			return 0;
-		}
-		k = key_lookup_n(c->s, c->len);
-		if (k >= 0) {
-			/* A key already used by this path (or a full set of labels/tags) has no
-			 * directory: it could only lead to -EEXIST or -E2BIG. */
-			if (k == QK_LABEL || k == QK_TAG) {
-				if ((k == QK_LABEL ? q->nlabels : q->ntags) >= QUERY_MAX_LABELS)
-					return -ENOENT;
-			} else if (q->val[k]) {
-				return -ENOENT;
-			}
-			if (!c->next) {
-				out->node = QN_KEY_DIR;
-				out->key = k;
-				return 0;
-			}
-			comp_at(c, c->next);
-			memcpy(value, c->s, c->len);
-			value[c->len] = 0;
-			rc = add_filter(q, k, value, &where);
-			if (rc)
-				return rc == -ENOMEM ? rc : -ENOENT;
-			(*added)++;
-			if (c->next)
-				comp_at(c, c->next);
-			else
-				c->s = NULL;
-			continue;
-		}
-		if (comp_is(c, "instances.json") || comp_is(c, ".query") || comp_is(c, ".events")) {
-			if (c->next)
-				return -ENOENT;
-			out->node = comp_is(c, ".query") ? QN_QUERY_INFO :
-				    comp_is(c, ".events") ? QN_EVENTS : QN_INSTANCES_JSON;
-			return 0;
-		}
-		out->node = QN_INSTANCE;
-		if (c->next) {
-			memcpy(out->name_buf, c->s, c->len);
-			out->name_buf[c->len] = 0;
-			out->name = out->name_buf;
-			out->rest = c->next;
-		} else {
-			out->name = c->s;
-			out->rest = c->s + c->len;
-		}
-		return 0;
-	}
+	if (!list)
+		return true;
+	if (!value)
+		return false;
+	if (keys[k].vclass == V_STATUS)
+		return comma_list_valid(value, list);
+	return in_list(value, strlen(value), list);
 }
 
-int query_parse_path(const char *path, const struct query *base, struct query_path *out)
+bool query_param_documented(const char *param, const char *value)
 {
-	struct query *q = NULL;
-	struct comp c;
-	int rc, added = 0;
-
-	memset(out, 0, sizeof(*out));
-	if (!path || path[0] != '/')
-		return -ENOENT;
-	if (!path[1]) {
-		out->node = QN_ROOT;
-		return 0;
-	}
-	rc = check_path(path);
-	if (rc)
-		return rc;
-	comp_at(&c, path + 1);
-	if (comp_is(&c, "by-name") || comp_is(&c, ".dswfs")) {
-		bool byname = comp_is(&c, "by-name");
-
-		if (!c.next) {
-			out->node = byname ? QN_BYNAME : QN_CTL_DIR;
-			return 0;
-		}
-		comp_at(&c, c.next);
-		if (c.next)
-			return -ENOENT;
-		out->node = byname ? QN_BYNAME_ENTRY : QN_CTL_FILE;
-		out->name = c.s;
-		return 0;
-	}
-	if (!comp_is(&c, "instances") && !comp_is(&c, "workspaces"))
-		return -ENOENT;
-	if (comp_is(&c, "workspaces") && !c.next) {
-		out->node = QN_WORKSPACES;
-		return 0;
-	}
-	q = base ? query_dup(base) : query_new(NULL, NULL);
-	if (!q)
-		return -ENOMEM;
-	if (comp_is(&c, "workspaces")) {
-		char id[COMP_MAX + 1];
-		int where;
-
-		comp_at(&c, c.next);
-		memcpy(id, c.s, c.len);
-		id[c.len] = 0;
-		rc = add_filter(q, QK_WORKSPACE_ID, id, &where);
-		if (rc)
-			goto out_fail;
-		added++;
-	}
-	if (c.next)
-		comp_at(&c, c.next);
-	else
-		c.s = NULL;
-	rc = parse_query_dir(&c, q, out, &added);
-	if (rc)
-		goto out_fail;
-	/* Most lookups (files of instances/<id>/) add nothing: the copy's strings are current. */
-	rc = added ? finish(q) : 0;
-	if (rc)
-		goto out_fail;
-	out->query = q;
-	return 0;
-out_fail:
-	query_free(q);
-	memset(out, 0, sizeof(*out));
-	return rc == -ENOMEM || rc == -ENAMETOOLONG ? rc : -ENOENT;
+	for (int k = 0; k < QK__COUNT; k++)
+		if (param && strcmp(keys[k].param, param) == 0)
+			return query_value_documented(k, value);
+	return true;
 }
 
-void query_path_free(struct query_path *p)
+static char fold(char c)
 {
-	if (!p)
-		return;
-	query_free(p->query);
-	p->query = NULL;
+	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c == '_' ? '-' : c;
+}
+
+/* Edit distance (insertions, deletions, substitutions, adjacent transpositions) between a
+ * (al bytes) and b, ignoring case and '_' against '-'; words longer than 64 bytes count as
+ * far from everything. */
+static size_t distance(const char *a, size_t al, const char *b)
+{
+	size_t bl = strlen(b), d[65][65];
+
+	if (al > 64 || bl > 64)
+		return SIZE_MAX;
+	for (size_t i = 0; i <= al; i++)
+		d[i][0] = i;
+	for (size_t j = 0; j <= bl; j++)
+		d[0][j] = j;
+	for (size_t i = 1; i <= al; i++) {
+		for (size_t j = 1; j <= bl; j++) {
+			size_t cost = fold(a[i - 1]) != fold(b[j - 1]), best = d[i - 1][j - 1] + cost;
+
+			if (d[i - 1][j] + 1 < best)
+				best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && fold(a[i - 1]) == fold(b[j - 2]) &&
+			    fold(a[i - 2]) == fold(b[j - 1]) && d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
+		}
+	}
+	return d[al][bl];
+}
+
+/* The candidate closest to word (len bytes) when it is close: at most 2 edits, and fewer than
+ * a third of the candidate's length, so short words do not "correct" to unrelated ones. */
+static const char *closest(const char *word, size_t len, const char *const *cand, size_t n)
+{
+	const char *best = NULL;
+	size_t bd = SIZE_MAX;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t d = distance(word, len, cand[i]);
+
+		if (d < bd && d <= 2 && d * 3 < strlen(cand[i])) {
+			bd = d;
+			best = cand[i];
+		}
+	}
+	return best;
+}
+
+const char *query_suggest_key(const char *name)
+{
+	const char *names[QK__COUNT];
+
+	if (!name)
+		return NULL;
+	for (int k = 0; k < QK__COUNT; k++)
+		names[k] = keys[k].dirname;
+	return closest(name, strlen(name), names, QK__COUNT);
+}
+
+const char *query_suggest_value(enum query_key k, const char *value)
+{
+	const char *const *list = documented(k);
+	size_t n = 0;
+
+	if (!list || !value)
+		return NULL;
+	while (list[n])
+		n++;
+	for (const char *v = value;;) {
+		const char *comma = keys[k].vclass == V_STATUS ? strchr(v, ',') : NULL;
+		size_t len = comma ? (size_t)(comma - v) : strlen(v);
+
+		if (!in_list(v, len, list))
+			return closest(v, len, list, n);
+		if (!comma)
+			return NULL;
+		v = comma + 1;
+	}
 }

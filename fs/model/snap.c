@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "hash.h"
+#include "isotime.h"
 #include "snap.h"
 
 /*
@@ -36,7 +37,6 @@ struct inst {
 	size_t dir_off;			/* escaped InstanceId in s->names */
 	uint64_t hash;			/* of the text */
 	time_t mtime, ctime;
-	char *link;			/* by-name entry, once links_ready */
 	uint8_t shown;			/* atomic */
 };
 
@@ -44,6 +44,17 @@ struct keyvals {
 	int ready;			/* atomic */
 	char **v;
 	size_t n;
+};
+
+/* One link view (by-name, workspaces-by-name, users-by-name): its entries' names, targets and
+ * times, and a table from name to entry. Built once, under s->lock, then read-only. */
+struct linkset {
+	int ready;			/* atomic */
+	size_t n;
+	char **name;			/* entry i's link name */
+	char **target;			/* entry i's target (an id); NULL for instances: the dirname */
+	time_t *mtime;			/* entry i's newest instance mtime; NULL for instances */
+	struct strtab tab;		/* name -> entry */
 };
 
 struct snap {
@@ -54,6 +65,7 @@ struct snap {
 	struct inst *inst;
 	size_t n, dropped;
 	time_t fetched_at;
+	time_t newest;			/* the newest instance mtime; fetched_at when there are none */
 	double stamp;
 	uint64_t hash;
 	struct strtab ids;		/* dirname -> index */
@@ -63,8 +75,7 @@ struct snap {
 
 	pthread_mutex_t lock;		/* builds of the parts below */
 	struct keyvals kv[QK__COUNT];
-	int links_ready;		/* atomic */
-	struct strtab links;		/* link name -> index */
+	struct linkset links[SNAP_LINKS__COUNT];
 };
 
 /* A by-name entry's InstanceId part is cut (with a hash) beyond this, so a name part fits. */
@@ -155,7 +166,7 @@ static const char *dirname_key(const void *ctx, size_t i)
 
 static const char *link_key(const void *ctx, size_t i)
 {
-	return ((const struct snap *)ctx)->inst[i].link;
+	return ((const struct linkset *)ctx)->name[i];
 }
 
 static const char *strv_key(const void *ctx, size_t i)
@@ -166,16 +177,16 @@ static const char *strv_key(const void *ctx, size_t i)
 static time_t member_time(const cJSON *obj, const char *name, time_t fallback)
 {
 	const cJSON *m = cJSON_GetObjectItemCaseSensitive(obj, name);
-	time_t t = render_parse_time(cJSON_IsString(m) ? m->valuestring : NULL);
+	time_t t;
 
-	return t == (time_t)-1 ? fallback : t;
+	return isotime_parse(cJSON_GetStringValue(m), ISOTIME_API, &t) ? fallback : t;
 }
 
 /* The top-level members kept a second time, in a small text of their own per instance, so
  * narrowing and by-name links need not parse whole instances. */
 static const char *const key_members[] = {
 	"WorkspaceId", "Status", "AcceleratorType", "PaymentType", "Accessibility", "InstanceId",
-	"InstanceName",
+	"InstanceName", "WorkspaceName", "UserId", "UserName",
 };
 
 bool snap_keys_cover(const char *member)
@@ -258,8 +269,10 @@ static int add_instance(struct snap *s, struct builder *bd, cJSON *item, bool sh
 	in = &s->inst[s->n];
 	in->text_off = bd->text.len;
 	in->dir_off = bd->names.len;
-	in->mtime = member_time(obj ? obj : item, "GmtModifiedTime", s->fetched_at);
 	in->ctime = member_time(obj ? obj : item, "GmtCreateTime", s->fetched_at);
+	/* An instance never modified (GmtModifiedTime null or missing) was last changed when it
+	 * was created: the fetch time would make it look changed after every refresh. */
+	in->mtime = member_time(obj ? obj : item, "GmtModifiedTime", in->ctime);
 	rc = render_compact(obj ? obj : item, &bd->text);
 	if (!rc)
 		rc = buf_append(&bd->text, "", 1);
@@ -288,10 +301,23 @@ drop:
 	return 0;
 }
 
+static void linkset_free(struct linkset *ls)
+{
+	for (size_t i = 0; ls->name && i < ls->n; i++)
+		free(ls->name[i]);
+	for (size_t i = 0; ls->target && i < ls->n; i++)
+		free(ls->target[i]);
+	free(ls->name);
+	free(ls->target);
+	free(ls->mtime);
+	strtab_free(&ls->tab);
+	memset(ls, 0, sizeof(*ls));
+}
+
 static void snap_destroy(struct snap *s)
 {
-	for (size_t i = 0; i < s->n; i++)
-		free(s->inst[i].link);
+	for (int v = 0; v < SNAP_LINKS__COUNT; v++)
+		linkset_free(&s->links[v]);
 	for (int k = 0; k < QK__COUNT; k++) {
 		for (size_t i = 0; i < s->kv[k].n; i++)
 			free(s->kv[k].v[i]);
@@ -301,7 +327,6 @@ static void snap_destroy(struct snap *s)
 	free(s->own_names);
 	free(s->inst);
 	strtab_free(&s->ids);
-	strtab_free(&s->links);
 	pthread_mutex_destroy(&s->lock);
 	snap_unref(s->base);
 	free(s);
@@ -332,8 +357,12 @@ static void snap_seal(struct snap *s, size_t own_bytes)
 {
 	uint64_t h = HASH_INIT;
 
-	for (size_t i = 0; i < s->n; i++)
+	s->newest = s->n ? s->inst[0].mtime : s->fetched_at;
+	for (size_t i = 0; i < s->n; i++) {
 		h = hash_more(h, &s->inst[i].hash, sizeof(s->inst[i].hash));
+		if (s->inst[i].mtime > s->newest)
+			s->newest = s->inst[i].mtime;
+	}
 	s->hash = hash_more(h, &s->n, sizeof(s->n));
 	s->base_bytes = sizeof(*s) + s->n * sizeof(*s->inst) +
 			(s->ids.mask + 1) * sizeof(uint32_t) + own_bytes;
@@ -452,6 +481,11 @@ size_t snap_dropped(const struct snap *s)
 time_t snap_fetched_at(const struct snap *s)
 {
 	return s->fetched_at;
+}
+
+time_t snap_newest_mtime(const struct snap *s)
+{
+	return s->newest;
 }
 
 double snap_stamp(const struct snap *s)
@@ -744,138 +778,292 @@ static char *link_suffixed(const char *esc_name, const char *esc_id, unsigned sa
 	return out;
 }
 
-/* Puts inst i's link into the table, trying salted names while it collides. */
-static int link_insert(struct snap *s, size_t i, const char *esc_name)
+/* Puts entry i's link into the table, trying salted names while it collides. */
+static int link_insert(struct linkset *ls, size_t i, const char *esc_name, const char *id)
 {
-	size_t pos = strtab_probe(&s->links, s->inst[i].link, link_key, s);
+	size_t pos = strtab_probe(&ls->tab, ls->name[i], link_key, ls);
 
-	for (unsigned salt = 1; s->links.slot[pos]; salt++) {
-		free(s->inst[i].link);
-		s->inst[i].link = link_suffixed(esc_name, snap_dirname(s, i), salt);
-		if (!s->inst[i].link)
+	for (unsigned salt = 1; ls->tab.slot[pos]; salt++) {
+		free(ls->name[i]);
+		ls->name[i] = link_suffixed(esc_name, id, salt);
+		if (!ls->name[i])
 			return -ENOMEM;
-		pos = strtab_probe(&s->links, s->inst[i].link, link_key, s);
+		pos = strtab_probe(&ls->tab, ls->name[i], link_key, ls);
 	}
-	s->links.slot[pos] = (uint32_t)(i + 1);
+	ls->tab.slot[pos] = (uint32_t)(i + 1);
 	return 0;
 }
 
 /*
- * Builds every by-name entry at once (called with s->lock held). A name is shared when several
- * instances have the same escaped name, which covers equal raw names and distinct raw names
- * that escape alike. Shared and missing names get the suffixed form; they go into the table
- * first so a plain name that happens to equal one of them ("a@dsw-1" against the shared "a")
- * is the one that moves aside.
+ * Names every entry of ls (ls->n entries; esc[i] the escaped name of entry i or NULL when it
+ * has none, ids[i] its escaped id; esc[i] is taken when used). A name is shared when several
+ * entries have the same escaped name, which covers equal raw names and distinct raw names that
+ * escape alike. Shared and missing names get the suffixed form "<name>@<id>"; they go into the
+ * table first so a plain name that happens to equal one of them ("a@dsw-1" against the shared
+ * "a") is the one that moves aside.
  */
-static int build_links(struct snap *s)
+static int links_name(struct linkset *ls, char **esc, const char *const *ids)
 {
-	char buf[RENDER_NAME_MAX];
-	char **esc = calloc(s->n ? s->n : 1, sizeof(*esc));
-	uint32_t *first = calloc(s->n ? s->n : 1, sizeof(*first));
-	uint32_t *count = calloc(s->n ? s->n : 1, sizeof(*count));
+	uint32_t *first = calloc(ls->n ? ls->n : 1, sizeof(*first));
+	uint32_t *count = calloc(ls->n ? ls->n : 1, sizeof(*count));
 	struct strtab names = { 0 };
-	size_t bytes = 0;
 	int rc = -ENOMEM;
 
-	if (!esc || !first || !count || strtab_init(&names, s->n) ||
-	    strtab_init(&s->links, s->n))
+	ls->name = calloc(ls->n ? ls->n : 1, sizeof(*ls->name));
+	if (!first || !count || !ls->name || strtab_init(&names, ls->n) ||
+	    strtab_init(&ls->tab, ls->n))
 		goto out;
-	for (size_t i = 0; i < s->n; i++) {
-		cJSON *obj = snap_parse_keys(s, i);
-		const cJSON *nm = cJSON_GetObjectItemCaseSensitive(obj, "InstanceName");
+	for (size_t i = 0; i < ls->n; i++) {
 		size_t pos;
 
-		if (!obj)
-			goto out;
-		if (!cJSON_IsString(nm) || !nm->valuestring) {
-			cJSON_Delete(obj);
-			continue;
-		}
-		render_escape_name(nm->valuestring, buf);
-		cJSON_Delete(obj);
-		esc[i] = strdup(buf);
 		if (!esc[i])
-			goto out;
-		pos = strtab_probe(&names, buf, strv_key, esc);
+			continue;
+		pos = strtab_probe(&names, esc[i], strv_key, esc);
 		if (!names.slot[pos])
 			names.slot[pos] = (uint32_t)(i + 1);
 		first[i] = names.slot[pos] - 1;
 		count[first[i]]++;
 	}
-	for (size_t i = 0; i < s->n; i++) {
+	for (size_t i = 0; i < ls->n; i++) {
 		if (esc[i] && count[first[i]] == 1)
 			continue;
-		s->inst[i].link = link_suffixed(esc[i] ? esc[i] : "", snap_dirname(s, i), 0);
-		if (!s->inst[i].link || link_insert(s, i, esc[i] ? esc[i] : ""))
+		ls->name[i] = link_suffixed(esc[i] ? esc[i] : "", ids[i], 0);
+		if (!ls->name[i] || link_insert(ls, i, esc[i] ? esc[i] : "", ids[i]))
 			goto out;
 	}
-	for (size_t i = 0; i < s->n; i++) {
+	for (size_t i = 0; i < ls->n; i++) {
 		size_t pos;
 
 		if (!esc[i] || count[first[i]] != 1)
 			continue;
-		pos = strtab_probe(&s->links, esc[i], link_key, s);
-		if (!s->links.slot[pos]) {
-			s->inst[i].link = esc[i];
+		pos = strtab_probe(&ls->tab, esc[i], link_key, ls);
+		if (!ls->tab.slot[pos]) {
+			ls->name[i] = esc[i];
 			esc[i] = NULL;
-			s->links.slot[pos] = (uint32_t)(i + 1);
+			ls->tab.slot[pos] = (uint32_t)(i + 1);
 			continue;
 		}
-		s->inst[i].link = link_suffixed(esc[i], snap_dirname(s, i), 0);
-		if (!s->inst[i].link || link_insert(s, i, esc[i]))
+		ls->name[i] = link_suffixed(esc[i], ids[i], 0);
+		if (!ls->name[i] || link_insert(ls, i, esc[i], ids[i]))
 			goto out;
 	}
-	for (size_t i = 0; i < s->n; i++)
-		bytes += strlen(s->inst[i].link) + 1 + sizeof(uint32_t) * 2;
-	__atomic_add_fetch(&s->lazy_bytes, bytes, __ATOMIC_RELAXED);
 	rc = 0;
 out:
-	if (rc) {
-		for (size_t i = 0; i < s->n; i++) {
-			free(s->inst[i].link);
-			s->inst[i].link = NULL;
-		}
-		strtab_free(&s->links);
-	}
-	for (size_t i = 0; esc && i < s->n; i++)
-		free(esc[i]);
-	free(esc);
 	free(first);
 	free(count);
 	strtab_free(&names);
 	return rc;
 }
 
-static int links_ready(struct snap *s)
+/* The escaped string member name of obj, or NULL (when missing or not a string). */
+static char *escaped_member(const cJSON *obj, const char *name)
 {
+	char buf[RENDER_NAME_MAX];
+	const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, name));
+
+	if (!v)
+		return NULL;
+	render_escape_name(v, buf);
+	return strdup(buf);
+}
+
+/* by-name: one entry per instance, named by InstanceName. */
+static int build_instance_links(struct snap *s, struct linkset *ls, char **esc,
+				const char **ids)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		cJSON *obj = snap_parse_keys(s, i);
+		bool named;
+
+		if (!obj)
+			return -ENOMEM;
+		named = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(obj, "InstanceName"));
+		esc[i] = escaped_member(obj, "InstanceName");
+		cJSON_Delete(obj);
+		if (!esc[i] && named)
+			return -ENOMEM;
+		ids[i] = snap_dirname(s, i);
+	}
+	return links_name(ls, esc, ids);
+}
+
+/* What one instance tells a group view (workspaces, users): its id's position among the
+ * group's sorted ids. */
+struct group_ctx {
+	const char *const *ids;
+	size_t n;
+	long found;
+};
+
+static int id_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, *(const char *const *)elem);
+}
+
+static void group_emit(const char *value, void *ctx)
+{
+	struct group_ctx *g = ctx;
+	const char *const *hit = bsearch(value, g->ids, g->n, sizeof(*g->ids), id_cmp);
+
+	if (hit)
+		g->found = hit - g->ids;
+}
+
+/* workspaces-by-name, users-by-name: one entry per id of key k (snap_key_values: the ids that
+ * have query directories), named by the name member of the first instance carrying that id
+ * that has one, its mtime the newest of those instances'. */
+static int build_group_links(struct snap *s, struct linkset *ls, enum query_key k,
+			     const char *name_member, const char *const *vals, char **esc)
+{
+	ls->target = calloc(ls->n ? ls->n : 1, sizeof(*ls->target));
+	ls->mtime = calloc(ls->n ? ls->n : 1, sizeof(*ls->mtime));
+	if (!ls->target || !ls->mtime)
+		return -ENOMEM;
+	for (size_t j = 0; j < ls->n; j++) {
+		ls->target[j] = strdup(vals[j]);
+		if (!ls->target[j])
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < s->n && ls->n; i++) {
+		struct group_ctx g = { vals, ls->n, -1 };
+		cJSON *obj = snap_parse_keys(s, i);
+
+		if (!obj)
+			return -ENOMEM;
+		query_key_values(k, obj, group_emit, &g);
+		if (g.found >= 0) {
+			size_t j = (size_t)g.found;
+
+			if (s->inst[i].mtime > ls->mtime[j])
+				ls->mtime[j] = s->inst[i].mtime;
+			if (!esc[j] && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(obj,
+										   name_member))) {
+				esc[j] = escaped_member(obj, name_member);
+				if (!esc[j]) {
+					cJSON_Delete(obj);
+					return -ENOMEM;
+				}
+			}
+		}
+		cJSON_Delete(obj);
+	}
+	/* Ids are query values (digits): escaping leaves them as they are. */
+	return links_name(ls, esc, (const char *const *)ls->target);
+}
+
+/* The key and name member behind a group view. */
+static const struct {
+	enum query_key key;
+	const char *name_member;
+} groups[SNAP_LINKS__COUNT] = {
+	[SNAP_LINKS_WORKSPACES] = { QK_WORKSPACE_ID, "WorkspaceName" },
+	[SNAP_LINKS_USERS] = { QK_CREATE_USER_ID, "UserName" },
+};
+
+/* Builds view v (called with s->lock held; vals/nvals: the group's ids, read before taking
+ * the lock, which snap_key_values takes itself). */
+static int build_links(struct snap *s, enum snap_links v, const char *const *vals, size_t nvals)
+{
+	struct linkset *ls = &s->links[v];
+	size_t n = v == SNAP_LINKS_INSTANCES ? s->n : nvals, bytes = 0;
+	char **esc = calloc(n ? n : 1, sizeof(*esc));
+	const char **ids = calloc(n ? n : 1, sizeof(*ids));
+	int rc = -ENOMEM;
+
+	ls->n = n;
+	if (!esc || !ids)
+		goto out;
+	if (v == SNAP_LINKS_INSTANCES)
+		rc = build_instance_links(s, ls, esc, ids);
+	else
+		rc = build_group_links(s, ls, groups[v].key, groups[v].name_member, vals, esc);
+	if (rc)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		bytes += strlen(ls->name[i]) + 1 + sizeof(uint32_t) * 2 + sizeof(char *) +
+			 (ls->target ? strlen(ls->target[i]) + 1 + sizeof(time_t) : 0);
+	__atomic_add_fetch(&s->lazy_bytes, bytes, __ATOMIC_RELAXED);
+out:
+	if (rc)
+		linkset_free(ls);
+	for (size_t i = 0; esc && i < n; i++)
+		free(esc[i]);
+	free(esc);
+	free(ids);
+	return rc;
+}
+
+static int links_ready(struct snap *s, enum snap_links v)
+{
+	const char *const *vals = NULL;
+	size_t nvals = 0;
 	int rc = 0;
 
-	if (__atomic_load_n(&s->links_ready, __ATOMIC_ACQUIRE))
+	if ((unsigned)v >= SNAP_LINKS__COUNT)
+		return -EINVAL;
+	if (__atomic_load_n(&s->links[v].ready, __ATOMIC_ACQUIRE))
 		return 0;
+	if (v != SNAP_LINKS_INSTANCES)
+		vals = snap_key_values(s, groups[v].key, &nvals);
 	pthread_mutex_lock(&s->lock);
-	if (!__atomic_load_n(&s->links_ready, __ATOMIC_ACQUIRE)) {
-		rc = build_links(s);
+	if (!__atomic_load_n(&s->links[v].ready, __ATOMIC_ACQUIRE)) {
+		rc = build_links(s, v, vals, nvals);
 		if (rc == 0)
-			__atomic_store_n(&s->links_ready, 1, __ATOMIC_RELEASE);
+			__atomic_store_n(&s->links[v].ready, 1, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
 
+bool snap_links_built(const struct snap *s, enum snap_links v)
+{
+	return (unsigned)v < SNAP_LINKS__COUNT &&
+	       __atomic_load_n(&s->links[v].ready, __ATOMIC_ACQUIRE);
+}
+
+size_t snap_links_count(struct snap *s, enum snap_links v)
+{
+	return links_ready(s, v) ? 0 : s->links[v].n;
+}
+
+const char *snap_links_name(struct snap *s, enum snap_links v, size_t i)
+{
+	if (links_ready(s, v) || i >= s->links[v].n)
+		return NULL;
+	return s->links[v].name[i];
+}
+
+const char *snap_links_target(struct snap *s, enum snap_links v, size_t i)
+{
+	if (links_ready(s, v) || i >= s->links[v].n)
+		return NULL;
+	return s->links[v].target ? s->links[v].target[i] : snap_dirname(s, i);
+}
+
+time_t snap_links_mtime(struct snap *s, enum snap_links v, size_t i)
+{
+	if (links_ready(s, v) || i >= s->links[v].n)
+		return s->fetched_at;
+	return s->links[v].mtime ? s->links[v].mtime[i] : snap_mtime(s, i);
+}
+
+long snap_links_find(struct snap *s, enum snap_links v, const char *name)
+{
+	int rc = links_ready(s, v);
+
+	if (rc)
+		return rc;
+	return strtab_find(&s->links[v].tab, name, link_key, &s->links[v]);
+}
+
 const char *snap_link_name(struct snap *s, size_t i)
 {
-	if (i >= s->n || links_ready(s))
-		return NULL;
-	return s->inst[i].link;
+	return snap_links_name(s, SNAP_LINKS_INSTANCES, i);
 }
 
 long snap_link_find(struct snap *s, const char *name)
 {
-	int rc = links_ready(s);
-
-	if (rc)
-		return rc;
-	return strtab_find(&s->links, name, link_key, s);
+	return snap_links_find(s, SNAP_LINKS_INSTANCES, name);
 }
 
 size_t snap_bytes(const struct snap *s)

@@ -17,6 +17,7 @@
 #include "inode.h"
 #include "log.h"
 #include "metrics.h"
+#include "path.h"
 #include "query.h"
 #include "refresh.h"
 #include "render.h"
@@ -78,8 +79,6 @@ struct tree_file {
 	char *owned;
 	size_t len;
 };
-
-static const char *const top_dirs[] = { "instances", "workspaces", "by-name", ".dswfs" };
 
 static double mono_now(void *ctx)
 {
@@ -252,6 +251,27 @@ static void invalidate_dirs(struct tree *t, const char *dirs, bool base)
 	if (base) {
 		invalidate_listing(t, "/by-name");
 		invalidate_listing(t, "/workspaces");
+		invalidate_listing(t, "/workspaces-by-name");
+		invalidate_listing(t, "/users");
+		invalidate_listing(t, "/users-by-name");
+	}
+}
+
+/* The group link views (workspaces-by-name, users-by-name) of a replaced base answer: few
+ * entries, and a new workspace can rename an old one's link (a shared name takes "@<id>"), so
+ * every one the kernel may hold is invalidated. */
+static void invalidate_group_links(struct tree *t, struct snap *old)
+{
+	static const enum snap_links views[] = { SNAP_LINKS_WORKSPACES, SNAP_LINKS_USERS };
+	char dir[64];
+
+	for (size_t v = 0; v < sizeof(views) / sizeof(views[0]); v++) {
+		/* Never built: nobody looked, so the kernel holds none of its entries. */
+		if (!snap_links_built(old, views[v]))
+			continue;
+		snprintf(dir, sizeof(dir), "/%s-by-name", path_view_dir((enum path_view)views[v]));
+		for (size_t i = 0; i < snap_links_count(old, views[v]); i++)
+			invalidate(t, dir, snap_links_name(old, views[v], i), NULL);
 	}
 }
 
@@ -287,6 +307,8 @@ static void on_replaced(void *ctx, const char *key, void *old_value, void *new_v
 
 	r.dirs = dirs;
 	diff_each(old_value, new_value, invalidate_changed, &r);
+	if (r.base)
+		invalidate_group_links(t, r.old);
 	invalidate_dirs(t, dirs, r.base);
 	free(dirs);
 }
@@ -364,6 +386,10 @@ static int try_narrow(struct tree *t, const struct sign_kv *np, size_t nn, bool 
 
 		if (b && strcmp(b->value, np[i].value) == 0)
 			continue;
+		/* An undocumented enumeration value is the server's to judge: a newer value it
+		 * knows, or a ValidationError; an empty local answer would be neither. */
+		if (!query_param_documented(np[i].name, np[i].value))
+			goto out;
 		for (k = 0; k < sizeof(exact_keys) / sizeof(exact_keys[0]); k++)
 			if (strcmp(exact_keys[k].param, np[i].name) == 0)
 				break;
@@ -474,6 +500,26 @@ static int narrow_stale(struct tree *t, const char *key, const struct sign_kv *p
 	return 0;
 }
 
+/* An enumeration value the documentation does not list goes to the server, which knows values
+ * added since (or answers ValidationError): said at verbose=1, with the likely spelling. */
+static void note_undocumented(const struct sign_kv *params, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int k;
+		const char *sug;
+
+		if (query_param_documented(params[i].name, params[i].value))
+			continue;
+		for (k = 0; k < QK__COUNT; k++)
+			if (strcmp(query_key_param(k), params[i].name) == 0)
+				break;
+		sug = k < QK__COUNT ? query_suggest_value(k, params[i].value) : NULL;
+		log_msg(LOG_INFO, "%s=%s is not a documented value; asking the server%s%s%s",
+			params[i].name, params[i].value, sug ? " (did you mean " : "",
+			sug ? sug : "", sug ? "?)" : "");
+	}
+}
+
 /* The cache's fetch: one complete ListInstances answer turned into a snapshot, or a narrowing
  * of the base answer. Failures are recorded for last_error here, once per fetch, not once per
  * waiting reader. */
@@ -494,6 +540,7 @@ static int fetch_snap(void *ctx, const char *key, const void *arg, void **value,
 	rc = query_params(q, &params, &n);
 	if (rc)
 		goto out_fail;
+	note_undocumented(params, n);
 	rc = try_narrow(t, params, n, false, &s, &base_age);
 	if (rc == 0) {
 		stats_add(STATS_QUERIES_FETCHED, 1);
@@ -781,7 +828,7 @@ static void file_attr(struct tree_attr *a, size_t size, time_t mtime, time_t cti
 
 /* The node below instance qp->name of s at qp->rest: 0 with *idx, *view (put it) and *node
  * (owned by the view), -ENOENT, -ENOMEM. */
-static int instance_node(struct tree *t, struct snap *s, const struct query_path *qp,
+static int instance_node(struct tree *t, struct snap *s, const struct path_info *qp,
 			 size_t *idx, struct snap_view **view, const struct render_node **node)
 {
 	long i = snap_find(s, qp->name);
@@ -801,15 +848,34 @@ static int instance_node(struct tree *t, struct snap *s, const struct query_path
 	return -ENOENT;
 }
 
-/* A by-name entry: a link to ../instances/<dirname>. */
-static void link_attr(struct tree_attr *a, const struct snap *s, size_t i)
+_Static_assert((int)PATH_VIEW_INSTANCES == (int)SNAP_LINKS_INSTANCES &&
+	       (int)PATH_VIEW_WORKSPACES == (int)SNAP_LINKS_WORKSPACES &&
+	       (int)PATH_VIEW_USERS == (int)SNAP_LINKS_USERS &&
+	       (int)PATH_VIEW__COUNT == (int)SNAP_LINKS__COUNT, "link views are numbered alike");
+
+/* The target of entry i of a link view: "../instances/<dirname>", "../workspaces/<id>",
+ * "../users/<id>". Returns its length (snprintf's), or -ENOENT. */
+static int link_target(struct snap *s, enum path_view v, size_t i, char *buf, size_t size)
 {
+	const char *target = snap_links_target(s, (enum snap_links)v, i);
+
+	if (!target)
+		return -ENOENT;
+	return snprintf(buf, size, "../%s/%s", path_view_dir(v), target);
+}
+
+/* A link view's entry. */
+static void link_attr(struct tree_attr *a, struct snap *s, enum path_view v, size_t i)
+{
+	char target[PATH_NAME_MAX + 32];
+	int len = link_target(s, v, i, target, sizeof(target));
+
 	memset(a, 0, sizeof(*a));
 	a->type = TREE_LINK;
 	a->mode = 0777;
-	a->size = (off_t)(strlen("../instances/") + strlen(snap_dirname(s, i)));
-	a->mtime = snap_mtime(s, i);
-	a->ctime = snap_ctime(s, i);
+	a->size = len > 0 ? (off_t)len : 0;
+	a->mtime = snap_links_mtime(s, (enum snap_links)v, i);
+	a->ctime = v == PATH_VIEW_INSTANCES ? snap_ctime(s, i) : a->mtime;
 }
 
 static char *query_info(const struct query *q, const struct snap *s, double age, size_t *len)
@@ -981,7 +1047,7 @@ static char *metrics_text(struct tree *t, size_t *len)
  * pinned by a snapshot reference or owned. */
 static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct tree_file **f)
 {
-	struct query_path qp;
+	struct path_info qp;
 	struct snap *s = NULL;
 	struct snap_view *view = NULL;
 	const struct render_node *node;
@@ -995,20 +1061,20 @@ static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct
 	long i;
 	int rc;
 
-	rc = query_parse_path(path, t->base, &qp);
+	rc = path_parse(path, t->base, &qp);
 	if (rc)
 		return rc;
 	switch (qp.node) {
-	case QN_ROOT: case QN_CTL_DIR:
+	case PATH_ROOT: case PATH_CTL_DIR:
 		dir_attr(a, t->started, t->started);
 		break;
-	case QN_WORKSPACES: case QN_BYNAME: case QN_QUERY_DIR: case QN_KEY_DIR:
+	case PATH_ID_DIR: case PATH_LINK_DIR: case PATH_QUERY_DIR: case PATH_KEY_DIR:
 		dir_attr(a, t->started, t->started);
-		listing_attr(t, qp.node == QN_WORKSPACES || qp.node == QN_BYNAME ? t->base : qp.query,
+		listing_attr(t, qp.node == PATH_ID_DIR || qp.node == PATH_LINK_DIR ? t->base : qp.query,
 			     a);
 		listing = true;
 		break;
-	case QN_INSTANCES_JSON:
+	case PATH_INSTANCES_JSON:
 		rc = get_snap_noted(t, qp.query, path, strlen(path) - strlen("/instances.json"), &s,
 				    &age);
 		if (rc)
@@ -1021,11 +1087,12 @@ static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct
 				break;
 			data = snap_view_data(view, &len);
 		}
-		file_attr(a, len, snap_fetched_at(s), snap_fetched_at(s));
+		/* Changed when an instance did, not at every fetch (find -newer). */
+		file_attr(a, len, snap_newest_mtime(s), snap_fetched_at(s));
 		/* Versioned by the answer, not by bytes a stat does not render. */
 		answer_version = snap_hash(s) | 1;
 		break;
-	case QN_QUERY_INFO:
+	case PATH_QUERY_INFO:
 		rc = get_snap(t, qp.query, &s, &age);
 		if (rc)
 			break;
@@ -1036,7 +1103,7 @@ static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct
 		}
 		file_attr(a, len, snap_fetched_at(s), snap_fetched_at(s));
 		break;
-	case QN_INSTANCE:
+	case PATH_INSTANCE:
 		/* The instance directory's own lookup is where its query directory gets noted:
 		 * nothing below it is reached without that lookup. */
 		if (!*qp.rest)
@@ -1069,24 +1136,25 @@ static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct
 		}
 		file_attr(a, len, snap_mtime(s, k), snap_ctime(s, k));
 		break;
-	case QN_BYNAME_ENTRY:
+	case PATH_LINK:
 		rc = get_snap(t, t->base, &s, &age);
 		if (rc)
 			break;
-		i = snap_link_find(s, qp.name);
-		if (i < 0)
-			rc = -ENOENT;
-		else {
-			link_attr(a, s, (size_t)i);
-			data = snap_dirname(s, (size_t)i);
-			len = strlen(data);
+		i = snap_links_find(s, (enum snap_links)qp.view, qp.name);
+		if (i < 0) {
+			rc = i == -ENOMEM ? -ENOMEM : -ENOENT;
+		} else {
+			link_attr(a, s, qp.view, (size_t)i);
+			/* Versioned by the target it names. */
+			data = snap_links_target(s, (enum snap_links)qp.view, (size_t)i);
+			len = data ? strlen(data) : 0;
 		}
 		break;
-	case QN_EVENTS:
+	case PATH_EVENTS:
 		rc = feed_attr(t, qp.query, a);
 		feed = true;
 		break;
-	case QN_CTL_FILE:
+	case PATH_CTL_FILE:
 		if (strcmp(qp.name, "events") == 0) {
 			rc = feed_attr(t, t->base, a);
 			feed = true;
@@ -1116,7 +1184,7 @@ static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct
 	if (rc == 0 && !listing && !feed) {
 		a->version = answer_version ? answer_version
 					    : attr_version(a, owned ? owned : data, len, s);
-		a->changing = qp.node == QN_CTL_FILE || qp.node == QN_QUERY_INFO;
+		a->changing = qp.node == PATH_CTL_FILE || qp.node == PATH_QUERY_INFO;
 		a->fresh_for = a->changing ? 0 : s ? attr_fresh_for(t, age) : t->cfg.ttl;
 	}
 	if (rc == 0 && f && a->type == TREE_FILE) {
@@ -1142,13 +1210,20 @@ out:
 	snap_view_put(view);
 	if (s)
 		snap_unref(s);
-	query_path_free(&qp);
+	path_free(&qp);
 	return rc;
 }
 
 int tree_getattr(struct tree *t, const char *path, struct tree_attr *a)
 {
-	return resolve(t, path, a, NULL);
+	int rc = resolve(t, path, a, NULL);
+	char hint[512];
+
+	/* Every lookup of a name goes through here: a misspelt key or value is said once per
+	 * lookup (verbose=1), never for names that merely do not exist. */
+	if (rc == -ENOENT && path_hint(path, hint, sizeof(hint)))
+		log_msg(LOG_INFO, "%s: %s", path, hint);
+	return rc;
 }
 
 int tree_open(struct tree *t, const char *path, struct tree_file **f)
@@ -1189,31 +1264,32 @@ void tree_close(struct tree_file *f)
 
 int tree_readlink(struct tree *t, const char *path, char *buf, size_t size)
 {
-	struct query_path qp;
+	struct path_info qp;
 	struct snap *s = NULL;
 	long i;
 	int rc;
 
-	rc = query_parse_path(path, t->base, &qp);
+	rc = path_parse(path, t->base, &qp);
 	if (rc)
 		return rc;
-	if (qp.node != QN_BYNAME_ENTRY) {
+	if (qp.node != PATH_LINK) {
 		rc = -EINVAL;
 		goto out;
 	}
 	rc = get_snap(t, t->base, &s, NULL);
 	if (rc)
 		goto out;
-	i = snap_link_find(s, qp.name);
+	i = snap_links_find(s, (enum snap_links)qp.view, qp.name);
 	if (i < 0) {
-		rc = -ENOENT;
+		rc = i == -ENOMEM ? -ENOMEM : -ENOENT;
 		goto out_snap;
 	}
-	snprintf(buf, size, "../instances/%s", snap_dirname(s, (size_t)i));
+	rc = link_target(s, qp.view, (size_t)i, buf, size);
+	rc = rc < 0 ? rc : 0;
 out_snap:
 	snap_unref(s);
 out:
-	query_path_free(&qp);
+	path_free(&qp);
 	return rc;
 }
 
@@ -1251,63 +1327,65 @@ static int list_values(struct tree *t, struct snap *s, enum query_key k,
 int tree_readdir(struct tree *t, const char *path,
 		 int (*fill)(void *ctx, const char *name, const struct tree_attr *a), void *ctx)
 {
-	struct query_path qp;
+	struct path_info qp;
 	struct snap *s = NULL;
 	struct snap_view *view = NULL;
 	const struct render_node *node;
 	struct tree_attr a;
-	size_t i;
+	size_t i, n;
 	int rc;
 
-	rc = query_parse_path(path, t->base, &qp);
+	rc = path_parse(path, t->base, &qp);
 	if (rc)
 		return rc;
 	switch (qp.node) {
-	case QN_ROOT:
+	case PATH_ROOT:
 		dir_attr(&a, t->started, t->started);
-		for (size_t k = 0; k < sizeof(top_dirs) / sizeof(top_dirs[0]); k++)
-			if (fill(ctx, top_dirs[k], &a))
+		for (size_t k = 0; path_top_entry(k); k++)
+			if (fill(ctx, path_top_entry(k), &a))
 				break;
 		break;
-	case QN_CTL_DIR:
+	case PATH_CTL_DIR:
 		for (int k = 0; k < CTL__COUNT; k++)
 			if (fill(ctx, ctl_name(k), NULL))
 				break;
 		/* metrics is listed; events, a feed that never ends, is not (grep -r, find). */
 		fill(ctx, "metrics", NULL);
 		break;
-	case QN_QUERY_DIR:
+	case PATH_QUERY_DIR:
 		rc = get_snap_noted(t, qp.query, path, strlen(path), &s, NULL);
 		if (rc == 0)
 			rc = list_instances(s, fill, ctx);
 		break;
-	case QN_KEY_DIR:
+	case PATH_KEY_DIR:
 		rc = get_snap(t, qp.query, &s, NULL);
 		if (rc == 0)
 			rc = list_values(t, s, qp.key, fill, ctx);
 		break;
-	case QN_WORKSPACES:
+	case PATH_ID_DIR:
 		rc = get_snap(t, t->base, &s, NULL);
 		if (rc == 0)
-			rc = list_values(t, s, QK_WORKSPACE_ID, fill, ctx);
+			rc = list_values(t, s, qp.key, fill, ctx);
 		break;
-	case QN_BYNAME:
+	case PATH_LINK_DIR:
 		rc = get_snap(t, t->base, &s, NULL);
 		if (rc)
 			break;
-		for (size_t k = 0; k < snap_count(s); k++) {
-			const char *name = snap_link_name(s, k);
+		n = qp.view == PATH_VIEW_INSTANCES ? snap_count(s)
+						   : snap_links_count(s, (enum snap_links)qp.view);
+		for (size_t k = 0; k < n; k++) {
+			const char *name = snap_links_name(s, (enum snap_links)qp.view, k);
 
 			if (!name) {
 				rc = -ENOMEM;
 				break;
 			}
-			link_attr(&a, s, k);
+			link_attr(&a, s, qp.view, k);
 			if (fill(ctx, name, &a))
 				break;
 		}
 		break;
-	case QN_INSTANCE:
+	case PATH_INSTANCE:
 		rc = get_snap(t, qp.query, &s, NULL);
 		if (rc == 0)
 			rc = instance_node(t, s, &qp, &i, &view, &node);
@@ -1345,20 +1423,20 @@ int tree_readdir(struct tree *t, const char *path,
 	snap_view_put(view);
 	if (s)
 		snap_unref(s);
-	query_path_free(&qp);
+	path_free(&qp);
 	return rc;
 }
 
 int tree_writable(struct tree *t, const char *path)
 {
-	struct query_path qp;
+	struct path_info qp;
 	int rc;
 
-	rc = query_parse_path(path, t->base, &qp);
+	rc = path_parse(path, t->base, &qp);
 	if (rc)
 		return rc;
-	rc = qp.node == QN_CTL_FILE && ctl_lookup(qp.name) == CTL_REFRESH ? 0 : -EROFS;
-	query_path_free(&qp);
+	rc = qp.node == PATH_CTL_FILE && ctl_lookup(qp.name) == CTL_REFRESH ? 0 : -EROFS;
+	path_free(&qp);
 	return rc;
 }
 
@@ -1400,7 +1478,7 @@ void tree_settle(struct tree *t)
 int tree_query_json(struct tree *t, const char *path, char **json, size_t *len,
 		    struct err_info *err)
 {
-	struct query_path qp;
+	struct path_info qp;
 	struct snap *s = NULL;
 	char *full = NULL;
 	void *v;
@@ -1414,10 +1492,16 @@ int tree_query_json(struct tree *t, const char *path, char **json, size_t *len,
 	/* Trailing slashes are what shells complete directory names with. */
 	for (size_t n = strlen(full); n > 1 && full[n - 1] == '/'; n--)
 		full[n - 1] = 0;
-	rc = query_parse_path(full, t->base, &qp);
+	rc = path_parse(full, t->base, &qp);
+	/* A command line's typo deserves the "did you mean" a mount logs at verbose=1. */
+	if ((rc == -ENOENT || (rc == 0 && qp.node != PATH_QUERY_DIR)) &&
+	    path_hint(full, err->message, sizeof(err->message))) {
+		rc = -ENOENT;
+		goto out_qp;
+	}
 	if (rc)
 		goto out;
-	if (qp.node != QN_QUERY_DIR) {
+	if (qp.node != PATH_QUERY_DIR) {
 		rc = -ENOENT;
 		snprintf(err->message, sizeof(err->message),
 			 "%s is not a query directory (try instances/ or workspaces/ID/status/Running)",
@@ -1433,7 +1517,7 @@ int tree_query_json(struct tree *t, const char *path, char **json, size_t *len,
 		rc = -ENOMEM;
 	snap_unref(s);
 out_qp:
-	query_path_free(&qp);
+	path_free(&qp);
 out:
 	free(full);
 	return rc;
@@ -1458,22 +1542,22 @@ void tree_set_cancel(struct tree *t, struct cancel *k)
 int tree_feed_read(struct tree *t, const char *path, char *buf, size_t size, off_t off,
 		   size_t *n)
 {
-	struct query_path qp;
+	struct path_info qp;
 	const struct query *q;
 	int rc;
 
 	*n = 0;
 	if (off < 0)
 		return -EINVAL;
-	rc = query_parse_path(path, t->base, &qp);
+	rc = path_parse(path, t->base, &qp);
 	if (rc)
 		return rc;
-	q = qp.node == QN_EVENTS ? qp.query
-	    : qp.node == QN_CTL_FILE && strcmp(qp.name, "events") == 0 ? t->base : NULL;
+	q = qp.node == PATH_EVENTS ? qp.query
+	    : qp.node == PATH_CTL_FILE && strcmp(qp.name, "events") == 0 ? t->base : NULL;
 	rc = q ? feed_read(t->feeds, query_canonical(q), (uint64_t)off, buf, size, n) : -ENOTSUP;
 	if (rc == -ENOENT)
 		rc = -ESTALE;	/* its feed was let go: a new lookup starts another */
-	query_path_free(&qp);
+	path_free(&qp);
 	return rc;
 }
 

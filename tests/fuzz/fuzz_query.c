@@ -1,4 +1,5 @@
-/* fuzz_query: arbitrary mount paths through query_parse_path; checks the canonical form's laws. */
+/* fuzz_query: arbitrary mount paths through path_parse and path_hint; checks the canonical
+ * form's laws. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -6,6 +7,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 
+#include "path.h"
 #include "query.h"
 #include "sign.h"
 
@@ -51,6 +53,13 @@ const char *const fuzz_seeds[] = {
 	"/nope",
 	"/instances/status",
 	"/instances/label",
+	"/workspaces-by-name/training_data",
+	"/users",
+	"/users/1612285282502324/status/Running/dsw-1/Status",
+	"/users-by-name/%2E%2E@1",
+	"/instances/create-time-after/2025-01-01",
+	"/instances/stauts/Runing",
+	"/workspaces/abc",
 	NULL,
 };
 
@@ -60,10 +69,10 @@ static void fail(const char *what, const char *path)
 	abort();
 }
 
-static int node_has_query(enum query_node n)
+static int node_has_query(enum path_node n)
 {
-	return n == QN_QUERY_DIR || n == QN_KEY_DIR || n == QN_INSTANCES_JSON ||
-	       n == QN_QUERY_INFO || n == QN_INSTANCE;
+	return n == PATH_QUERY_DIR || n == PATH_KEY_DIR || n == PATH_INSTANCES_JSON ||
+	       n == PATH_QUERY_INFO || n == PATH_INSTANCE;
 }
 
 static int name_ok(const char *s)
@@ -195,7 +204,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct query *base = query_new("ALL", "ALL");
-	struct query_path qp, qp2;
+	struct path_info qp, qp2;
 	struct sign_kv *kv = NULL;
 	char *path = malloc(size + 1), *qs, *rev;
 	size_t n = 0;
@@ -205,7 +214,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	memcpy(path, data, size);
 	path[size] = 0;
-	rc = query_parse_path(path, base, &qp);
+	{
+		char hint[48];
+
+		memset(hint, 'x', sizeof(hint));
+		if (path_hint(path, hint, sizeof(hint)) && !memchr(hint, 0, sizeof(hint)))
+			fail("hint not terminated", path);
+	}
+	rc = path_parse(path, base, &qp);
 	if (rc != 0 && rc != -ENOENT && rc != -ENAMETOOLONG)
 		fail("unexpected error", path);
 	if (rc) {
@@ -215,13 +231,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (!!qp.query != node_has_query(qp.node))
 		fail("query presence does not match the node", path);
-	if ((qp.node == QN_INSTANCE || qp.node == QN_BYNAME_ENTRY || qp.node == QN_CTL_FILE) &&
+	if ((qp.node == PATH_INSTANCE || qp.node == PATH_LINK || qp.node == PATH_CTL_FILE) &&
 	    !name_ok(qp.name))
 		fail("invalid name", path);
-	if (qp.node == QN_INSTANCE &&
+	if (qp.node == PATH_INSTANCE &&
 	    (!qp.rest || qp.rest < path || qp.rest > path + size || qp.rest[0] == '/'))
 		fail("bad rest", path);
-	if (qp.node == QN_KEY_DIR && (qp.key < 0 || qp.key >= QK__COUNT))
+	if (qp.node == PATH_KEY_DIR && (qp.key < 0 || qp.key >= QK__COUNT))
 		fail("bad key", path);
 	if (!qp.query)
 		goto out_qp;
@@ -243,10 +259,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(kv);
 
 	/* stable under re-parse and copy */
-	if (query_parse_path(path, base, &qp2) || qp2.node != qp.node ||
+	if (path_parse(path, base, &qp2) || qp2.node != qp.node ||
 	    strcmp(query_canonical(qp2.query), query_canonical(qp.query)))
 		fail("re-parse differs", path);
-	query_path_free(&qp2);
+	path_free(&qp2);
 	{
 		struct query *d = query_dup(qp.query);
 
@@ -256,20 +272,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	/* the filters in another order (and workspaces/ID as workspace-id/ID) mean the same */
-	if (qp.node == QN_QUERY_DIR && (rev = reversed(path)) != NULL) {
-		rc = query_parse_path(rev, base, &qp2);
+	if (qp.node == PATH_QUERY_DIR && (rev = reversed(path)) != NULL) {
+		rc = path_parse(rev, base, &qp2);
 		if (rc == 0) {
-			if (qp2.node != QN_QUERY_DIR ||
+			if (qp2.node != PATH_QUERY_DIR ||
 			    strcmp(query_canonical(qp2.query), query_canonical(qp.query)))
 				fail("reordered path differs", rev);
-			query_path_free(&qp2);
+			path_free(&qp2);
 		} else if (rc != -ENAMETOOLONG) {
 			fail("reordered path rejected", rev);
 		}
 		free(rev);
 	}
 out_qp:
-	query_path_free(&qp);
+	path_free(&qp);
 out:
 	free(path);
 	query_free(base);

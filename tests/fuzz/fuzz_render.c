@@ -6,6 +6,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 
+#include "path.h"
 #include "query.h"
 #include "render.h"
 #include "../unit/fixture.h"
@@ -194,17 +195,17 @@ static void emit_value(const char *v, void *ctx)
 {
 	enum query_key k = *(enum query_key *)ctx;
 	struct query *base = query_new("ALL", "ALL");
-	struct query_path qp;
+	struct path_info qp;
 	char path[600];
 	int rc;
 
 	if (!name_ok(v) || !query_value_valid(k, v))
 		fail("emitted value cannot be typed back", v);
 	snprintf(path, sizeof(path), "/instances/%s/%s", query_key_dirname(k), v);
-	rc = query_parse_path(path, base, &qp);
-	if (rc || qp.node != QN_QUERY_DIR)
+	rc = path_parse(path, base, &qp);
+	if (rc || qp.node != PATH_QUERY_DIR)
 		fail("emitted value does not parse", path);
-	query_path_free(&qp);
+	path_free(&qp);
 	query_free(base);
 }
 
@@ -220,14 +221,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint64_t h = hash(data, size);
 	int rc;
 
-	/* names and times from the raw bytes */
+	/* names from the raw bytes */
 	str = malloc(size + 1);
 	memcpy(str, data, size);
 	str[size] = 0;
 	render_escape_name(str, esc);
 	if (!name_ok(esc))
 		fail("escaped name invalid", esc);
-	(void)render_parse_time(str);
 	free(str);
 	if (!inst)
 		return 0;

@@ -168,6 +168,27 @@ static void check_snap(struct snap *s, size_t total)
 	check_unique(names, n);
 	if (snap_link_name(s, n) != NULL)
 		abort();
+	/* the group views: valid unique names, each found again, targets among the group's ids */
+	for (int v = SNAP_LINKS_WORKSPACES; v <= SNAP_LINKS_USERS; v++) {
+		size_t m = snap_links_count(s, v), nids = 0;
+		const char *const *ids = snap_key_values(s, v == SNAP_LINKS_WORKSPACES ?
+							 QK_WORKSPACE_ID : QK_CREATE_USER_ID, &nids);
+		const char **gnames = calloc(m ? m : 1, sizeof(*gnames));
+
+		if (!gnames)
+			abort();
+		if (m && m != nids)
+			abort();
+		for (size_t i = 0; i < m; i++) {
+			gnames[i] = snap_links_name(s, v, i);
+			check_entry_name(gnames[i]);
+			if (snap_links_find(s, v, gnames[i]) != (long)i ||
+			    strcmp(snap_links_target(s, v, i), ids[i]))
+				abort();
+		}
+		check_unique(gnames, m);
+		free(gnames);
+	}
 	check_key_values(s);
 	{
 		struct snap_views *vc = NULL;

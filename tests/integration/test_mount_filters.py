@@ -296,16 +296,18 @@ def invalid_values_and_repeated_keys_are_enoent():
     srv, m, fleet = shared()
     ws = fleet[0]["WorkspaceId"]
     bad = [
-        "instances/status/Runing", "instances/status/running", "instances/status/Running,Runing",
-        "instances/status/Running,", "instances/payment-type/Monthly",
-        "instances/accessibility/Secret", "instances/accelerator-type/TPU",
+        "instances/status/Run ning", "instances/status/Running,Run-ing",
+        "instances/status/Running,", "instances/payment-type/Pay As You Go",
+        "instances/accessibility/Sec.ret", "instances/accelerator-type/T.PU",
+        "workspaces/abc", "workspaces/abc/status/Running", "instances/workspace-id/abc",
+        "users/alice", "instances/create-user-id/alice", "instances/create-time-after/2024-1-1",
         "instances/status/Running/status/Stopped", "instances/status/Running/status/Running",
         "instances/workspace-id/1/workspace-id/2", f"workspaces/{ws}/workspace-id/{ws}",
         "instances/label/a=1/label/a=2",
         "instances/label/a=1/label/b=2/label/c=3/label/d=4/label/e=5",
         "instances/tag/a=1/tag/b=2/tag/c=3/tag/d=4/tag/e=5",
         "instances/min-cpu/abc", "instances/min-cpu/-1", "instances/max-memory/1.5",
-        "instances/create-time-after/2024-01-01", "instances/create-time-before/yesterday",
+        "instances/create-time-after/2024-02-30", "instances/create-time-before/yesterday",
         "instances/label/novalue", "instances/label/=v", "instances/tag/=v",
         "instances/colour/red", "instances/status/Running/colour", "instances/Status",
         "instances/status/Running/dsw-nonexistent0000", "nosuchdir",
@@ -319,9 +321,9 @@ def invalid_values_and_repeated_keys_are_enoent():
                 wrong.append(f"{rel}: {errno.errorcode.get(e.errno, e.errno)}")
         else:
             wrong.append(f"{rel}: exists")
-    r = subprocess.run(["ls", "instances/status/Runing"], cwd=m.dir, capture_output=True)
+    r = subprocess.run(["ls", "workspaces/abc"], cwd=m.dir, capture_output=True)
     if r.returncode == 0 or b"No such file" not in r.stderr:
-        wrong.append(f"ls instances/status/Runing: {r.returncode} {r.stderr!r}")
+        wrong.append(f"ls workspaces/abc: {r.returncode} {r.stderr!r}")
     # An instance outside a filter's result is not there either.
     running = [i for i in fleet if i["Status"] == "Running"]
     other = next(s for s in STATUSES if s != "Running")

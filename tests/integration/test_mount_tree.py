@@ -145,17 +145,18 @@ def compare_dir(path, exp, times, errors, counts):
 @test
 def root_and_control_listing():
     srv, m = shared()
-    eq(sorted(os.listdir(m.dir)), sorted(["instances", "workspaces", "by-name", ".dswfs"]),
-       "root")
+    top = ["instances", "workspaces", "by-name", ".dswfs", "workspaces-by-name", "users",
+           "users-by-name"]
+    eq(sorted(os.listdir(m.dir)), sorted(top), "root")
     eq(sorted(os.listdir(m.path(".dswfs"))),
        ["config", "last_error", "metrics", "refresh", "stats", "version"], ".dswfs")
-    for d in ("", "instances", "workspaces", "by-name", ".dswfs"):
+    for d in [""] + top:
         st = os.stat(m.path(d))
         assert stat.S_ISDIR(st.st_mode), d
         eq(oct(stat.S_IMODE(st.st_mode)), oct(0o555), f"mode of /{d}")
         eq((st.st_uid, st.st_gid), (os.getuid(), os.getgid()), f"owner of /{d}")
     ls = sh("ls -A", cwd=m.dir).stdout.decode().split()
-    eq(sorted(ls), sorted([".dswfs", "by-name", "instances", "workspaces"]), "ls -A /")
+    eq(sorted(ls), sorted(top), "ls -A /")
 
 
 @test
@@ -228,6 +229,8 @@ def every_field_file_matches_the_json():
     for inst in fleet:
         d = m.path("instances", escape_name(inst["InstanceId"]))
         mtime, ctime = parse_time(inst.get("GmtModifiedTime")), parse_time(inst.get("GmtCreateTime"))
+        if mtime is None:  # never modified (null or missing): last changed when created
+            mtime = ctime
         st = os.stat(d)
         if mtime is not None and int(st.st_mtime) != mtime:
             errors.append(f"{d}: mtime {int(st.st_mtime)} != GmtModifiedTime {mtime}")

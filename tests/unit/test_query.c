@@ -1,10 +1,11 @@
-/* test_query: filter keys, value validation, canonical queries and mount path parsing. */
+/* test_query: filter keys, value validation, canonical queries, and the queries mount paths build. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cjson/cJSON.h>
 
+#include "path.h"
 #include "query.h"
 #include "sign.h"
 #include "tf.h"
@@ -58,6 +59,8 @@ static const char *sample_value(enum query_key k)
 	case QK_CREATE_TIME_BEFORE: return "2024-01-12T15:36:01Z";
 	case QK_LABEL: return "team=nlp";
 	case QK_TAG: return "env=prod";
+	case QK_WORKSPACE_ID: return "40823";
+	case QK_CREATE_USER_ID: return "1612285282502324";
 	default: return "some value";
 	}
 }
@@ -74,13 +77,13 @@ static struct query *base_all(void)
 static char *canon_of(const char *path, int *rc)
 {
 	struct query *base = base_all();
-	struct query_path qp;
+	struct path_info qp;
 	char *s = NULL;
 
-	*rc = query_parse_path(path, base, &qp);
+	*rc = path_parse(path, base, &qp);
 	if (*rc == 0 && qp.query)
 		s = strdup(query_canonical(qp.query));
-	query_path_free(&qp);
+	path_free(&qp);
 	query_free(base);
 	return s;
 }
@@ -88,11 +91,11 @@ static char *canon_of(const char *path, int *rc)
 static int parse_rc(const char *path)
 {
 	struct query *base = base_all();
-	struct query_path qp;
-	int rc = query_parse_path(path, base, &qp);
+	struct path_info qp;
+	int rc = path_parse(path, base, &qp);
 
 	if (rc == 0)
-		query_path_free(&qp);
+		path_free(&qp);
 	else
 		CHECK(qp.query == NULL);
 	query_free(base);
@@ -102,10 +105,10 @@ static int parse_rc(const char *path)
 static int parse_node(const char *path)
 {
 	struct query *base = base_all();
-	struct query_path qp;
-	int rc = query_parse_path(path, base, &qp), node = rc ? rc : (int)qp.node;
+	struct path_info qp;
+	int rc = path_parse(path, base, &qp), node = rc ? rc : (int)qp.node;
 
-	query_path_free(&qp);
+	path_free(&qp);
 	query_free(base);
 	return node;
 }
@@ -149,18 +152,33 @@ TEST(valid_statuses)
 	CHECK(query_value_valid(QK_STATUS, list));
 	CHECK(query_value_valid(QK_STATUS, "Running,Stopped"));
 	CHECK(query_value_valid(QK_STATUS, "Stopped,Running,Stopped"));
-	CHECK(!query_value_valid(QK_STATUS, "Runing"));
-	CHECK(!query_value_valid(QK_STATUS, "running"));
-	CHECK(!query_value_valid(QK_STATUS, "RUNNING"));
-	CHECK(!query_value_valid(QK_STATUS, "Running,Runing"));
-	CHECK(!query_value_valid(QK_STATUS, "Runing,Running"));
+	for (size_t i = 0; i < 15; i++)
+		CHECK(query_value_documented(QK_STATUS, all[i]));
+	CHECK(query_value_documented(QK_STATUS, list));
+	/* Well-formed but undocumented: accepted (the API adds values), the server judges. */
+	CHECK(query_value_valid(QK_STATUS, "Runing"));
+	CHECK(query_value_valid(QK_STATUS, "running"));
+	CHECK(query_value_valid(QK_STATUS, "RUNNING"));
+	CHECK(query_value_valid(QK_STATUS, "Running,Runing"));
+	CHECK(query_value_valid(QK_STATUS, "Runing,Running"));
+	CHECK(query_value_valid(QK_STATUS, "Committing"));	/* a snapshot status */
+	CHECK(query_value_valid(QK_STATUS, "Paused_2"));
+	CHECK(!query_value_documented(QK_STATUS, "Runing"));
+	CHECK(!query_value_documented(QK_STATUS, "Running,Runing"));
+	CHECK(!query_value_documented(QK_STATUS, "Committing"));
+	CHECK(!query_value_documented(QK_STATUS, NULL));
+	/* Shapes no enumeration value has: names nothing. */
+	CHECK(!query_value_valid(QK_STATUS, "2Running"));
+	CHECK(!query_value_valid(QK_STATUS, "Run-ning"));
+	CHECK(!query_value_valid(QK_STATUS, "Run ning"));
+	CHECK(!query_value_valid(QK_STATUS, "Running\n"));
+	CHECK(!query_value_valid(QK_STATUS, "R\xc3\xbcnning"));
 	CHECK(!query_value_valid(QK_STATUS, "Running,"));
 	CHECK(!query_value_valid(QK_STATUS, ",Running"));
 	CHECK(!query_value_valid(QK_STATUS, "Running,,Stopped"));
 	CHECK(!query_value_valid(QK_STATUS, "Running, Stopped"));
 	CHECK(!query_value_valid(QK_STATUS, ","));
 	CHECK(!query_value_valid(QK_STATUS, "Running "));
-	CHECK(!query_value_valid(QK_STATUS, "Committing"));	/* a snapshot status */
 	CHECK(!query_value_valid(QK_STATUS, ""));
 	CHECK(!query_value_valid(QK_STATUS, NULL));
 }
@@ -169,19 +187,24 @@ TEST(valid_other_enumerations)
 {
 	CHECK(query_value_valid(QK_PAYMENT_TYPE, "PayAsYouGo"));
 	CHECK(query_value_valid(QK_PAYMENT_TYPE, "Subscription"));
-	CHECK(!query_value_valid(QK_PAYMENT_TYPE, "payasyougo"));
+	CHECK(query_value_valid(QK_PAYMENT_TYPE, "payasyougo"));	/* the server judges */
+	CHECK(!query_value_documented(QK_PAYMENT_TYPE, "payasyougo"));
 	CHECK(!query_value_valid(QK_PAYMENT_TYPE, "PayAsYouGo,Subscription"));
-	CHECK(!query_value_valid(QK_PAYMENT_TYPE, "Postpaid"));
+	CHECK(query_value_valid(QK_PAYMENT_TYPE, "Postpaid"));
+	CHECK(!query_value_valid(QK_PAYMENT_TYPE, "Pay As You Go"));
 	CHECK(!query_value_valid(QK_PAYMENT_TYPE, ""));
 	CHECK(query_value_valid(QK_ACCESSIBILITY, "PRIVATE"));
 	CHECK(query_value_valid(QK_ACCESSIBILITY, "PUBLIC"));
-	CHECK(!query_value_valid(QK_ACCESSIBILITY, "private"));
+	CHECK(query_value_documented(QK_ACCESSIBILITY, "PUBLIC"));
+	CHECK(query_value_valid(QK_ACCESSIBILITY, "private"));
+	CHECK(!query_value_documented(QK_ACCESSIBILITY, "private"));
 	CHECK(!query_value_valid(QK_ACCESSIBILITY, "PRIVATE,PUBLIC"));
 	CHECK(!query_value_valid(QK_ACCESSIBILITY, ""));
 	CHECK(query_value_valid(QK_ACCELERATOR_TYPE, "CPU"));
 	CHECK(query_value_valid(QK_ACCELERATOR_TYPE, "GPU"));
-	CHECK(!query_value_valid(QK_ACCELERATOR_TYPE, "gpu"));
-	CHECK(!query_value_valid(QK_ACCELERATOR_TYPE, "NPU"));
+	CHECK(query_value_valid(QK_ACCELERATOR_TYPE, "NPU"));
+	CHECK(!query_value_documented(QK_ACCELERATOR_TYPE, "NPU"));
+	CHECK(query_value_documented(QK_INSTANCE_NAME, "anything"));
 	CHECK(!query_value_valid(QK_ACCELERATOR_TYPE, "CPU,GPU"));
 	CHECK(!query_value_valid(QK_ACCELERATOR_TYPE, "GPU\n"));
 }
@@ -238,7 +261,12 @@ TEST(valid_times)
 		CHECK(!query_value_valid(k, "2024-01-12T14:36:01+08:00"));
 		CHECK(!query_value_valid(k, "2024-01-12T14:36:01.000Z"));
 		CHECK(!query_value_valid(k, "2024-1-12T14:36:01Z"));
-		CHECK(!query_value_valid(k, "2024-01-12"));
+		CHECK(query_value_valid(k, "2024-01-12"));	/* a plain date: 00:00:00Z */
+		CHECK(query_value_valid(k, "2024-02-29"));
+		CHECK(!query_value_valid(k, "2023-02-29"));
+		CHECK(!query_value_valid(k, "2024-1-12"));
+		CHECK(!query_value_valid(k, "2024-01-12T"));
+		CHECK(!query_value_valid(k, "2024-01-12T14:36Z"));
 		CHECK(!query_value_valid(k, "1705070161"));
 		CHECK(!query_value_valid(k, "2O24-01-12T14:36:01Z"));
 		CHECK(!query_value_valid(k, ""));
@@ -358,7 +386,9 @@ TEST(add_errors)
 	struct query *q = base_all();
 	char before[512];
 
-	CHECK_EQ_INT(query_add(q, QK_STATUS, "Runing"), -ENOENT);
+	CHECK_EQ_INT(query_add(q, QK_STATUS, "Run ning"), -ENOENT);
+	CHECK_EQ_INT(query_add(q, QK_WORKSPACE_ID, "abc"), -ENOENT);
+	CHECK_EQ_INT(query_add(q, QK_CREATE_USER_ID, "ALL"), -ENOENT);
 	CHECK_EQ_INT(query_add(q, QK_STATUS, ""), -ENOENT);
 	CHECK_EQ_INT(query_add(q, QK_MIN_CPU, "two"), -ENOENT);
 	CHECK_EQ_INT(query_add(q, QK_LABEL, "novalue"), -ENOENT);
@@ -539,28 +569,28 @@ TEST(dup_is_independent)
 	CHECK(query_dup(NULL) == NULL);
 	CHECK(!query_path_has(NULL, QK_STATUS));
 	CHECK(query_canonical(NULL) == NULL);
-	query_path_free(NULL);
+	path_free(NULL);
 }
 
 TEST(parse_root_and_top_level)
 {
 	struct query *base = base_all();
-	struct query_path qp;
+	struct path_info qp;
 
-	CHECK_EQ_INT(query_parse_path("/", base, &qp), 0);
-	CHECK_EQ_INT(qp.node, QN_ROOT);
+	CHECK_EQ_INT(path_parse("/", base, &qp), 0);
+	CHECK_EQ_INT(qp.node, PATH_ROOT);
 	CHECK(qp.query == NULL);
-	query_path_free(&qp);
-	CHECK_EQ_INT(query_parse_path("/instances", base, &qp), 0);
-	CHECK_EQ_INT(qp.node, QN_QUERY_DIR);
+	path_free(&qp);
+	CHECK_EQ_INT(path_parse("/instances", base, &qp), 0);
+	CHECK_EQ_INT(qp.node, PATH_QUERY_DIR);
 	CHECK_EQ_STR(query_canonical(qp.query), query_canonical(base));
 	CHECK(qp.query != base);
-	query_path_free(&qp);
+	path_free(&qp);
 	CHECK(qp.query == NULL);
-	query_path_free(&qp);	/* twice is harmless */
-	CHECK_EQ_INT(parse_node("/workspaces"), QN_WORKSPACES);
-	CHECK_EQ_INT(parse_node("/by-name"), QN_BYNAME);
-	CHECK_EQ_INT(parse_node("/.dswfs"), QN_CTL_DIR);
+	path_free(&qp);	/* twice is harmless */
+	CHECK_EQ_INT(parse_node("/workspaces"), PATH_ID_DIR);
+	CHECK_EQ_INT(parse_node("/by-name"), PATH_LINK_DIR);
+	CHECK_EQ_INT(parse_node("/.dswfs"), PATH_CTL_DIR);
 	CHECK_EQ_INT(parse_rc("/nope"), -ENOENT);
 	CHECK_EQ_INT(parse_rc("/Instances"), -ENOENT);
 	CHECK_EQ_INT(parse_rc("/instance"), -ENOENT);
@@ -570,20 +600,20 @@ TEST(parse_root_and_top_level)
 	CHECK_EQ_INT(parse_rc("/dsw-730xxxxxxxxxx"), -ENOENT);
 	CHECK_EQ_INT(parse_rc(""), -ENOENT);
 	CHECK_EQ_INT(parse_rc("instances"), -ENOENT);
-	CHECK_EQ_INT(query_parse_path(NULL, base, &qp), -ENOENT);
+	CHECK_EQ_INT(path_parse(NULL, base, &qp), -ENOENT);
 	query_free(base);
 }
 
 TEST(parse_null_base)
 {
-	struct query_path qp;
+	struct path_info qp;
 
-	CHECK_EQ_INT(query_parse_path("/instances/status/Running", NULL, &qp), 0);
+	CHECK_EQ_INT(path_parse("/instances/status/Running", NULL, &qp), 0);
 	CHECK_EQ_STR(query_canonical(qp.query), "Status=Running");
-	query_path_free(&qp);
-	CHECK_EQ_INT(query_parse_path("/workspaces/7", NULL, &qp), 0);
+	path_free(&qp);
+	CHECK_EQ_INT(path_parse("/workspaces/7", NULL, &qp), 0);
 	CHECK_EQ_STR(query_canonical(qp.query), "WorkspaceId=7");
-	query_path_free(&qp);
+	path_free(&qp);
 }
 
 TEST(parse_workspaces)
@@ -594,16 +624,22 @@ TEST(parse_workspaces)
 	CHECK_EQ_INT(rc, 0);
 	CHECK_EQ_STR(s, "ResourceId=ALL&WorkspaceId=40823");
 	free(s);
-	CHECK_EQ_INT(parse_node("/workspaces/40823"), QN_QUERY_DIR);
+	CHECK_EQ_INT(parse_node("/workspaces/40823"), PATH_QUERY_DIR);
 	CHECK_EQ_INT(parse_rc("/workspaces/1/workspace-id/2"), -ENOENT);
 	CHECK_EQ_INT(parse_rc("/workspaces/1/workspace-id/1"), -ENOENT);
 	CHECK_EQ_INT(parse_rc("/workspaces/1/workspace-id"), -ENOENT);
-	CHECK_EQ_INT(parse_node("/workspaces/1/resource-id"), QN_KEY_DIR);
+	CHECK_EQ_INT(parse_node("/workspaces/1/resource-id"), PATH_KEY_DIR);
 	CHECK_EQ_INT(parse_rc("/instances/workspace-id/1/workspace-id/1"), -ENOENT);
-	/* a workspace id is free text */
-	CHECK_EQ_INT(parse_node("/workspaces/instances.json"), QN_QUERY_DIR);
-	CHECK_EQ_INT(parse_node("/workspaces/ALL"), QN_QUERY_DIR);
-	CHECK_EQ_INT(parse_node("/workspaces/status"), QN_QUERY_DIR);
+	/* a workspace id is decimal (or ALL): anything else is no workspace the API could have */
+	CHECK_EQ_INT(parse_rc("/workspaces/instances.json"), -ENOENT);
+	CHECK_EQ_INT(parse_node("/workspaces/ALL"), PATH_QUERY_DIR);
+	CHECK_EQ_INT(parse_rc("/workspaces/status"), -ENOENT);
+	CHECK_EQ_INT(parse_rc("/workspaces/abc"), -ENOENT);
+	CHECK_EQ_INT(parse_rc("/workspaces/abc/instances.json"), -ENOENT);
+	CHECK_EQ_INT(parse_rc("/workspaces/4082 3"), -ENOENT);
+	CHECK_EQ_INT(parse_rc("/workspaces/-40823"), -ENOENT);
+	CHECK_EQ_INT(parse_rc("/instances/workspace-id/abc"), -ENOENT);
+	CHECK_EQ_INT(parse_node("/instances/workspace-id/ALL"), PATH_QUERY_DIR);
 }
 
 TEST(parse_chains_in_any_order)
@@ -642,9 +678,9 @@ TEST(parse_every_key_both_ways)
 		int k = key_table[i].k;
 
 		snprintf(p, sizeof(p), "/instances/%s", key_table[i].dir);
-		CHECK_EQ_INT(parse_node(p), QN_KEY_DIR);
+		CHECK_EQ_INT(parse_node(p), PATH_KEY_DIR);
 		snprintf(p, sizeof(p), "/instances/%s/%s", key_table[i].dir, sample_value(k));
-		CHECK_EQ_INT(parse_node(p), QN_QUERY_DIR);
+		CHECK_EQ_INT(parse_node(p), PATH_QUERY_DIR);
 		snprintf(fwd + strlen(fwd), sizeof(fwd) - strlen(fwd), "/%s/%s", key_table[i].dir,
 			 sample_value(k));
 	}
@@ -667,33 +703,34 @@ TEST(parse_every_key_both_ways)
 TEST(parse_key_dirs)
 {
 	struct query *base = base_all();
-	struct query_path qp;
+	struct path_info qp;
 
-	CHECK_EQ_INT(query_parse_path("/instances/status", base, &qp), 0);
-	CHECK_EQ_INT(qp.node, QN_KEY_DIR);
+	CHECK_EQ_INT(path_parse("/instances/status", base, &qp), 0);
+	CHECK_EQ_INT(qp.node, PATH_KEY_DIR);
 	CHECK_EQ_INT(qp.key, QK_STATUS);
 	CHECK_EQ_STR(query_canonical(qp.query), "ResourceId=ALL&WorkspaceId=ALL");
-	query_path_free(&qp);
-	CHECK_EQ_INT(query_parse_path("/workspaces/9/status/Stopped/label", base, &qp), 0);
-	CHECK_EQ_INT(qp.node, QN_KEY_DIR);
+	path_free(&qp);
+	CHECK_EQ_INT(path_parse("/workspaces/9/status/Stopped/label", base, &qp), 0);
+	CHECK_EQ_INT(qp.node, PATH_KEY_DIR);
 	CHECK_EQ_INT(qp.key, QK_LABEL);
 	CHECK_EQ_STR(query_canonical(qp.query), "ResourceId=ALL&Status=Stopped&WorkspaceId=9");
-	query_path_free(&qp);
-	CHECK_EQ_INT(parse_rc("/instances/status/Runing"), -ENOENT);
-	CHECK_EQ_INT(parse_rc("/instances/status/Running,Runing"), -ENOENT);
+	path_free(&qp);
+	CHECK_EQ_INT(parse_node("/instances/status/Runing"), PATH_QUERY_DIR);	/* server's call */
+	CHECK_EQ_INT(parse_rc("/instances/status/Run ning"), -ENOENT);
+	CHECK_EQ_INT(parse_rc("/instances/status/Running,Run.ing"), -ENOENT);
 	CHECK_EQ_INT(parse_rc("/instances/status/Running/status"), -ENOENT);
 	CHECK_EQ_INT(parse_rc("/instances/status/Running/status/Stopped"), -ENOENT);
 	CHECK_EQ_INT(parse_rc("/instances/min-cpu/lots"), -ENOENT);
 	CHECK_EQ_INT(parse_rc("/instances/create-time-after/yesterday"), -ENOENT);
-	CHECK_EQ_INT(parse_rc("/instances/payment-type/Free"), -ENOENT);
+	CHECK_EQ_INT(parse_rc("/instances/payment-type/Free!"), -ENOENT);
 	CHECK_EQ_INT(parse_rc("/instances/label/novalue"), -ENOENT);
 	CHECK_EQ_INT(parse_rc("/instances/tag/=v"), -ENOENT);
-	CHECK_EQ_INT(parse_node("/instances/status/Running,Stopped"), QN_QUERY_DIR);
-	CHECK_EQ_INT(parse_node("/instances/label/k="), QN_QUERY_DIR);
+	CHECK_EQ_INT(parse_node("/instances/status/Running,Stopped"), PATH_QUERY_DIR);
+	CHECK_EQ_INT(parse_node("/instances/label/k="), PATH_QUERY_DIR);
 	/* a key dir's child is always a value, even when it looks like a reserved name */
-	CHECK_EQ_INT(parse_node("/instances/instance-name/instances.json"), QN_QUERY_DIR);
-	CHECK_EQ_INT(parse_node("/instances/instance-name/.query"), QN_QUERY_DIR);
-	CHECK_EQ_INT(parse_node("/instances/instance-name/status"), QN_QUERY_DIR);
+	CHECK_EQ_INT(parse_node("/instances/instance-name/instances.json"), PATH_QUERY_DIR);
+	CHECK_EQ_INT(parse_node("/instances/instance-name/.query"), PATH_QUERY_DIR);
+	CHECK_EQ_INT(parse_node("/instances/instance-name/status"), PATH_QUERY_DIR);
 	CHECK_EQ_INT(parse_rc("/instances/status/.query"), -ENOENT);
 	query_free(base);
 }
@@ -704,17 +741,17 @@ TEST(parse_label_limits)
 	char *s;
 
 	CHECK_EQ_INT(parse_node("/instances/label/a=1/label/b=2/label/c=3/label/d=4"),
-		     QN_QUERY_DIR);
-	CHECK_EQ_INT(parse_node("/instances/label/a=1/label/b=2/label/c=3/label"), QN_KEY_DIR);
+		     PATH_QUERY_DIR);
+	CHECK_EQ_INT(parse_node("/instances/label/a=1/label/b=2/label/c=3/label"), PATH_KEY_DIR);
 	CHECK_EQ_INT(parse_rc("/instances/label/a=1/label/b=2/label/c=3/label/d=4/label"),
 		     -ENOENT);
 	CHECK_EQ_INT(parse_rc("/instances/label/a=1/label/b=2/label/c=3/label/d=4/label/e=5"),
 		     -ENOENT);
 	CHECK_EQ_INT(parse_rc("/instances/label/a=1/label/a=2"), -ENOENT);
 	CHECK_EQ_INT(parse_rc("/instances/tag/a=1/tag/a=1"), -ENOENT);
-	CHECK_EQ_INT(parse_node("/instances/tag/a=1/tag/a=2"), QN_QUERY_DIR);
+	CHECK_EQ_INT(parse_node("/instances/tag/a=1/tag/a=2"), PATH_QUERY_DIR);
 	CHECK_EQ_INT(parse_node("/instances/tag/a=1/tag/b=2/tag/c=3/tag/d=4/label/a=1"),
-		     QN_QUERY_DIR);
+		     PATH_QUERY_DIR);
 	CHECK_EQ_INT(parse_rc("/instances/tag/a=1/tag/b=2/tag/c=3/tag/d=4/tag"), -ENOENT);
 	/* labels and tags in any order give one query */
 	s = canon_of("/instances/label/b=2/tag/y=1/label/a=1/tag/x=1", &rc);
@@ -730,17 +767,17 @@ TEST(parse_label_limits)
 TEST(parse_reserved_files)
 {
 	struct query *base = base_all();
-	struct query_path qp;
+	struct path_info qp;
 
-	CHECK_EQ_INT(query_parse_path("/instances/instances.json", base, &qp), 0);
-	CHECK_EQ_INT(qp.node, QN_INSTANCES_JSON);
+	CHECK_EQ_INT(path_parse("/instances/instances.json", base, &qp), 0);
+	CHECK_EQ_INT(qp.node, PATH_INSTANCES_JSON);
 	CHECK_EQ_STR(query_canonical(qp.query), "ResourceId=ALL&WorkspaceId=ALL");
-	query_path_free(&qp);
-	CHECK_EQ_INT(query_parse_path("/workspaces/7/status/Running/.query", base, &qp), 0);
-	CHECK_EQ_INT(qp.node, QN_QUERY_INFO);
+	path_free(&qp);
+	CHECK_EQ_INT(path_parse("/workspaces/7/status/Running/.query", base, &qp), 0);
+	CHECK_EQ_INT(qp.node, PATH_QUERY_INFO);
 	CHECK_EQ_STR(query_canonical(qp.query), "ResourceId=ALL&Status=Running&WorkspaceId=7");
-	query_path_free(&qp);
-	CHECK_EQ_INT(parse_node("/workspaces/7/instances.json"), QN_INSTANCES_JSON);
+	path_free(&qp);
+	CHECK_EQ_INT(parse_node("/workspaces/7/instances.json"), PATH_INSTANCES_JSON);
 	CHECK_EQ_INT(parse_rc("/instances/instances.json/x"), -ENOENT);
 	CHECK_EQ_INT(parse_rc("/instances/.query/x"), -ENOENT);
 	CHECK_EQ_INT(parse_rc("/instances/status/instances.json"), -ENOENT);
@@ -750,46 +787,46 @@ TEST(parse_reserved_files)
 TEST(parse_instances)
 {
 	struct query *base = base_all();
-	struct query_path qp;
+	struct path_info qp;
 	const char *path;
 
 	path = "/instances/dsw-730xxxxxxxxxx";
-	CHECK_EQ_INT(query_parse_path(path, base, &qp), 0);
-	CHECK_EQ_INT(qp.node, QN_INSTANCE);
+	CHECK_EQ_INT(path_parse(path, base, &qp), 0);
+	CHECK_EQ_INT(qp.node, PATH_INSTANCE);
 	CHECK_EQ_STR(qp.name, "dsw-730xxxxxxxxxx");
 	CHECK_EQ_STR(qp.rest, "");
 	CHECK(qp.name >= path && qp.name < path + strlen(path));
 	CHECK(qp.query != NULL);
-	query_path_free(&qp);
+	path_free(&qp);
 
 	path = "/instances/dsw-730xxxxxxxxxx/Status";
-	CHECK_EQ_INT(query_parse_path(path, base, &qp), 0);
-	CHECK_EQ_INT(qp.node, QN_INSTANCE);
+	CHECK_EQ_INT(path_parse(path, base, &qp), 0);
+	CHECK_EQ_INT(qp.node, PATH_INSTANCE);
 	CHECK_EQ_STR(qp.name, "dsw-730xxxxxxxxxx");
 	CHECK_EQ_STR(qp.rest, "Status");
 	CHECK(qp.rest == path + strlen("/instances/dsw-730xxxxxxxxxx/"));
-	query_path_free(&qp);
+	path_free(&qp);
 
 	path = "/workspaces/40823/status/Running/label/a=b/dsw-1/RequestedResource/CPU";
-	CHECK_EQ_INT(query_parse_path(path, base, &qp), 0);
-	CHECK_EQ_INT(qp.node, QN_INSTANCE);
+	CHECK_EQ_INT(path_parse(path, base, &qp), 0);
+	CHECK_EQ_INT(qp.node, PATH_INSTANCE);
 	CHECK_EQ_STR(qp.name, "dsw-1");
 	CHECK_EQ_STR(qp.rest, "RequestedResource/CPU");
 	CHECK_EQ_STR(query_canonical(qp.query),
 		     "Labels=%7B%22a%22%3A%22b%22%7D&ResourceId=ALL&Status=Running&WorkspaceId=40823");
-	query_path_free(&qp);
+	path_free(&qp);
 
 	/* anything that is a valid file name may be an (escaped) instance id */
 	path = "/instances/my inst\n\xe6\xb5\x8b\xe8\xaf\x95 %2F\t/a b/c\nd";
-	CHECK_EQ_INT(query_parse_path(path, base, &qp), 0);
-	CHECK_EQ_INT(qp.node, QN_INSTANCE);
+	CHECK_EQ_INT(path_parse(path, base, &qp), 0);
+	CHECK_EQ_INT(qp.node, PATH_INSTANCE);
 	CHECK_EQ_STR(qp.name, "my inst\n\xe6\xb5\x8b\xe8\xaf\x95 %2F\t");
 	CHECK_EQ_STR(qp.rest, "a b/c\nd");
-	query_path_free(&qp);
-	CHECK_EQ_INT(parse_node("/instances/%2E"), QN_INSTANCE);
-	CHECK_EQ_INT(parse_node("/instances/..."), QN_INSTANCE);
-	CHECK_EQ_INT(parse_node("/instances/instances.json2"), QN_INSTANCE);
-	CHECK_EQ_INT(parse_node("/instances/Status"), QN_INSTANCE);
+	path_free(&qp);
+	CHECK_EQ_INT(parse_node("/instances/%2E"), PATH_INSTANCE);
+	CHECK_EQ_INT(parse_node("/instances/..."), PATH_INSTANCE);
+	CHECK_EQ_INT(parse_node("/instances/instances.json2"), PATH_INSTANCE);
+	CHECK_EQ_INT(parse_node("/instances/Status"), PATH_INSTANCE);
 	/* rest paths are checked like the rest */
 	CHECK_EQ_INT(parse_rc("/instances/dsw-1/a//b"), -ENOENT);
 	CHECK_EQ_INT(parse_rc("/instances/dsw-1/a/.."), -ENOENT);
@@ -800,24 +837,24 @@ TEST(parse_instances)
 TEST(parse_byname_and_ctl)
 {
 	struct query *base = base_all();
-	struct query_path qp;
+	struct path_info qp;
 
-	CHECK_EQ_INT(query_parse_path("/by-name/alpha@dsw-1", base, &qp), 0);
-	CHECK_EQ_INT(qp.node, QN_BYNAME_ENTRY);
+	CHECK_EQ_INT(path_parse("/by-name/alpha@dsw-1", base, &qp), 0);
+	CHECK_EQ_INT(qp.node, PATH_LINK);
 	CHECK_EQ_STR(qp.name, "alpha@dsw-1");
 	CHECK(qp.query == NULL);
-	query_path_free(&qp);
-	CHECK_EQ_INT(query_parse_path("/by-name/a%2Fb \xe6\xb5\x8b\n", base, &qp), 0);
+	path_free(&qp);
+	CHECK_EQ_INT(path_parse("/by-name/a%2Fb \xe6\xb5\x8b\n", base, &qp), 0);
 	CHECK_EQ_STR(qp.name, "a%2Fb \xe6\xb5\x8b\n");
-	query_path_free(&qp);
+	path_free(&qp);
 	CHECK_EQ_INT(parse_rc("/by-name/a/b"), -ENOENT);
-	CHECK_EQ_INT(query_parse_path("/.dswfs/stats", base, &qp), 0);
-	CHECK_EQ_INT(qp.node, QN_CTL_FILE);
+	CHECK_EQ_INT(path_parse("/.dswfs/stats", base, &qp), 0);
+	CHECK_EQ_INT(qp.node, PATH_CTL_FILE);
 	CHECK_EQ_STR(qp.name, "stats");
 	CHECK(qp.query == NULL);
-	query_path_free(&qp);
+	path_free(&qp);
 	/* which control files exist is ctl's business */
-	CHECK_EQ_INT(parse_node("/.dswfs/whatever"), QN_CTL_FILE);
+	CHECK_EQ_INT(parse_node("/.dswfs/whatever"), PATH_CTL_FILE);
 	CHECK_EQ_INT(parse_rc("/.dswfs/stats/x"), -ENOENT);
 	query_free(base);
 }
@@ -848,11 +885,11 @@ TEST(parse_long_paths)
 	memset(comp, 'x', 255);
 	comp[255] = 0;
 	snprintf(path, sizeof(path), "/instances/%s", comp);
-	CHECK_EQ_INT(parse_node(path), QN_INSTANCE);
+	CHECK_EQ_INT(parse_node(path), PATH_INSTANCE);
 	snprintf(path, sizeof(path), "/by-name/%s", comp);
-	CHECK_EQ_INT(parse_node(path), QN_BYNAME_ENTRY);
+	CHECK_EQ_INT(parse_node(path), PATH_LINK);
 	snprintf(path, sizeof(path), "/instances/instance-name/%s", comp);
-	CHECK_EQ_INT(parse_node(path), QN_QUERY_DIR);
+	CHECK_EQ_INT(parse_node(path), PATH_QUERY_DIR);
 	comp[255] = 'x';
 	comp[256] = 0;
 	snprintf(path, sizeof(path), "/instances/%s", comp);
@@ -871,7 +908,7 @@ TEST(parse_long_paths)
 	while (strlen(path) < 4095)
 		strcat(path, "b");
 	CHECK_EQ_INT(strlen(path), 4095);
-	CHECK_EQ_INT(parse_node(path), QN_INSTANCE);
+	CHECK_EQ_INT(parse_node(path), PATH_INSTANCE);
 	strcat(path, "b");
 	CHECK_EQ_INT(parse_rc(path), -ENAMETOOLONG);
 	memset(path, 'a', sizeof(path) - 1);
@@ -883,14 +920,14 @@ TEST(parse_long_paths)
 TEST(parse_unicode_values)
 {
 	struct query *base = base_all();
-	struct query_path qp;
+	struct path_info qp;
 	struct sign_kv *kv = NULL;
 	size_t n = 0;
 
-	CHECK_EQ_INT(query_parse_path("/instances/instance-name/\xe6\xb5\x8b\xe8\xaf\x95 nb\n"
+	CHECK_EQ_INT(path_parse("/instances/instance-name/\xe6\xb5\x8b\xe8\xaf\x95 nb\n"
 				      "/label/\xe5\x9b\xa2\xe9\x98\x9f=a b",
 				      base, &qp), 0);
-	CHECK_EQ_INT(qp.node, QN_QUERY_DIR);
+	CHECK_EQ_INT(qp.node, PATH_QUERY_DIR);
 	CHECK_EQ_INT(query_params(qp.query, &kv, &n), 0);
 	for (size_t i = 0; i < n; i++) {
 		if (!strcmp(kv[i].name, "InstanceName"))
@@ -900,7 +937,7 @@ TEST(parse_unicode_values)
 	}
 	CHECK(strstr(query_canonical(qp.query), "InstanceName=%E6%B5%8B%E8%AF%95%20nb%0A"));
 	free(kv);
-	query_path_free(&qp);
+	path_free(&qp);
 	query_free(base);
 }
 
@@ -968,13 +1005,13 @@ TEST(key_values_of_example)
 		/* every value can be typed back */
 		{
 			char path[600];
-			struct query_path qp;
+			struct path_info qp;
 
 			snprintf(path, sizeof(path), "/instances/%s/%s",
 				 query_key_dirname(want[i].k), c.vals[0]);
-			CHECK_EQ_INT(query_parse_path(path, base, &qp), 0);
-			CHECK_EQ_INT(qp.node, QN_QUERY_DIR);
-			query_path_free(&qp);
+			CHECK_EQ_INT(path_parse(path, base, &qp), 0);
+			CHECK_EQ_INT(qp.node, PATH_QUERY_DIR);
+			path_free(&qp);
 		}
 	}
 	query_free(base);
@@ -984,9 +1021,9 @@ TEST(key_values_of_example)
 TEST(key_values_skip_what_cannot_be_typed)
 {
 	cJSON *inst = cJSON_Parse(
-		"{\"Status\":\"Runing\",\"InstanceName\":\"a/b\",\"WorkspaceId\":\"..\","
-		"\"InstanceId\":\".\",\"ResourceId\":\"\",\"PaymentType\":\"Free\","
-		"\"Accessibility\":\"private\",\"AcceleratorType\":7,\"UserId\":1.5,"
+		"{\"Status\":\"Run ning\",\"InstanceName\":\"a/b\",\"WorkspaceId\":\"ws-1\","
+		"\"InstanceId\":\".\",\"ResourceId\":\"\",\"PaymentType\":\"Free!\","
+		"\"Accessibility\":\"pri-vate\",\"AcceleratorType\":7,\"UserId\":1.5,"
 		"\"ImageName\":null,\"RequestedResource\":\"NVIDIA A10\","
 		"\"Labels\":[{\"Key\":\"\",\"Value\":\"v\"},{\"Key\":\"a=b\",\"Value\":\"c\"},"
 		"{\"Key\":\"k\",\"Value\":5},{\"Key\":\"k\"},{\"Key\":\"s\",\"Value\":\"x/y\"},"
@@ -1016,10 +1053,10 @@ TEST(key_values_skip_what_cannot_be_typed)
 		inst = cJSON_CreateObject();
 		cJSON_AddStringToObject(inst, "InstanceName", big);
 		big[255] = 0;
-		cJSON_AddStringToObject(inst, "WorkspaceId", big);
+		cJSON_AddStringToObject(inst, "ImageName", big);
 		c = values_of(QK_INSTANCE_NAME, inst);
 		CHECK_EQ_INT(c.n, 0);
-		c = values_of(QK_WORKSPACE_ID, inst);
+		c = values_of(QK_IMAGE_NAME, inst);
 		CHECK_EQ_INT(c.n, 1);
 		cJSON_Delete(inst);
 	}
@@ -1087,7 +1124,7 @@ TEST(key_values_long_pairs)
 static void query_scenario(void)
 {
 	struct query *q = query_new("ALL", "rg"), *d;
-	struct query_path qp;
+	struct path_info qp;
 	struct sign_kv *kv;
 	size_t n;
 	char before[1024];
@@ -1123,22 +1160,22 @@ static void query_scenario(void)
 	q = query_new("ALL", "ALL");
 	if (!q)
 		return;
-	rc = query_parse_path("/workspaces/9/label/c=3/tag/x=y/min-cpu/1000/dsw-1/A/B", q, &qp);
+	rc = path_parse("/workspaces/9/label/c=3/tag/x=y/min-cpu/1000/dsw-1/A/B", q, &qp);
 	if (rc) {
 		CHECK_EQ_INT(rc, -ENOMEM);
 		CHECK(qp.query == NULL);
 	} else {
-		CHECK_EQ_INT(qp.node, QN_INSTANCE);
+		CHECK_EQ_INT(qp.node, PATH_INSTANCE);
 		CHECK_EQ_STR(qp.name, "dsw-1");
 		CHECK_EQ_STR(query_canonical(qp.query),
 			     "Labels=%7B%22c%22%3A%223%22%7D&MinCpu=1000&ResourceId=ALL"
 			     "&Tag=%5B%7B%22Key%22%3A%22x%22%2C%22Value%22%3A%22y%22%7D%5D"
 			     "&WorkspaceId=9");
 	}
-	query_path_free(&qp);
-	rc = query_parse_path("/instances/dsw-1", q, &qp);
+	path_free(&qp);
+	rc = path_parse("/instances/dsw-1", q, &qp);
 	CHECK(rc == 0 || rc == -ENOMEM);
-	query_path_free(&qp);
+	path_free(&qp);
 	query_free(q);
 }
 

@@ -469,7 +469,7 @@ TEST(directory_names_are_escaped_ids)
 	snap_unref(s);
 }
 
-TEST(times_fall_back_to_fetch_time)
+TEST(times_fall_back_to_creation_then_fetch_time)
 {
 	cJSON *arr = cJSON_CreateArray(), *o;
 	struct snap *s;
@@ -490,10 +490,13 @@ TEST(times_fall_back_to_fetch_time)
 		return;
 	CHECK_EQ_INT(snap_mtime(s, 0), 1709208000);
 	CHECK_EQ_INT(snap_ctime(s, 0), FETCHED);
-	CHECK_EQ_INT(snap_mtime(s, 1), FETCHED);
+	/* a malformed (or null) GmtModifiedTime: never modified, so last changed at creation */
+	CHECK_EQ_INT(snap_mtime(s, 1), REF_TIME);
 	CHECK_EQ_INT(snap_ctime(s, 1), REF_TIME);
 	CHECK_EQ_INT(snap_mtime(s, 2), FETCHED);
 	CHECK_EQ_INT(snap_ctime(s, 2), FETCHED);
+	/* instances.json changes when its newest instance did */
+	CHECK_EQ_INT(snap_newest_mtime(s), 1709208000);
 	snap_unref(s);
 }
 
@@ -534,7 +537,7 @@ static cJSON *labelled(int i)
 	snprintf(id, sizeof(id), "dsw-%04d", i);
 	o = mini(id, id);
 	set_str(o, "Status", statuses[i % 4]);
-	snprintf(v, sizeof(v), "ws-%d", i % 7);
+	snprintf(v, sizeof(v), "4082%d", i % 7);
 	set_str(o, "WorkspaceId", v);
 	labels = cJSON_AddArrayToObject(o, "Labels");
 	l = cJSON_CreateObject();
@@ -587,8 +590,8 @@ TEST(key_values_are_sorted_distinct_and_computed_once)
 	CHECK_EQ_INT(n, 7);
 	check_sorted_distinct(v, n);
 	if (v && n == 7) {
-		CHECK_EQ_STR(v[0], "ws-0");
-		CHECK_EQ_STR(v[6], "ws-6");
+		CHECK_EQ_STR(v[0], "40820");
+		CHECK_EQ_STR(v[6], "40826");
 	}
 	v = snap_key_values(s, QK_LABEL, &n);
 	CHECK_EQ_INT(n, 4);
@@ -1161,5 +1164,66 @@ TEST(key_members_are_kept_beside_the_text)
 	CHECK(snap_parse_keys(s, 1) == NULL);
 out:
 	cJSON_Delete(keys);
+	snap_unref(s);
+}
+
+/* One member of a group-view fixture instance. */
+static cJSON *member(const char *id, const char *ws, const char *ws_name, const char *uid,
+		     const char *user, const char *mtime)
+{
+	cJSON *o = mini(id, id);
+
+	set_str(o, "WorkspaceId", ws);
+	set_str(o, "WorkspaceName", ws_name);
+	set_str(o, "UserId", uid);
+	set_str(o, "UserName", user);
+	set_str(o, "GmtCreateTime", "2021-01-12T14:36:01Z");
+	set_str(o, "GmtModifiedTime", mtime);
+	return o;
+}
+
+TEST(workspace_and_user_views_are_escaped_and_deduplicated)
+{
+	cJSON *arr = cJSON_CreateArray();
+	struct snap *s;
+	static const char *const ws_names[] = { "line%0Abreak", "team%2Fa@40823", "team%2Fa@86177" };
+	static const char *const ws_ids[] = { "112376", "40823", "86177" };
+	static const char *const user_names[] = { "alice", "%2E%2E", "@300", "\xe6\xb5\x8b" };
+	static const char *const user_ids[] = { "100", "200", "300", "400" };
+
+	cJSON_AddItemToArray(arr, member("dsw-1", "40823", "team/a", "100", "alice",
+					 "2024-01-01T00:00:00Z"));
+	/* the first name of an id wins; the newest mtime of its instances is the link's */
+	cJSON_AddItemToArray(arr, member("dsw-2", "40823", "other", NULL, "..",
+					 "2024-06-01T00:00:00Z"));
+	cJSON_AddNumberToObject(cJSON_GetArrayItem(arr, 1), "UserId", 200);
+	cJSON_AddItemToArray(arr, member("dsw-3", "86177", "team/a", "300", NULL, NULL));
+	cJSON_AddItemToArray(arr, member("dsw-4", "abc", "not an id", "x1", "nobody", NULL));
+	cJSON_AddItemToArray(arr, member("dsw-5", "112376", "line\nbreak", "400",
+					 "\xe6\xb5\x8b", NULL));
+	s = build(arr, false);
+	if (!s)
+		return;
+	CHECK_EQ_INT(snap_links_count(s, SNAP_LINKS_WORKSPACES), 3);
+	for (size_t i = 0; i < 3 && snap_links_count(s, SNAP_LINKS_WORKSPACES) == 3; i++) {
+		CHECK_EQ_STR(snap_links_name(s, SNAP_LINKS_WORKSPACES, i), ws_names[i]);
+		CHECK_EQ_STR(snap_links_target(s, SNAP_LINKS_WORKSPACES, i), ws_ids[i]);
+		CHECK_EQ_INT(snap_links_find(s, SNAP_LINKS_WORKSPACES, ws_names[i]), (long)i);
+	}
+	CHECK_EQ_INT(snap_links_mtime(s, SNAP_LINKS_WORKSPACES, 1), 1717200000);
+	CHECK_EQ_INT(snap_links_mtime(s, SNAP_LINKS_WORKSPACES, 2), REF_TIME);
+	CHECK_EQ_INT(snap_links_find(s, SNAP_LINKS_WORKSPACES, "team%2Fa"), -ENOENT);
+	CHECK_EQ_INT(snap_links_find(s, SNAP_LINKS_WORKSPACES, "not an id"), -ENOENT);
+	CHECK_EQ_INT(snap_links_count(s, SNAP_LINKS_USERS), 4);
+	for (size_t i = 0; i < 4 && snap_links_count(s, SNAP_LINKS_USERS) == 4; i++) {
+		CHECK_EQ_STR(snap_links_name(s, SNAP_LINKS_USERS, i), user_names[i]);
+		CHECK_EQ_STR(snap_links_target(s, SNAP_LINKS_USERS, i), user_ids[i]);
+	}
+	CHECK(snap_links_name(s, SNAP_LINKS_USERS, 4) == NULL);
+	/* the instance view is by-name */
+	CHECK_EQ_INT(snap_links_count(s, SNAP_LINKS_INSTANCES), 5);
+	CHECK_EQ_STR(snap_links_name(s, SNAP_LINKS_INSTANCES, 2), snap_link_name(s, 2));
+	CHECK_EQ_STR(snap_links_target(s, SNAP_LINKS_INSTANCES, 2), "dsw-3");
+	CHECK_EQ_INT(snap_links_find(s, SNAP_LINKS__COUNT, "x"), -EINVAL);
 	snap_unref(s);
 }

@@ -148,7 +148,12 @@ def bench_size(n, latency_ms, tmp_root, copy_floor=True):
             # Growth over the whole fetch and walks, against the compact JSON (the target is 2x).
             row["rss_growth_mib"] = (rss_kib(m.proc.pid) - rss0) / 1024
             row["growth_vs_compact"] = row["rss_growth_mib"] / row["compact_mib"]
-            row["fs_inodes"] = harness.read_ctl_stats(m).get("fs_inodes", 0)
+            st = harness.read_ctl_stats(m)
+            row["fs_inodes"] = st.get("fs_inodes", 0)
+            # The bench walks instances/ alone: one query. More means another process walked
+            # this mount too (on a shared machine, a `find /tmp` reaches it), and its requests
+            # are in the counts above.
+            row["queries"] = st.get("queries_fetched", 0)
             row["kernel_cached_mib"] = meminfo_mib("Cached") - cached0
             row["kernel_slab_mib"] = meminfo_mib("Slab") - slab0
             row["warm_ls_l_s"] = timed(["ls", "-l", m.path("instances")])
@@ -187,7 +192,7 @@ def main():
             ("warm_ls_l_s", "%.3f"), ("walk_serial_req", "%d"),
             ("walk_serial_s", "%.2f"), ("walk_parallel_s", "%.2f"), ("compact_mib", "%.1f"),
             ("rss_cold_mib", "%.1f"), ("rss_growth_mib", "%.1f"), ("growth_vs_compact", "%.2fx"),
-            ("peak_rss_mib", "%.1f"), ("fs_inodes", "%d"),
+            ("peak_rss_mib", "%.1f"), ("fs_inodes", "%d"), ("queries", "%d"),
             ("kernel_cached_mib", "%.0f"), ("kernel_slab_mib", "%.0f")]
     print(" | ".join(c for c, _ in cols))
     print(" | ".join("---" for _ in cols))

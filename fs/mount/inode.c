@@ -227,7 +227,9 @@ int inode_ref(struct inode_table *t, uint64_t parent, const char *name,
 		data = NULL;
 		n->ino = t->next_ino++;
 		p->children++;
-		if (t->count >= t->nbuckets)
+		/* Two nodes a bucket on average: the buckets cost 8 bytes a node per table
+		 * instead of up to 32, and chains stay short. */
+		if (t->count >= 2 * t->nbuckets)
 			grow(t);
 		insert(t, n);
 		t->count++;

@@ -1,5 +1,6 @@
-/* inode: the mount's inode table: inode numbers the kernel holds, each naming a path at one
- * version, counted by the kernel's lookups and freed when it forgets them. No FUSE here. */
+/* inode: the mount's inode table: inode numbers the kernel holds, each naming a name in a parent
+ * directory at one version, counted by the kernel's lookups and freed when it forgets them. No
+ * FUSE here. */
 #ifndef DSWFS_INODE_H
 #define DSWFS_INODE_H
 
@@ -14,7 +15,7 @@
 enum inode_type { INODE_DIR, INODE_FILE, INODE_LINK };
 
 /* What a node remembers of the answer it was made for: small and fixed, never snapshot data,
- * so an inode the kernel keeps after its snapshot went away costs a path and these. */
+ * so an inode the kernel keeps after its snapshot went away costs a name and these. */
 struct inode_attr {
 	enum inode_type type;
 	mode_t mode;
@@ -31,17 +32,19 @@ struct inode_table;
 int inode_table_new(struct inode_table **out);
 void inode_table_free(struct inode_table *t);
 
-/* Finds or makes the node keyed (path, a->version) and counts one lookup of it; *ino is its
- * number. Numbers are never reused, so a new (path, version) is a new inode to the kernel:
- * files key on their content's version, directories on version 0 (one inode per path).
- * data (len bytes, may be NULL) is copied into a new node: bytes that change without a refresh
- * (.dswfs files) are kept per version so one inode always serves one content. An existing
- * node keeps its attributes. Returns 0 or -ENOMEM. */
-int inode_ref(struct inode_table *t, const char *path, const struct inode_attr *a,
-	      const void *data, size_t len, uint64_t *ino);
+/* Finds or makes the node keyed (parent, name, a->version) and counts one lookup of it; *ino is
+ * its number. Numbers are never reused, so a new (parent, name, version) is a new inode to the
+ * kernel: files key on their content's version, directories on version 0 (one inode per path).
+ * data (a->size bytes, may be NULL) is taken over: a new node keeps it, otherwise it is freed
+ * (also on failure). Bytes that change without a refresh (.dswfs files) are kept per version so
+ * one inode always serves one content. An existing node keeps its attributes. A node keeps its
+ * parent in the table while it is there. Returns 0, -ESTALE (parent unknown), -EINVAL (empty
+ * name), -ENAMETOOLONG (name over 255 bytes), -ENOMEM. */
+int inode_ref(struct inode_table *t, uint64_t parent, const char *name,
+	      const struct inode_attr *a, char *data, uint64_t *ino);
 
-/* Node ino's path (copied into path, size bytes) and attributes. Returns 0, -ESTALE (unknown
- * or forgotten number), -ENAMETOOLONG. */
+/* Node ino's path (rebuilt from its parents into path, size bytes) and attributes. Returns 0,
+ * -ESTALE (unknown or forgotten number), -ENAMETOOLONG. */
 int inode_get(struct inode_table *t, uint64_t ino, char *path, size_t size,
 	      struct inode_attr *a);
 
@@ -50,11 +53,12 @@ int inode_get(struct inode_table *t, uint64_t ino, char *path, size_t size,
 int inode_read_data(struct inode_table *t, uint64_t ino, char *buf, size_t size, off_t off,
 		    size_t *n);
 
-/* The kernel forgot nlookup lookups of ino; the node is freed when none are left (the root
- * never is). Unknown numbers are ignored (a forget cannot fail). */
+/* The kernel forgot nlookup lookups of ino; the node is freed when none are left and no node
+ * names it as parent, and then so is its parent on the same terms (the root never is). Unknown numbers are ignored (a forget cannot fail). */
 void inode_forget(struct inode_table *t, uint64_t ino, uint64_t nlookup);
 
-/* The number of the node keyed (path, version), without counting a lookup. Returns 0 or
+/* The number of the node at path ("/a/b": directories on the way at version 0, the last
+ * component at version), without counting a lookup. Returns 0 or
  * -ENOENT. */
 int inode_find(struct inode_table *t, const char *path, uint64_t version, uint64_t *ino);
 

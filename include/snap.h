@@ -91,11 +91,17 @@ bool snap_shown(const struct snap *s, size_t i);
 
 /* instances.json: the pretty-printed array of every instance (redacted) and "\n", the same
  * bytes cJSON_Print gives for the array, rendered now one instance at a time. Caller frees;
- * NULL on ENOMEM. Its length is remembered (snap_instances_json_len). */
+ * NULL on ENOMEM. */
 char *snap_instances_json(struct snap *s, size_t *len);
 
-/* instances.json's length if it has been rendered once, else 0 (never renders). */
-size_t snap_instances_json_len(const struct snap *s);
+/* instances.json's length. The first call renders every instance once to measure it and keeps
+ * only where each one's part starts (8 bytes per instance). Returns 0 or -ENOMEM. */
+int snap_instances_json_size(struct snap *s, size_t *len);
+
+/* Copies up to size bytes of instances.json at off into out, rendering only the instances
+ * those bytes cover (nothing is kept), so reading it through costs about one rendering however
+ * it is chunked. *n is the count (0 at or past the end). Returns 0 or -ENOMEM. */
+int snap_instances_json_read(struct snap *s, char *out, size_t size, size_t off, size_t *n);
 
 /* Distinct values of key k among the instances (see query_key_values), sorted. Owned by s,
  * computed once per key; NULL with *n = 0 on ENOMEM or when there are none. */
@@ -138,18 +144,16 @@ size_t snap_bytes(const struct snap *s);
 /*
  * Views: what is rendered from snapshots, in a small cache of bounded size per mount, so a walk
  * over one instance's files parses it once, and nothing rendered is kept per instance forever.
- * Instance views are keyed by content (equal texts share one view, whichever snapshot they come
- * from); listing views (instances.json) by snapshot. Thread-safe.
+ * Views are keyed by content (equal texts share one view, whichever snapshot they come from).
+ * instances.json needs none (snap_instances_json_read). Thread-safe.
  */
 struct snap_views;
 struct snap_view;
 
-/* A cache holding at most max_instances instance views and max_listings listing views besides
- * those still referenced; a listing larger than max_listing_bytes is never kept (whoever asked
- * for it holds the only reference). Returns 0 and *out (free with snap_views_free, after every
- * view has been put), -EINVAL for a zero count, -ENOMEM. */
-int snap_views_new(size_t max_instances, size_t max_listings, size_t max_listing_bytes,
-		   struct snap_views **out);
+/* A cache holding at most max_instances views besides those still referenced. Returns 0 and
+ * *out (free with snap_views_free, after every view has been put), -EINVAL for a zero count,
+ * -ENOMEM. */
+int snap_views_new(size_t max_instances, struct snap_views **out);
 void snap_views_free(struct snap_views *c);
 
 /* The rendered tree of instance i of s (render_instance over its parsed text; files render on
@@ -157,13 +161,8 @@ void snap_views_free(struct snap_views *c);
  * past the end, -ENOMEM. */
 int snap_view_instance(struct snap_views *c, struct snap *s, size_t i, struct snap_view **out);
 
-/* instances.json of s. Returns 0 and *out (release with snap_view_put), -ENOMEM. */
-int snap_view_listing(struct snap_views *c, struct snap *s, struct snap_view **out);
-
-/* An instance view's tree (NULL for a listing view), a listing view's bytes (NULL for an
- * instance view). Owned by the view. */
+/* A view's tree. Owned by the view. */
 const struct render_node *snap_view_root(const struct snap_view *v);
-const char *snap_view_data(const struct snap_view *v, size_t *len);
 
 void snap_view_put(struct snap_view *v);
 

@@ -118,8 +118,9 @@ struct tree_file;
 /* Returns 0 and *f (release with tree_close), -ENOENT, -EISDIR, the fetch's -errno. */
 int tree_open(struct tree *t, const char *path, struct tree_file **f);
 
-/* Copies up to size bytes at off into buf; returns the count (0 at EOF). */
-size_t tree_read(const struct tree_file *f, char *buf, size_t size, off_t off);
+/* Copies up to size bytes at off into buf; returns the count (0 at EOF), or -ENOMEM (bytes
+ * rendered per read, as instances.json's, may need memory). */
+ssize_t tree_read(const struct tree_file *f, char *buf, size_t size, off_t off);
 size_t tree_file_size(const struct tree_file *f);
 void tree_close(struct tree_file *f);
 
@@ -159,6 +160,11 @@ int tree_query_json(struct tree *t, const char *path, char **json, size_t *len,
 
 /* Extra "name value" lines for .dswfs/stats (cache size, snapshot bytes). Caller frees. */
 char *tree_stats(struct tree *t);
+
+/* tree_getattr that also hands over, for a file whose bytes change without a refresh
+ * (a->changing), those bytes (a->size of them, malloc'd, the caller frees) in *data, from the
+ * same resolution as *a; *data is NULL for anything else. Returns as tree_getattr. */
+int tree_getattr_data(struct tree *t, const char *path, struct tree_attr *a, char **data);
 
 /* tree_open that also fills *a from the same bytes (size and version match *f's bytes even
  * for files that change without a refresh). Returns as tree_open. */

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "integration"))
@@ -26,12 +27,20 @@ def timed(cmd, **kw):
     return time.monotonic() - t0
 
 
-def peak_rss_kib(pid):
+def status_kib(pid, field):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
+
+
+def peak_rss_kib(pid):
+    return status_kib(pid, "VmHWM")
+
+
+def rss_kib(pid):
+    return status_kib(pid, "VmRSS")
 
 
 def grep_cmd(root):
@@ -45,19 +54,40 @@ FS_REQUESTS = ("fs_lookup", "fs_forget", "fs_getattr", "fs_setattr", "fs_readlin
                "fs_readdirplus", "fs_releasedir", "fs_statfs", "fs_other")
 
 
-def fuse_requests(m):
+def meminfo_mib(field):
+    """A /proc/meminfo field in MiB: where the kernel's side of a walk goes (page cache,
+    dentries and inodes in Slab). Machine-wide, so only indicative on a shared machine."""
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def fuse_requests(m, per_op=False):
     st = harness.read_ctl_stats(m)
+    if per_op:
+        return {k: st.get(k, 0) for k in FS_REQUESTS}
     return sum(st.get(k, 0) for k in FS_REQUESTS)
+
+
+def ops_since(m, before):
+    """The per-operation counters that moved since before (fuse_requests(m, True))."""
+    now = fuse_requests(m, True)
+    return " ".join(f"{k[3:]}={now[k] - before[k]}" for k in FS_REQUESTS if now[k] != before[k])
 
 
 def warm_fuse_requests(m, cmd):
     """FUSE requests that reached the daemon while cmd ran, less what reading the counters
-    costs (.dswfs/stats is looked up and read afresh every time)."""
-    a = fuse_requests(m)
-    overhead = fuse_requests(m) - a
+    costs (.dswfs/stats is looked up and read afresh every time). That cost is taken as the
+    least of a few back-to-back reads: a single difference can be off by one either way (a
+    batched forget lands in one of them, a dentry of .dswfs expires in another), which once
+    made this read -1. Never below 0."""
+    readings = [fuse_requests(m) for _ in range(4)]
+    overhead = min(b - a for a, b in zip(readings, readings[1:]))
     b = fuse_requests(m)
     subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return fuse_requests(m) - b - overhead
+    return max(0, fuse_requests(m) - b - overhead)
 
 
 def tmpfs_floor(tree, tmp_root):
@@ -76,23 +106,62 @@ def tmpfs_floor(tree, tmp_root):
         shutil.rmtree(copy, ignore_errors=True)
 
 
+# wait_timeout=0: a reader waits for the fetch however long it takes. With the default (15 s) a
+# large fleet's first listing on a loaded machine fails with ETIMEDOUT, and the "cold" walk
+# then measures nothing.
+MOUNT_OPTS = ("ttl=3600", "wait_timeout=0")
+
+
+def fetch_fleet(srv):
+    """The server's fleet. Generating it is linear but takes a while at large sizes (13 s for
+    20,000 instances on a loaded 2-core machine), past harness.control's 10 s timeout."""
+    with urllib.request.urlopen(srv.url + "/_mock/fleet", timeout=3600) as r:
+        return json.loads(r.read())["Instances"]
+
+
 def bench_size(n, latency_ms, tmp_root, copy_floor=True):
     row = {"instances": n}
     with harness.MockServer(instances=n, seed=7) as srv:
-        fleet = srv.fleet()
-        row["raw_json_mib"] = len(json.dumps(fleet["Instances"]).encode()) / 2**20
-        with harness.Mount(srv, "ttl=3600") as m:
+        fleet = fetch_fleet(srv)
+        # Measured one instance at a time: at 100,000 instances the whole fleet is ~500 MB.
+        row["raw_json_mib"] = row["compact_mib"] = 0
+        for inst in fleet:
+            row["raw_json_mib"] += len(json.dumps(inst).encode()) / 2**20
+            row["compact_mib"] += len(json.dumps(inst, separators=(",", ":"),
+                                                 ensure_ascii=False).encode()) / 2**20
+        del fleet
+        cached0, slab0 = meminfo_mib("Cached"), meminfo_mib("Slab")
+        with harness.Mount(srv, *MOUNT_OPTS) as m:
             srv.control("POST", "stats/reset")
+            rss0 = rss_kib(m.proc.pid)
+            ops = fuse_requests(m, True)
             row["cold_grep_s"] = timed(grep_cmd(m.path("instances")))
             row["cold_grep_req"] = srv.list_requests()
+            row["cold_ops"] = ops_since(m, ops)
+            row["rss_cold_mib"] = rss_kib(m.proc.pid) / 1024
             srv.control("POST", "stats/reset")
             # The first walk after a cold one still asks for the attributes of every file read
             # cold (the kernel drops their atime after a read from the daemon); the next is
             # served by the kernel alone.
+            ops = fuse_requests(m, True)
             row["warm1_grep_s"] = timed(grep_cmd(m.path("instances")))
+            row["warm1_ops"] = ops_since(m, ops)
+            ops = fuse_requests(m, True)
             row["warm_grep_s"] = timed(grep_cmd(m.path("instances")))
+            row["warm_ops"] = ops_since(m, ops)
             row["warm_grep_req"] = srv.list_requests()
             row["warm_grep_fuse_req"] = warm_fuse_requests(m, grep_cmd(m.path("instances")))
+            # Growth over the whole fetch and walks, against the compact JSON (the target is 2x).
+            row["rss_growth_mib"] = (rss_kib(m.proc.pid) - rss0) / 1024
+            row["growth_vs_compact"] = row["rss_growth_mib"] / row["compact_mib"]
+            st = harness.read_ctl_stats(m)
+            row["fs_inodes"] = st.get("fs_inodes", 0)
+            # The bench walks instances/ alone: one query. More means another process walked
+            # this mount too (on a shared machine, a `find /tmp` reaches it), and its requests
+            # are in the counts above.
+            row["queries"] = st.get("queries_fetched", 0)
+            row["kernel_cached_mib"] = meminfo_mib("Cached") - cached0
+            row["kernel_slab_mib"] = meminfo_mib("Slab") - slab0
             row["warm_ls_l_s"] = timed(["ls", "-l", m.path("instances")])
             row["copy_s"] = row["tmpfs_grep_s"] = row["warm_vs_tmpfs"] = float("nan")
             if copy_floor:
@@ -101,7 +170,7 @@ def bench_size(n, latency_ms, tmp_root, copy_floor=True):
             row["peak_rss_mib"] = peak_rss_kib(m.proc.pid) / 1024
         for label, par in (("serial", 1), ("parallel", 4)):
             srv.control("POST", "faults", {"faults": [{"kind": "latency", "ms": latency_ms}]})
-            with harness.Mount(srv, "ttl=3600", f"parallel_pages={par}") as m:
+            with harness.Mount(srv, *MOUNT_OPTS, f"parallel_pages={par}") as m:
                 srv.control("POST", "stats/reset")
                 row[f"walk_{label}_s"] = timed(["ls", m.path("instances")])
                 row[f"walk_{label}_req"] = srv.list_requests()
@@ -121,16 +190,23 @@ def main():
     for n in [int(x) for x in a.sizes.split(",")]:
         print(f"bench: {n} instances ...", file=sys.stderr, flush=True)
         rows.append(bench_size(n, a.latency_ms, a.tmpfs, not a.no_floor))
+        print(f"bench: {json.dumps(rows[-1])}", file=sys.stderr, flush=True)
     cols = [("instances", "%d"), ("raw_json_mib", "%.1f"), ("cold_grep_req", "%d"),
             ("cold_grep_s", "%.2f"), ("warm_grep_req", "%d"), ("warm1_grep_s", "%.2f"),
             ("warm_grep_s", "%.2f"),
             ("tmpfs_grep_s", "%.2f"), ("warm_vs_tmpfs", "%.2fx"), ("warm_grep_fuse_req", "%d"),
             ("warm_ls_l_s", "%.3f"), ("walk_serial_req", "%d"),
-            ("walk_serial_s", "%.2f"), ("walk_parallel_s", "%.2f"), ("peak_rss_mib", "%.1f")]
+            ("walk_serial_s", "%.2f"), ("walk_parallel_s", "%.2f"), ("compact_mib", "%.1f"),
+            ("rss_cold_mib", "%.1f"), ("rss_growth_mib", "%.1f"), ("growth_vs_compact", "%.2fx"),
+            ("peak_rss_mib", "%.1f"), ("fs_inodes", "%d"), ("queries", "%d"),
+            ("kernel_cached_mib", "%.0f"), ("kernel_slab_mib", "%.0f")]
     print(" | ".join(c for c, _ in cols))
     print(" | ".join("---" for _ in cols))
     for r in rows:
         print(" | ".join(f % r[c] for c, f in cols))
+    for r in rows:
+        print(f"{r['instances']}: FUSE requests per walk: cold {r['cold_ops'] or 0}; "
+              f"first warm {r['warm1_ops'] or 0}; warm {r['warm_ops'] or 0}")
     print(f"(cold walk = `ls instances/` with {a.latency_ms} ms added per request; "
           "tmpfs = the same tree copied to tmpfs, the floor; warm_grep_fuse_req = FUSE "
           "requests reaching the daemon during a warm grep -r, from .dswfs/stats)")

@@ -71,7 +71,9 @@ struct snap {
 	struct strtab ids;		/* dirname -> index */
 	size_t base_bytes;
 	size_t lazy_bytes;		/* atomic */
-	size_t json_len;		/* atomic; instances.json's length once rendered, else 0 */
+	/* instances.json: where instance i's piece starts (json_off[i]; json_off[n] is where
+	 * "]\n" starts), built once under lock, then published with a release store. */
+	size_t *json_off;		/* atomic pointer; NULL until built */
 
 	pthread_mutex_t lock;		/* builds of the parts below */
 	struct keyvals kv[QK__COUNT];
@@ -326,6 +328,7 @@ static void snap_destroy(struct snap *s)
 	free(s->own_text);
 	free(s->own_names);
 	free(s->inst);
+	free(s->json_off);
 	strtab_free(&s->ids);
 	pthread_mutex_destroy(&s->lock);
 	snap_unref(s->base);
@@ -570,35 +573,41 @@ bool snap_shown(const struct snap *s, size_t i)
 
 /* cJSON_Print of an array puts each element one level deeper than on its own: the element's
  * own pretty text with a tab after every newline (strings never hold a raw newline), the
- * elements separated by ", ". Rendering one element at a time keeps only one parsed instance
- * alive however large the answer. */
+ * elements separated by ", ". So instances.json is a sequence of pieces, one per instance
+ * ("[" or ", " and its text), then "]\n": each piece renders alone from its instance, and a
+ * read at any offset renders only the pieces it covers. Appends piece i to b; returns 0 or
+ * -ENOMEM. */
+static int json_piece(const struct snap *s, size_t i, struct buf *b)
+{
+	cJSON *obj = snap_parse(s, i);
+	char *one = obj ? cJSON_Print(obj) : NULL;
+	const char *p, *nl;
+	int rc;
+
+	cJSON_Delete(obj);
+	if (!one)
+		return -ENOMEM;
+	rc = buf_append(b, i ? ", " : "[", i ? 2 : 1);
+	for (p = one; !rc && (nl = strchr(p, '\n')) != NULL; p = nl + 1)
+		rc = buf_append(b, p, (size_t)(nl - p + 1)) ?: buf_append(b, "\t", 1);
+	if (!rc)
+		rc = buf_puts(b, p);
+	free(one);
+	return rc;
+}
+
 char *snap_instances_json(struct snap *s, size_t *len)
 {
 	struct buf b;
 	size_t n;
 	char *out;
-	int rc;
+	int rc = 0;
 
 	buf_init(&b, SIZE_MAX / 2);
-	rc = buf_append(&b, "[", 1);
-	for (size_t i = 0; i < s->n && !rc; i++) {
-		cJSON *obj = snap_parse(s, i);
-		char *one = obj ? cJSON_Print(obj) : NULL;
-		const char *p, *nl;
-
-		cJSON_Delete(obj);
-		if (!one) {
-			rc = -ENOMEM;
-			break;
-		}
-		if (i)
-			rc = buf_append(&b, ", ", 2);
-		for (p = one; !rc && (nl = strchr(p, '\n')) != NULL; p = nl + 1)
-			rc = buf_append(&b, p, (size_t)(nl - p + 1)) ?: buf_append(&b, "\t", 1);
-		if (!rc)
-			rc = buf_puts(&b, p);
-		free(one);
-	}
+	if (s->n == 0)
+		rc = buf_append(&b, "[", 1);
+	for (size_t i = 0; i < s->n && !rc; i++)
+		rc = json_piece(s, i, &b);
 	if (!rc)
 		rc = buf_append(&b, "]\n", 2);
 	if (rc) {
@@ -606,16 +615,119 @@ char *snap_instances_json(struct snap *s, size_t *len)
 		return NULL;
 	}
 	out = buf_steal(&b, &n);
-	if (out)
-		__atomic_store_n(&s->json_len, n, __ATOMIC_RELAXED);
 	if (len)
 		*len = n;
 	return out;
 }
 
-size_t snap_instances_json_len(const struct snap *s)
+/* The pieces' offsets, built on first use: every instance is rendered once to measure it and
+ * nothing rendered is kept (8 bytes per instance). NULL on ENOMEM. */
+static const size_t *json_offsets(struct snap *s)
 {
-	return __atomic_load_n(&s->json_len, __ATOMIC_RELAXED);
+	size_t *off = __atomic_load_n(&s->json_off, __ATOMIC_ACQUIRE);
+	struct buf b;
+
+	if (off)
+		return off;
+	pthread_mutex_lock(&s->lock);
+	off = s->json_off;
+	if (off)
+		goto out;
+	off = malloc((s->n + 1) * sizeof(*off));
+	if (!off)
+		goto out;
+	off[0] = 0;
+	buf_init(&b, SIZE_MAX / 2);
+	for (size_t i = 0; i < s->n; i++) {
+		b.len = 0;
+		if (json_piece(s, i, &b)) {
+			buf_free(&b);
+			free(off);
+			off = NULL;
+			goto out;
+		}
+		off[i + 1] = off[i] + b.len;
+	}
+	if (s->n == 0)
+		off[0] = 1;	/* "[" alone */
+	buf_free(&b);
+	__atomic_add_fetch(&s->lazy_bytes, (s->n + 1) * sizeof(*off), __ATOMIC_RELAXED);
+	__atomic_store_n(&s->json_off, off, __ATOMIC_RELEASE);
+out:
+	pthread_mutex_unlock(&s->lock);
+	return off;
+}
+
+int snap_instances_json_size(struct snap *s, size_t *len)
+{
+	const size_t *off = json_offsets(s);
+
+	if (!off)
+		return -ENOMEM;
+	*len = off[s->n] + 2;
+	return 0;
+}
+
+int snap_instances_json_read(struct snap *s, char *out, size_t size, size_t off, size_t *n)
+{
+	const size_t *po = json_offsets(s);
+	static const char head[] = "[]\n";	/* an empty answer: "[" then "]\n" */
+	size_t lo = 0, hi, total;
+	struct buf b;
+	int rc = 0;
+
+	*n = 0;
+	if (!po)
+		return -ENOMEM;
+	total = po[s->n] + 2;
+	if (off >= total || size == 0)
+		return 0;
+	if (size > total - off)
+		size = total - off;
+	if (s->n == 0) {
+		memcpy(out, head + off, size);
+		*n = size;
+		return 0;
+	}
+	/* The last piece starting at or before off. */
+	hi = s->n;
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (po[mid] <= off)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	buf_init(&b, SIZE_MAX / 2);
+	for (size_t i = lo; *n < size && i <= s->n && !rc; i++) {
+		size_t start = i < s->n ? po[i] : po[s->n], skip, take;
+		const char *p = "]\n";
+		size_t plen = 2;
+
+		if (i < s->n) {
+			b.len = 0;
+			rc = json_piece(s, i, &b);
+			if (rc)
+				break;
+			if (b.len != po[i + 1] - po[i]) {
+				rc = -EIO;	/* rendering is deterministic: never */
+				break;
+			}
+			p = b.data;
+			plen = b.len;
+		}
+		skip = off + *n > start ? off + *n - start : 0;
+		if (skip >= plen)
+			continue;	/* off lies past this piece (in "]\n") */
+		take = plen - skip < size - *n ? plen - skip : size - *n;
+		memcpy(out + *n, p + skip, take);
+		*n += take;
+	}
+	buf_free(&b);
+	if (rc)
+		*n = 0;
+	return rc;
 }
 
 struct collect {
@@ -1075,25 +1187,20 @@ size_t snap_bytes(const struct snap *s)
 
 struct snap_view {
 	int refs;			/* atomic; the cache holds one while the view is in it */
-	/* Instance view: its text (the key, compared in full: a hash alone could be forced to
+	/* The instance's text (the key, compared in full: a hash alone could be forced to
 	 * collide by a hostile server), the parse and the tree borrowing it. */
 	uint64_t hash;
 	char *text;
 	size_t text_len;
 	cJSON *obj;
 	struct render_node *root;
-	/* Listing view: the snapshot it renders (a reference, so the key stays unique) and its
-	 * bytes. */
-	struct snap *snap;
-	char *data;
-	size_t len;
 	uint64_t used;			/* LRU tick, under the cache lock */
 };
 
 struct snap_views {
 	pthread_mutex_t lock;
-	struct snap_view **inst, **list;
-	size_t max_inst, max_list, max_list_bytes;
+	struct snap_view **inst;
+	size_t max_inst;
 	uint64_t tick;
 };
 
@@ -1102,8 +1209,6 @@ static void view_free(struct snap_view *v)
 	render_free(v->root);
 	cJSON_Delete(v->obj);
 	free(v->text);
-	snap_unref(v->snap);
-	free(v->data);
 	free(v);
 }
 
@@ -1113,27 +1218,22 @@ void snap_view_put(struct snap_view *v)
 		view_free(v);
 }
 
-int snap_views_new(size_t max_instances, size_t max_listings, size_t max_listing_bytes,
-		   struct snap_views **out)
+int snap_views_new(size_t max_instances, struct snap_views **out)
 {
 	struct snap_views *c;
 
-	if (!max_instances || !max_listings)
+	if (!max_instances)
 		return -EINVAL;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	c->inst = calloc(max_instances, sizeof(*c->inst));
-	c->list = calloc(max_listings, sizeof(*c->list));
-	if (!c->inst || !c->list || pthread_mutex_init(&c->lock, NULL)) {
+	if (!c->inst || pthread_mutex_init(&c->lock, NULL)) {
 		free(c->inst);
-		free(c->list);
 		free(c);
 		return -ENOMEM;
 	}
 	c->max_inst = max_instances;
-	c->max_list = max_listings;
-	c->max_list_bytes = max_listing_bytes;
 	*out = c;
 	return 0;
 }
@@ -1144,11 +1244,8 @@ void snap_views_free(struct snap_views *c)
 		return;
 	for (size_t i = 0; i < c->max_inst; i++)
 		snap_view_put(c->inst[i]);
-	for (size_t i = 0; i < c->max_list; i++)
-		snap_view_put(c->list[i]);
 	pthread_mutex_destroy(&c->lock);
 	free(c->inst);
-	free(c->list);
 	free(c);
 }
 
@@ -1211,11 +1308,6 @@ static bool inst_match(const struct snap_view *v, const void *key)
 	       memcmp(v->text, k->text, k->text_len) == 0;
 }
 
-static bool list_match(const struct snap_view *v, const void *key)
-{
-	return v->snap == key;
-}
-
 int snap_view_instance(struct snap_views *c, struct snap *s, size_t i, struct snap_view **out)
 {
 	struct snap_view key = { 0 }, *v;
@@ -1256,44 +1348,9 @@ out_nomem:
 	return -ENOMEM;
 }
 
-int snap_view_listing(struct snap_views *c, struct snap *s, struct snap_view **out)
-{
-	struct snap_view *v = views_get(c, c->list, c->max_list, list_match, s, NULL);
-
-	if (v) {
-		*out = v;
-		return 0;
-	}
-	v = calloc(1, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	v->data = snap_instances_json(s, &v->len);
-	if (!v->data) {
-		free(v);
-		return -ENOMEM;
-	}
-	snap_ref(s);
-	v->snap = s;
-	if (v->len > c->max_list_bytes) {
-		/* Too big to keep: the caller's alone, gone when put. */
-		v->refs = 1;
-		*out = v;
-		return 0;
-	}
-	*out = views_get(c, c->list, c->max_list, list_match, s, v);
-	return 0;
-}
-
 const struct render_node *snap_view_root(const struct snap_view *v)
 {
 	return v->root;
-}
-
-const char *snap_view_data(const struct snap_view *v, size_t *len)
-{
-	if (len)
-		*len = v->data ? v->len : 0;
-	return v->data;
 }
 
 size_t snap_views_bytes(struct snap_views *c)
@@ -1304,9 +1361,6 @@ size_t snap_views_bytes(struct snap_views *c)
 	for (size_t i = 0; i < c->max_inst; i++)
 		if (c->inst[i])
 			n += c->inst[i]->text_len * 4;	/* text, parse and what was rendered */
-	for (size_t i = 0; i < c->max_list; i++)
-		if (c->list[i])
-			n += c->list[i]->len;
 	pthread_mutex_unlock(&c->lock);
 	return n;
 }

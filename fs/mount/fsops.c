@@ -122,38 +122,24 @@ static int child_path(const char *parent, const char *name, char *out, size_t si
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
-/* Looks path up for the kernel: resolves it, finds or makes its inode (one lookup counted)
- * and fills *e. Files whose bytes change without a refresh get their bytes kept with the
- * inode, so the inode always serves what its size says. Returns 0 or -errno. */
-static int entry_for(struct fsops_ctx *c, const char *path, struct fuse_entry_param *e)
+/* Looks name up in directory parent (at path) for the kernel: resolves it once, finds or makes
+ * its inode (one lookup counted) and fills *e. Files whose bytes change without a refresh get
+ * those bytes, from the same resolution, kept with the inode (handed over, not copied), so the
+ * inode always serves what its size says. Returns 0 or -errno. */
+static int entry_for(struct fsops_ctx *c, fuse_ino_t parent, const char *name, const char *path,
+		     struct fuse_entry_param *e)
 {
 	struct tree_attr a;
 	struct inode_attr ia;
-	struct tree_file *f = NULL;
 	char *data = NULL;
-	size_t len = 0;
 	int rc;
 
-	rc = tree_getattr(c->tree, path, &a);
+	rc = tree_getattr_data(c->tree, path, &a, &data);
 	if (rc)
 		return rc;
-	if (a.type == TREE_FILE && a.changing) {
-		rc = tree_open_attr(c->tree, path, &a, &f);
-		if (rc)
-			return rc;
-		len = tree_file_size(f);
-		data = malloc(len ? len : 1);
-		if (!data) {
-			tree_close(f);
-			return -ENOMEM;
-		}
-		tree_read(f, data, len, 0);
-		tree_close(f);
-	}
 	to_inode_attr(&a, &ia);
 	memset(e, 0, sizeof(*e));
-	rc = inode_ref(c->inodes, path, &ia, data, len, &e->ino);
-	free(data);
+	rc = inode_ref(c->inodes, parent, name, &ia, data, &e->ino);
 	if (rc)
 		return rc;
 	gauge_inodes(c);
@@ -202,7 +188,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (rc == 0) {
 		struct cancel *k = req_begin(req);
 
-		rc = req_end(req, k, entry_for(c, path, &e));
+		rc = req_end(req, k, entry_for(c, parent, name, path, &e));
 	}
 	/* An error reply caches nothing: a name that appears later is found at once. */
 	if (rc)
@@ -388,6 +374,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct cancel *k;
 	char *buf;
 	size_t n = 0;
+	ssize_t got;
 	int rc;
 
 	(void)fi;
@@ -419,7 +406,11 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	if (rc)
 		goto out;
-	n = tree_read(f, buf, size, off);
+	got = tree_read(f, buf, size, off);
+	if (got < 0)
+		rc = (int)got;
+	else
+		n = (size_t)got;
 out:
 	tree_close(f);
 	if (rc) {
@@ -527,7 +518,7 @@ static int add_entry(struct dir_fill *d, const char *name, const struct tree_att
 	/* Only an entry that is sent counts as a lookup. A name that went away meanwhile is
 	 * sent without an inode (0): the kernel then looks it up if it wants it. */
 	if (!dots && child_path(d->dir, name, path, sizeof(path)) == 0 &&
-	    entry_for(d->c, path, &e) != 0)
+	    entry_for(d->c, d->ino, name, path, &e) != 0)
 		e.ino = 0;
 	fuse_add_direntry_plus(d->req, d->buf + d->used, d->size - d->used, name, &e, d->pos);
 	d->used += need;

@@ -62,19 +62,15 @@ struct tree {
 	char *region;
 };
 
-/* Bounds of the per-mount views cache: instances whose files were read lately (a walk reads one
- * instance's files together; parallel walkers interleave a few), and instances.json files. */
+/* Bound of the per-mount views cache: instances whose files were read lately (a walk reads one
+ * instance's files together; parallel walkers interleave a few). instances.json is never kept:
+ * without OPEN (no-open) every read of a file resolves it afresh, so each read renders just the
+ * instances its bytes cover (snap_instances_json_read). */
 #define TREE_VIEWS_INSTANCES 64
-#define TREE_VIEWS_LISTINGS 2
-/* instances.json files larger than this are rendered for each read instead of kept. Without
- * OPEN (no-open) every read of a file resolves it afresh, so a listing not kept is rendered
- * whole once per 128 KiB read: quadratic (4 s for a 1,000-instance fleet's 5.6 MB). So the
- * limit is far above any real fleet's (about twice its compact JSON) and the count above
- * bounds what is kept. */
-#define TREE_VIEWS_LISTING_BYTES ((size_t)2 << 30)
 
 struct tree_file {
 	struct snap_view *view;	/* keeps data alive; NULL when data is owned */
+	struct snap *listing;	/* instances.json of this snapshot (a reference); data is NULL */
 	const char *data;
 	char *owned;
 	size_t len;
@@ -697,7 +693,7 @@ int tree_new(const struct tree_config *cfg, struct tree **out)
 	t->base = query_new(t->workspace_id, t->resource_id);
 	if (!t->base)
 		goto out_free;
-	rc = snap_views_new(TREE_VIEWS_INSTANCES, TREE_VIEWS_LISTINGS, TREE_VIEWS_LISTING_BYTES,
+	rc = snap_views_new(TREE_VIEWS_INSTANCES,
 			    &t->views);
 	if (rc)
 		goto out_query;
@@ -1044,8 +1040,10 @@ static char *metrics_text(struct tree *t, size_t *len)
 }
 
 /* Resolves a path to what it names. For files the bytes come back in *f (when f is not NULL),
- * pinned by a snapshot reference or owned. */
-static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct tree_file **f)
+ * pinned by a snapshot reference or owned. With changing not NULL, the bytes of a file that
+ * changes without a refresh are handed over in *changing (NULL for anything else). */
+static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct tree_file **f,
+		   char **changing)
 {
 	struct path_info qp;
 	struct snap *s = NULL;
@@ -1055,6 +1053,7 @@ static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct
 	char *owned = NULL;
 	size_t len = 0;
 	uint64_t answer_version = 0;	/* set where bytes are versioned by their answer */
+	struct snap *json_snap = NULL;	/* instances.json's snapshot */
 	double age = 0;
 	bool listing = false, feed = false;
 	size_t k;
@@ -1079,14 +1078,11 @@ static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct
 				    &age);
 		if (rc)
 			break;
-		/* A stat needs only the length, known once it was rendered. */
-		len = f ? 0 : snap_instances_json_len(s);
-		if (!len) {
-			rc = snap_view_listing(t->views, s, &view);
-			if (rc)
-				break;
-			data = snap_view_data(view, &len);
-		}
+		/* Its length is measured once per answer; its bytes are rendered per read. */
+		rc = snap_instances_json_size(s, &len);
+		if (rc)
+			break;
+		json_snap = s;
 		/* Changed when an instance did, not at every fetch (find -newer). */
 		file_attr(a, len, snap_newest_mtime(s), snap_fetched_at(s));
 		/* Versioned by the answer, not by bytes a stat does not render. */
@@ -1196,6 +1192,10 @@ static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct
 		}
 		tf->view = owned ? NULL : view;
 		tf->data = owned ? owned : data;
+		if (json_snap) {
+			snap_ref(json_snap);
+			tf->listing = json_snap;
+		}
 		tf->owned = owned;
 		tf->len = len;
 		if (!owned)
@@ -1204,6 +1204,11 @@ static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct
 		*f = tf;
 	} else if (rc == 0 && f) {
 		rc = a->type == TREE_DIR ? -EISDIR : -EINVAL;
+	}
+	if (rc == 0 && changing) {
+		*changing = a->changing ? owned : NULL;
+		if (a->changing)
+			owned = NULL;
 	}
 out:
 	free(owned);
@@ -1214,38 +1219,56 @@ out:
 	return rc;
 }
 
-int tree_getattr(struct tree *t, const char *path, struct tree_attr *a)
+/* resolve for a stat or lookup. Every lookup of a name goes through here: a misspelt key or
+ * value is said once per lookup (verbose=1), never for names that merely do not exist. */
+static int getattr_hinted(struct tree *t, const char *path, struct tree_attr *a, char **data)
 {
-	int rc = resolve(t, path, a, NULL);
+	int rc = resolve(t, path, a, NULL, data);
 	char hint[512];
 
-	/* Every lookup of a name goes through here: a misspelt key or value is said once per
-	 * lookup (verbose=1), never for names that merely do not exist. */
 	if (rc == -ENOENT && path_hint(path, hint, sizeof(hint)))
 		log_msg(LOG_INFO, "%s: %s", path, hint);
 	return rc;
+}
+
+int tree_getattr(struct tree *t, const char *path, struct tree_attr *a)
+{
+	return getattr_hinted(t, path, a, NULL);
+}
+
+int tree_getattr_data(struct tree *t, const char *path, struct tree_attr *a, char **data)
+{
+	*data = NULL;
+	return getattr_hinted(t, path, a, data);
 }
 
 int tree_open(struct tree *t, const char *path, struct tree_file **f)
 {
 	struct tree_attr a;
 
-	return resolve(t, path, &a, f);
+	return resolve(t, path, &a, f, NULL);
 }
 
 int tree_open_attr(struct tree *t, const char *path, struct tree_attr *a, struct tree_file **f)
 {
-	return resolve(t, path, a, f);
+	return resolve(t, path, a, f, NULL);
 }
 
-size_t tree_read(const struct tree_file *f, char *buf, size_t size, off_t off)
+ssize_t tree_read(const struct tree_file *f, char *buf, size_t size, off_t off)
 {
+	size_t n = 0;
+	int rc;
+
 	if (off < 0 || (size_t)off >= f->len)
 		return 0;
 	if (size > f->len - (size_t)off)
 		size = f->len - (size_t)off;
+	if (f->listing) {
+		rc = snap_instances_json_read(f->listing, buf, size, (size_t)off, &n);
+		return rc ? rc : (ssize_t)n;
+	}
 	memcpy(buf, f->data + off, size);
-	return size;
+	return (ssize_t)size;
 }
 
 size_t tree_file_size(const struct tree_file *f)
@@ -1258,6 +1281,7 @@ void tree_close(struct tree_file *f)
 	if (!f)
 		return;
 	snap_view_put(f->view);
+	snap_unref(f->listing);
 	free(f->owned);
 	free(f);
 }

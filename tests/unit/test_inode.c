@@ -1,8 +1,10 @@
-/* test_inode: the inode table: keys (path, version), lookup counts and forget, the root, kept
- * bytes, growth, and concurrent use from many threads. */
+/* test_inode: the inode table: keys (parent, name, version), paths rebuilt from parents, lookup
+ * counts and forget (parents kept while children are), the root, kept bytes, growth, and
+ * concurrent use from many threads. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "inode.h"
@@ -14,6 +16,23 @@ static struct inode_attr file_at(uint64_t version, off_t size)
 				.version = version };
 
 	return a;
+}
+
+static struct inode_attr dir_at(void)
+{
+	struct inode_attr a = { .type = INODE_DIR, .mode = 0555 };
+
+	return a;
+}
+
+/* A copy of len bytes of s, for inode_ref to take over. */
+static char *dup_bytes(const char *s, size_t len)
+{
+	char *d = malloc(len ? len : 1);
+
+	if (d)
+		memcpy(d, s, len);
+	return d;
 }
 
 TEST(root_is_there_and_never_forgotten)
@@ -38,19 +57,22 @@ TEST(root_is_there_and_never_forgotten)
 TEST(same_key_same_inode_new_version_new_inode)
 {
 	struct inode_table *t;
-	struct inode_attr a = file_at(7, 10), got;
-	uint64_t i1, i2, i3, i4;
+	struct inode_attr a = file_at(7, 10), got, d = dir_at();
+	uint64_t inst, da, db, i1, i2, i3, i4, found;
 	char path[64];
 
 	CHECK_EQ_INT(inode_table_new(&t), 0);
-	CHECK_EQ_INT(inode_ref(t, "/instances/a/Status", &a, NULL, 0, &i1), 0);
-	CHECK_EQ_INT(inode_ref(t, "/instances/a/Status", &a, NULL, 0, &i2), 0);
+	CHECK_EQ_INT(inode_ref(t, INODE_ROOT, "instances", &d, NULL, &inst), 0);
+	CHECK_EQ_INT(inode_ref(t, inst, "a", &d, NULL, &da), 0);
+	CHECK_EQ_INT(inode_ref(t, inst, "b", &d, NULL, &db), 0);
+	CHECK_EQ_INT(inode_ref(t, da, "Status", &a, NULL, &i1), 0);
+	CHECK_EQ_INT(inode_ref(t, da, "Status", &a, NULL, &i2), 0);
 	CHECK_EQ_INT(i1, i2);
 	CHECK(i1 != INODE_ROOT);
 	a = file_at(8, 12);
-	CHECK_EQ_INT(inode_ref(t, "/instances/a/Status", &a, NULL, 0, &i3), 0);
+	CHECK_EQ_INT(inode_ref(t, da, "Status", &a, NULL, &i3), 0);
 	CHECK(i3 != i1);
-	CHECK_EQ_INT(inode_ref(t, "/instances/b/Status", &a, NULL, 0, &i4), 0);
+	CHECK_EQ_INT(inode_ref(t, db, "Status", &a, NULL, &i4), 0);
 	CHECK(i4 != i3 && i4 != i1);
 	CHECK_EQ_INT(inode_get(t, i1, path, sizeof(path), &got), 0);
 	CHECK_EQ_STR(path, "/instances/a/Status");
@@ -59,8 +81,19 @@ TEST(same_key_same_inode_new_version_new_inode)
 	CHECK_EQ_INT(inode_get(t, i3, path, sizeof(path), &got), 0);
 	CHECK_EQ_INT(got.version, 8);
 	CHECK_EQ_INT(got.size, 12);
+	CHECK_EQ_INT(inode_get(t, i4, path, sizeof(path), NULL), 0);
+	CHECK_EQ_STR(path, "/instances/b/Status");
 	CHECK_EQ_INT(inode_get(t, i1, path, 5, NULL), -ENAMETOOLONG);
-	CHECK_EQ_INT(inode_count(t), 4);
+	CHECK_EQ_INT(inode_get(t, i1, path, 19, NULL), -ENAMETOOLONG);
+	CHECK_EQ_INT(inode_get(t, i1, path, 20, NULL), 0);
+	CHECK_EQ_INT(inode_find(t, "/instances/a/Status", 8, &found), 0);
+	CHECK_EQ_INT(found, i3);
+	CHECK_EQ_INT(inode_find(t, "/instances/b", 0, &found), 0);
+	CHECK_EQ_INT(found, db);
+	CHECK_EQ_INT(inode_find(t, "/instances/c", 0, &found), -ENOENT);
+	CHECK_EQ_INT(inode_ref(t, 424242, "x", &a, NULL, &found), -ESTALE);
+	CHECK_EQ_INT(inode_ref(t, da, "", &a, NULL, &found), -EINVAL);
+	CHECK_EQ_INT(inode_count(t), 7);
 	inode_table_free(t);
 }
 
@@ -72,9 +105,9 @@ TEST(forget_frees_at_zero_and_numbers_are_never_reused)
 	char path[64];
 
 	CHECK_EQ_INT(inode_table_new(&t), 0);
-	CHECK_EQ_INT(inode_ref(t, "/x", &a, NULL, 0, &i1), 0);
-	CHECK_EQ_INT(inode_ref(t, "/x", &a, NULL, 0, &i2), 0);
-	CHECK_EQ_INT(inode_ref(t, "/x", &a, NULL, 0, &i2), 0);	/* three lookups */
+	CHECK_EQ_INT(inode_ref(t, INODE_ROOT, "x", &a, NULL, &i1), 0);
+	CHECK_EQ_INT(inode_ref(t, INODE_ROOT, "x", &a, NULL, &i2), 0);
+	CHECK_EQ_INT(inode_ref(t, INODE_ROOT, "x", &a, NULL, &i2), 0);	/* three lookups */
 	inode_forget(t, i1, 2);
 	CHECK_EQ_INT(inode_get(t, i1, path, sizeof(path), NULL), 0);
 	inode_forget(t, i1, 1);
@@ -82,7 +115,7 @@ TEST(forget_frees_at_zero_and_numbers_are_never_reused)
 	CHECK_EQ_INT(inode_find(t, "/x", 1, &i3), -ENOENT);
 	CHECK_EQ_INT(inode_count(t), 1);
 	/* The same key again is a new inode: the kernel may still hold the old number. */
-	CHECK_EQ_INT(inode_ref(t, "/x", &a, NULL, 0, &i3), 0);
+	CHECK_EQ_INT(inode_ref(t, INODE_ROOT, "x", &a, NULL, &i3), 0);
 	CHECK(i3 != i1);
 	/* Forgetting unknown numbers, or more than was looked up, is harmless. */
 	inode_forget(t, 999999, 1);
@@ -91,18 +124,50 @@ TEST(forget_frees_at_zero_and_numbers_are_never_reused)
 	inode_table_free(t);
 }
 
+/* The kernel may forget a directory before what is below it (an inode outliving its dentry):
+ * the child's path must still be rebuilt, and the directory goes with its last child. */
+TEST(parent_outlives_its_forget_while_a_child_is_held)
+{
+	struct inode_table *t;
+	struct inode_attr a = file_at(3, 1), d = dir_at();
+	uint64_t dir, sub, f, again;
+	char path[64];
+
+	CHECK_EQ_INT(inode_table_new(&t), 0);
+	CHECK_EQ_INT(inode_ref(t, INODE_ROOT, "instances", &d, NULL, &dir), 0);
+	CHECK_EQ_INT(inode_ref(t, dir, "i-1", &d, NULL, &sub), 0);
+	CHECK_EQ_INT(inode_ref(t, sub, "Status", &a, NULL, &f), 0);
+	inode_forget(t, dir, 1);
+	inode_forget(t, sub, 1);
+	CHECK_EQ_INT(inode_count(t), 4);
+	CHECK_EQ_INT(inode_get(t, f, path, sizeof(path), NULL), 0);
+	CHECK_EQ_STR(path, "/instances/i-1/Status");
+	/* Forgotten by the kernel: asking for it by number is stale, yet a new lookup under the
+	 * same name finds the same node (same key), counted afresh. */
+	CHECK_EQ_INT(inode_get(t, dir, path, sizeof(path), NULL), 0);
+	CHECK_EQ_INT(inode_ref(t, INODE_ROOT, "instances", &d, NULL, &again), 0);
+	CHECK_EQ_INT(again, dir);
+	inode_forget(t, again, 1);
+	inode_forget(t, f, 1);
+	CHECK_EQ_INT(inode_count(t), 1);
+	CHECK_EQ_INT(inode_get(t, sub, path, sizeof(path), NULL), -ESTALE);
+	CHECK_EQ_INT(inode_get(t, dir, path, sizeof(path), NULL), -ESTALE);
+	inode_table_free(t);
+}
+
 TEST(kept_bytes_belong_to_their_inode)
 {
 	struct inode_table *t;
-	struct inode_attr a = file_at(42, 5);
-	uint64_t i1, i2, plain;
+	struct inode_attr a = file_at(42, 5), z = file_at(42, 0), d = dir_at();
+	uint64_t ctl, i1, i2, plain;
 	char buf[16];
 	size_t n;
 
 	CHECK_EQ_INT(inode_table_new(&t), 0);
-	CHECK_EQ_INT(inode_ref(t, "/.dswfs/stats", &a, "hello", 5, &i1), 0);
-	/* An existing node keeps its bytes, whatever a later lookup brings. */
-	CHECK_EQ_INT(inode_ref(t, "/.dswfs/stats", &a, "XXXXX", 5, &i2), 0);
+	CHECK_EQ_INT(inode_ref(t, INODE_ROOT, ".dswfs", &d, NULL, &ctl), 0);
+	CHECK_EQ_INT(inode_ref(t, ctl, "stats", &a, dup_bytes("hello", 5), &i1), 0);
+	/* An existing node keeps its bytes, whatever a later lookup brings (freed, not leaked). */
+	CHECK_EQ_INT(inode_ref(t, ctl, "stats", &a, dup_bytes("XXXXX", 5), &i2), 0);
 	CHECK_EQ_INT(i1, i2);
 	CHECK_EQ_INT(inode_read_data(t, i1, buf, sizeof(buf), 0, &n), 0);
 	CHECK_EQ_INT(n, 5);
@@ -114,28 +179,31 @@ TEST(kept_bytes_belong_to_their_inode)
 	CHECK_EQ_INT(n, 0);
 	CHECK_EQ_INT(inode_read_data(t, i1, buf, sizeof(buf), 99, &n), 0);
 	CHECK_EQ_INT(n, 0);
-	CHECK_EQ_INT(inode_ref(t, "/empty", &a, "", 0, &i2), 0);
+	CHECK_EQ_INT(inode_ref(t, INODE_ROOT, "empty", &z, dup_bytes("", 0), &i2), 0);
 	CHECK_EQ_INT(inode_read_data(t, i2, buf, sizeof(buf), 0, &n), 0);
 	CHECK_EQ_INT(n, 0);
-	CHECK_EQ_INT(inode_ref(t, "/plain", &a, NULL, 0, &plain), 0);
+	CHECK_EQ_INT(inode_ref(t, INODE_ROOT, "plain", &a, NULL, &plain), 0);
 	CHECK_EQ_INT(inode_read_data(t, plain, buf, sizeof(buf), 0, &n), -ENODATA);
 	CHECK_EQ_INT(inode_read_data(t, 12345, buf, sizeof(buf), 0, &n), -ESTALE);
+	/* Bytes given with a failing lookup are freed too. */
+	CHECK_EQ_INT(inode_ref(t, 12345, "x", &a, dup_bytes("abc", 3), &i2), -ESTALE);
 	inode_table_free(t);	/* frees kept bytes: valgrind/ASan see no leak */
 }
 
 TEST(grows_past_its_buckets)
 {
 	struct inode_table *t;
-	struct inode_attr a = { .type = INODE_DIR, .mode = 0555 };
-	uint64_t ino[5000], again;
-	char path[64];
+	struct inode_attr a = dir_at();
+	uint64_t ino[5000], again, dir;
+	char path[64], name[32];
 
 	CHECK_EQ_INT(inode_table_new(&t), 0);
+	CHECK_EQ_INT(inode_ref(t, INODE_ROOT, "instances", &a, NULL, &dir), 0);
 	for (int i = 0; i < 5000; i++) {
-		snprintf(path, sizeof(path), "/instances/i-%d", i);
-		CHECK_EQ_INT(inode_ref(t, path, &a, NULL, 0, &ino[i]), 0);
+		snprintf(name, sizeof(name), "i-%d", i);
+		CHECK_EQ_INT(inode_ref(t, dir, name, &a, NULL, &ino[i]), 0);
 	}
-	CHECK_EQ_INT(inode_count(t), 5001);
+	CHECK_EQ_INT(inode_count(t), 5002);
 	for (int i = 0; i < 5000; i++) {
 		char want[64];
 
@@ -147,7 +215,7 @@ TEST(grows_past_its_buckets)
 	}
 	for (int i = 0; i < 5000; i += 2)
 		inode_forget(t, ino[i], 1);
-	CHECK_EQ_INT(inode_count(t), 2501);
+	CHECK_EQ_INT(inode_count(t), 2502);
 	CHECK_EQ_INT(inode_get(t, ino[2], path, sizeof(path), NULL), -ESTALE);
 	CHECK_EQ_INT(inode_get(t, ino[3], path, sizeof(path), NULL), 0);
 	inode_table_free(t);
@@ -159,17 +227,20 @@ TEST(grows_past_its_buckets)
 static void *worker(void *arg)
 {
 	struct inode_table *t = arg;
-	struct inode_attr a = file_at(0, 1);
-	char path[64];
-	uint64_t ino;
+	struct inode_attr a = file_at(0, 1), d = dir_at();
+	char path[64], name[16];
+	uint64_t ino, dir;
 
 	for (int i = 0; i < ROUNDS; i++) {
-		snprintf(path, sizeof(path), "/shared/%d", i % 50);
+		snprintf(name, sizeof(name), "%d", i % 50);
 		a.version = (uint64_t)(i % 3);
-		if (inode_ref(t, path, &a, "d", 1, &ino) != 0)
+		if (inode_ref(t, INODE_ROOT, "shared", &d, NULL, &dir) != 0)
+			return (void *)1;
+		if (inode_ref(t, dir, name, &a, dup_bytes("d", 1), &ino) != 0)
 			return (void *)1;
 		if (inode_get(t, ino, path, sizeof(path), NULL) != 0)
 			return (void *)1;
+		inode_forget(t, dir, 1);	/* the directory first: the child keeps it */
 		inode_forget(t, ino, 1);
 	}
 	return NULL;

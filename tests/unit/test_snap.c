@@ -81,7 +81,7 @@ static struct snap_views *views(void)
 	static struct snap_views *v;
 
 	if (!v)
-		CHECK_EQ_INT(snap_views_new(64, 2, 1 << 20, &v), 0);
+		CHECK_EQ_INT(snap_views_new(64, &v), 0);
 	return v;
 }
 
@@ -218,6 +218,17 @@ TEST(empty_answer)
 	CHECK(json && json[0] == '[' && len == strlen(json) && json[len - 1] == '\n');
 	CHECK_EQ_STR(json, "[]\n");
 	free(json);
+	CHECK_EQ_INT(snap_instances_json_size(s, &len), 0);
+	CHECK_EQ_INT(len, 3);
+	{
+		char b[8];
+
+		CHECK_EQ_INT(snap_instances_json_read(s, b, sizeof(b), 1, &n), 0);
+		CHECK_EQ_INT(n, 2);
+		CHECK(memcmp(b, "]\n", 2) == 0);
+		CHECK_EQ_INT(snap_instances_json_read(s, b, sizeof(b), 3, &n), 0);
+		CHECK_EQ_INT(n, 0);
+	}
 	CHECK(tree_of(s, 0) == NULL);
 	CHECK(snap_dirname(s, 0) == NULL);
 	snap_unref(s);
@@ -844,7 +855,7 @@ TEST(sixteen_threads_share_one_rendering)
 	char id[32];
 
 	/* Fewer views than instances: the threads evict each other's all along. */
-	CHECK_EQ_INT(snap_views_new(8, 1, 1 << 20, &vc), 0);
+	CHECK_EQ_INT(snap_views_new(8, &vc), 0);
 	for (int i = 0; i < CONC_N; i++) {
 		cJSON *o;
 
@@ -1000,16 +1011,15 @@ TEST(numbers_survive_the_compact_text_exactly)
 TEST(views_are_bounded_shared_by_content_and_render_one_file)
 {
 	struct snap_views *vc = NULL;
-	struct snap_view *v[4] = { 0 }, *again = NULL, *l1 = NULL, *l2 = NULL;
+	struct snap_view *v[4] = { 0 }, *again = NULL;
 	cJSON *a1 = cJSON_CreateArray(), *a2 = cJSON_CreateArray();
 	const struct render_node *cpu, *whole;
 	struct snap *s1, *s2;
 	size_t len = 0;
 	const char *d;
-	char *json;
 
-	CHECK_EQ_INT(snap_views_new(0, 1, 1 << 20, &vc), -EINVAL);
-	CHECK_EQ_INT(snap_views_new(2, 1, 1 << 20, &vc), 0);
+	CHECK_EQ_INT(snap_views_new(0, &vc), -EINVAL);
+	CHECK_EQ_INT(snap_views_new(2, &vc), 0);
 	for (int i = 0; i < 3; i++) {
 		char id[16];
 
@@ -1048,18 +1058,6 @@ TEST(views_are_bounded_shared_by_content_and_render_one_file)
 	CHECK_EQ_INT(snap_view_instance(vc, s1, 0, &again), 0);
 	CHECK(again != v[0]);
 	CHECK(snap_views_bytes(vc) < 3 * 4 * 8192);
-	/* listings: cached per snapshot, one slot */
-	CHECK_EQ_INT(snap_view_listing(vc, s1, &l1), 0);
-	CHECK_EQ_INT(snap_view_listing(vc, s1, &l2), 0);
-	CHECK(l1 && l1 == l2);
-	snap_view_put(l2);
-	json = snap_instances_json(s1, NULL);
-	CHECK(json && l1 && strcmp(json, snap_view_data(l1, &len)) == 0 && len == strlen(json));
-	free(json);
-	CHECK_EQ_INT(snap_view_listing(vc, s2, &l2), 0);
-	CHECK(snap_view_root(l2) == NULL && snap_view_data(v[2], NULL) == NULL);
-	snap_view_put(l2);
-	snap_view_put(l1);
 out:
 	for (int i = 0; i < 4; i++)
 		snap_view_put(v[i]);
@@ -1067,6 +1065,63 @@ out:
 	snap_views_free(vc);
 	snap_unref(s1);
 	snap_unref(s2);
+}
+
+/* instances.json read at every offset in chunks of every awkward size gives the same bytes as
+ * rendering it whole, and its size is known without keeping it. */
+TEST(instances_json_reads_at_any_offset_match_the_whole)
+{
+	cJSON *arr = cJSON_CreateArray();
+	struct snap *s;
+	char *whole, *got;
+	size_t len = 0, size = 0, n;
+	static const size_t chunks[] = { 1, 2, 3, 7, 64, 1000, 4096, 1 << 20 };
+
+	cJSON_AddItemToArray(arr, ref_instance());
+	for (int i = 0; i < 5; i++) {
+		cJSON *o = cJSON_CreateObject();
+		char id[32];
+
+		snprintf(id, sizeof(id), "dsw-%d", i);
+		cJSON_AddStringToObject(o, "InstanceId", id);
+		cJSON_AddStringToObject(o, "Status", i % 2 ? "Running" : "Stopped\nodd");
+		cJSON_AddNumberToObject(o, "n", i * 1.5);
+		cJSON_AddItemToArray(arr, o);
+	}
+	s = build(arr, false);
+	if (!s)
+		return;
+	whole = snap_instances_json(s, &len);
+	CHECK_EQ_INT(snap_instances_json_size(s, &size), 0);
+	CHECK_EQ_INT(size, len);
+	got = malloc(len + 16);
+	CHECK(whole && got);
+	if (!whole || !got)
+		goto out;
+	for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++) {
+		for (size_t start = 0; start < 40 && start < len; start += 13) {
+			size_t off = start;
+
+			memset(got, 0, len + 16);
+			while (off < len) {
+				CHECK_EQ_INT(snap_instances_json_read(s, got + off, chunks[c], off, &n), 0);
+				CHECK(n > 0);
+				if (!n)
+					break;
+				off += n;
+			}
+			CHECK_EQ_INT(off, len);
+			CHECK(memcmp(got + start, whole + start, len - start) == 0);
+		}
+	}
+	CHECK_EQ_INT(snap_instances_json_read(s, got, 10, len, &n), 0);
+	CHECK_EQ_INT(n, 0);
+	CHECK_EQ_INT(snap_instances_json_read(s, got, 10, len + 5, &n), 0);
+	CHECK_EQ_INT(n, 0);
+out:
+	free(got);
+	free(whole);
+	snap_unref(s);
 }
 
 struct narrow_worker {
@@ -1111,7 +1166,7 @@ TEST(narrowing_while_instances_are_viewed)
 	cJSON_AddItemToArray(arr, mini("dsw-2", "b"));
 	cJSON_AddItemToArray(arr, mini("dsw-3", "c"));
 	s = build(arr, false);
-	CHECK_EQ_INT(snap_views_new(2, 1, 1 << 20, &vc), 0);
+	CHECK_EQ_INT(snap_views_new(2, &vc), 0);
 	if (!s || !vc)
 		goto out;
 	for (int t = 0; t < 4; t++) {

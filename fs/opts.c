@@ -9,6 +9,7 @@
 #include "buf.h"
 #include "creds.h"
 #include "opts.h"
+#include "region.h"
 
 /* Raw text of the options that need checking after parsing. */
 struct raw {
@@ -21,6 +22,7 @@ struct raw {
 	char *cache_max_mb;
 	char *wait_timeout;
 	int max_threads_given;
+	int vpc;
 };
 
 /* FUSE options dswfs only notes, leaving them to libfuse. */
@@ -43,6 +45,7 @@ static const struct fuse_opt raw_spec[] = {
 	{ "allow_core_dumps", offsetof(struct raw, allow_core_dumps), 1 },
 	RAW("cache_max_mb=%s", cache_max_mb),
 	RAW("wait_timeout=%s", wait_timeout),
+	{ "vpc", offsetof(struct raw, vpc), 1 },
 	FUSE_OPT_KEY("max_threads=", KEY_MAX_THREADS),
 	FUSE_OPT_END
 };
@@ -52,14 +55,92 @@ static const struct fuse_opt str_spec[] = {
 	STR("workspace_id=%s", workspace_id), STR("resource_id=%s", resource_id),
 	STR("ecs_endpoint=%s", ecs_endpoint), STR("ca_file=%s", ca_file),
 	STR("--query=%s", query_path), STR("--query %s", query_path),
+	STR("regions=%s", regions),
 	FUSE_OPT_END
 };
+
+/* endpoint.<region>=URL: a name libfuse's templates cannot match, so it is taken here. */
+#define ENDPOINT_PREFIX "endpoint."
+
+static int add_override(struct opts *o, const char *arg)
+{
+	char **v = realloc(o->endpoint_overrides, (o->noverrides + 2) * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	o->endpoint_overrides = v;
+	v[o->noverrides] = strdup(arg + strlen(ENDPOINT_PREFIX));
+	if (!v[o->noverrides])
+		return -ENOMEM;
+	v[++o->noverrides] = NULL;
+	return 0;
+}
 
 /* Consumes the dswfs options in both passes; keeps everything else for FUSE. */
 static int keep_unknown(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
-	(void)data; (void)arg; (void)key; (void)outargs;
+	(void)outargs;
+	if (key == FUSE_OPT_KEY_OPT && strncmp(arg, ENDPOINT_PREFIX, strlen(ENDPOINT_PREFIX)) == 0)
+		return add_override(data, arg) ? -1 : 0;
 	return 1;
+}
+
+/* Checks -o regions= and the endpoint.<region>= overrides against it. */
+static int check_regions(struct opts *o)
+{
+	char why[256];
+	int n;
+
+	if (!o->regions) {
+		if (o->noverrides) {
+			fprintf(stderr, "dswfs: option endpoint.%s needs regions= (one region: "
+				"endpoint=URL)\n", o->endpoint_overrides[0]);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	n = region_list_parse(o->regions, &o->region_ids, why, sizeof(why));
+	if (n < 0) {
+		if (n == -EINVAL)
+			fprintf(stderr, "dswfs: option regions=%s: %s\n", o->regions, why);
+		return n;
+	}
+	o->nregions = (size_t)n;
+	if (o->endpoint || o->region) {
+		fprintf(stderr, "dswfs: option %s= names one region; with regions= give "
+			"endpoint.<region>=URL per region\n", o->endpoint ? "endpoint" : "region");
+		return -EINVAL;
+	}
+	for (size_t k = 0; k < o->noverrides; k++) {
+		const char *ov = o->endpoint_overrides[k], *eq = strchr(ov, '=');
+		size_t i;
+
+		for (i = 0; eq && eq[1] && i < o->nregions; i++)
+			if (strlen(o->region_ids[i]) == (size_t)(eq - ov) &&
+			    strncmp(o->region_ids[i], ov, (size_t)(eq - ov)) == 0)
+				break;
+		if (!eq || !eq[1] || i == o->nregions) {
+			fprintf(stderr, "dswfs: option endpoint.%s: expected endpoint.<region>=URL "
+				"for a region of regions=\n", ov);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+char *opts_region_endpoint(const struct opts *o, size_t i)
+{
+	const char *id = o->region_ids[i];
+	size_t len = strlen(id);
+
+	/* The last override given for a region wins, as with any repeated -o. */
+	for (size_t k = o->noverrides; k-- > 0;) {
+		const char *ov = o->endpoint_overrides[k];
+
+		if (strncmp(ov, id, len) == 0 && ov[len] == '=')
+			return strdup(ov + len + 1);
+	}
+	return region_endpoint(id, o->vpc);
 }
 
 /* The second pass's: like keep_unknown, noting which FUSE options were given. */
@@ -146,6 +227,7 @@ int opts_parse(struct fuse_args *args, struct opts *o)
 	o->prefetch = r.prefetch;
 	o->allow_core_dumps = r.allow_core_dumps;
 	o->max_threads_given = r.max_threads_given;
+	o->vpc = r.vpc;
 	if (parse_double("ttl", r.ttl, 0, 86400 * 365, &o->ttl))
 		goto out;
 	if (parse_double("grace", r.grace, 0, 86400 * 365, &o->grace))
@@ -191,6 +273,10 @@ int opts_parse(struct fuse_args *args, struct opts *o)
 		fprintf(stderr, "dswfs: option endpoint= needs a URL\n");
 		goto out;
 	}
+	rc = check_regions(o);
+	if (rc)
+		goto out;
+	rc = -EINVAL;
 	o->workspace_id = dup_or(o->workspace_id, "ALL");
 	o->resource_id = dup_or(o->resource_id, "ALL");
 	if (!o->workspace_id || !o->resource_id) {
@@ -225,10 +311,9 @@ char *opts_endpoint(const struct opts *o, int *err)
 		*err = -ENOENT;
 		return NULL;
 	}
-	if (asprintf(&url, "https://pai-dsw.%s.aliyuncs.com", region) < 0) {
-		url = NULL;
+	url = region_endpoint(region, o->vpc);
+	if (!url)
 		*err = -ENOMEM;
-	}
 	free(region);
 	return url;
 }
@@ -284,6 +369,13 @@ void opts_usage(FILE *f, const char *prog)
 "                          for 1 s, then 2, 4 ... up to 30 s (or ttl) before it is asked again\n"
 "    allow_core_dumps      for debugging: the process stays dumpable and the access key\n"
 "                          secret and token may appear in a core dump (default: neither)\n"
+"    regions=ID:ID...      several regions in one mount (':' or '+' between ids):\n"
+"                          instances/, workspaces/ and by-name/ show their union,\n"
+"                          regions/<ID>/ each region alone\n"
+"    endpoint.ID=URL       with regions=: region ID's endpoint (default\n"
+"                          https://pai-dsw.<ID>.aliyuncs.com)\n"
+"    vpc                   derived endpoints in the VPC form,\n"
+"                          https://pai-dsw-vpc.<region>.aliyuncs.com\n"
 "\n"
 "    --query PATH          print the JSON PATH/instances.json would hold, without mounting\n"
 "                          (e.g. --query workspaces/40823/status/Running)\n"
@@ -323,6 +415,8 @@ char *opts_describe(const struct opts *o, const char *endpoint, const char *cred
 	buf_printf(&b, "refresh_min_interval %g\n", o->refresh_min_interval);
 	buf_printf(&b, "allow_core_dumps %d\n", o->allow_core_dumps);
 	buf_printf(&b, "wait_timeout %g\n", o->wait_timeout);
+	buf_printf(&b, "regions %s\n", o->regions ? o->regions : "");
+	buf_printf(&b, "vpc %d\n", o->vpc);
 	if (buf_printf(&b, "version %s\n", DSWFS_VERSION) < 0) {
 		buf_free(&b);
 		return NULL;
@@ -335,5 +429,10 @@ void opts_free(struct opts *o)
 	free(o->endpoint); free(o->region); free(o->profile); free(o->workspace_id);
 	free(o->resource_id); free(o->ecs_endpoint); free(o->ca_file); free(o->query_path);
 	free(o->mountpoint);
+	free(o->regions);
+	region_list_free(o->region_ids);
+	for (size_t i = 0; i < o->noverrides; i++)
+		free(o->endpoint_overrides[i]);
+	free(o->endpoint_overrides);
 	memset(o, 0, sizeof(*o));
 }

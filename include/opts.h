@@ -44,6 +44,13 @@ struct opts {
 	char *mountpoint;	/* the first non-option argument */
 	double refresh_min_interval; /* refreshes within this of the last one coalesce, default 1 */
 	double wait_timeout;	/* a reader waits this long for a fetch, default 15; 0 = no limit */
+	/* Several regions in one mount (-o regions=). */
+	char *regions;		/* the list as given, or NULL (one region) */
+	char **region_ids;	/* parsed (region_list_parse), NULL-terminated; NULL without */
+	size_t nregions;
+	bool vpc;		/* derived endpoints in their VPC form */
+	char **endpoint_overrides; /* "<region>=<URL>" from endpoint.<region>=URL, NULL-terminated */
+	size_t noverrides;
 };
 
 /* Parses argv into *o, leaving FUSE's own options (and -f, -d, -s, -o allow_other, ...) in args
@@ -55,6 +62,10 @@ int opts_parse(struct fuse_args *args, struct opts *o);
  * region from the option, ALIBABA_CLOUD_REGION_ID or the CLI profile. Caller frees. NULL with
  * -ENOENT in *err when no region is known, -ENOMEM. */
 char *opts_endpoint(const struct opts *o, int *err);
+
+/* Region i's endpoint in a multi-region mount: its endpoint.<region>= override, else the
+ * official one (region_endpoint, VPC form with -o vpc). Caller frees; NULL on ENOMEM. */
+char *opts_region_endpoint(const struct opts *o, size_t i);
 
 /* Prints the --help text. */
 void opts_usage(FILE *f, const char *prog);

@@ -409,6 +409,15 @@ out:
 	return rc;
 }
 
+/* The failed query in last_error, with the region in a multi-region mount. */
+static void err_query(const struct tree *t, struct err_info *e, const char *key)
+{
+	if (t->cfg.region)
+		snprintf(e->query, sizeof(e->query), "[%s] %s", t->cfg.region, key);
+	else
+		snprintf(e->query, sizeof(e->query), "%s", key);
+}
+
 /* Skipped instances are listed nowhere, so they are counted in stats and said in last_error
  * (and the log) rather than only logged: the listing that leaves them out is otherwise
  * complete. */
@@ -423,7 +432,7 @@ static void record_skipped(struct tree *t, const char *key, size_t kept, size_t 
 	snprintf(e.message, sizeof(e.message), "skipped %zu instance(s) of %zu in the answer: "
 		 "not an object, or InstanceId missing, empty, not a string or integer, or "
 		 "repeated; the other %zu are listed", skipped, kept + skipped, kept);
-	snprintf(e.query, sizeof(e.query), "%s", key);
+	err_query(t, &e, key);
 	ctl_record_error(t->ctl, &e);
 }
 
@@ -448,7 +457,7 @@ static int narrow_stale(struct tree *t, const char *key, const struct sign_kv *p
 		return -ENOENT;
 	if (!e.when)
 		e.when = time(NULL);
-	snprintf(e.query, sizeof(e.query), "%s", key);
+	err_query(t, &e, key);
 	ctl_record_error(t->ctl, &e);
 	log_msg(LOG_WARN, "%s: the server failed (%s); answered from the base snapshot, %.0f s old",
 		key, strerror(-e.err), age);
@@ -480,8 +489,16 @@ static int fetch_snap(void *ctx, const char *key, const void *arg, void **value,
 		stats_add(STATS_QUERIES_FETCHED, 1);
 		goto out_params;
 	}
-	if (rc == -ENOENT)
+	if (rc == -ENOENT && t->cfg.fetch_snap) {
+		/* A merged answer, whole: its parts were fetched and counted by their trees. */
+		rc = t->cfg.fetch_snap(t->cfg.fetch_ctx, q, &s, err);
+		if (rc == 0) {
+			stats_add(STATS_QUERIES_FETCHED, 1);
+			goto out_params;
+		}
+	} else if (rc == -ENOENT) {
 		rc = t->cfg.fetch(t->cfg.fetch_ctx, params, n, &arr, err);
+	}
 	if (rc && rc != -ENOMEM) {
 		err->err = rc;
 		if (narrow_stale(t, key, params, n, err, &s) == 0) {
@@ -496,7 +513,7 @@ static int fetch_snap(void *ctx, const char *key, const void *arg, void **value,
 	if (err->message[0]) {
 		/* A complete answer from a misbehaving server (the fetch's warning): never silent. */
 		err->err = 0;
-		snprintf(err->query, sizeof(err->query), "%s", key);
+		err_query(t, err, key);
 		ctl_record_error(t->ctl, err);
 	}
 	rc = snap_new(arr, t->cfg.show_secrets, fetched_at, &s);
@@ -522,7 +539,7 @@ out_fail:
 		err->when = time(NULL);
 	if (!err->message[0])
 		snprintf(err->message, sizeof(err->message), "%s", strerror(-rc));
-	snprintf(err->query, sizeof(err->query), "%s", key);
+	err_query(t, err, key);
 	ctl_record_error(t->ctl, err);
 	return rc;
 }
@@ -537,7 +554,10 @@ static int refresh_run(void *ctx, struct err_info *err)
 	void *v;
 	int rc;
 
-	/* Each dropped snapshot invalidates what it showed (on_dropped). */
+	/* Each dropped snapshot invalidates what it showed (on_dropped). The regions' answers go
+	 * too: the union is fetched from them. */
+	for (size_t i = 0; i < t->cfg.nsubs; i++)
+		cache_drop_all(t->cfg.subs[i]->cache);
 	cache_drop_all(t->cache);
 	rc = cache_get(t->cache, query_canonical(t->base), t->base, &v, NULL, err);
 	if (rc) {
@@ -595,7 +615,7 @@ int tree_new(const struct tree_config *cfg, struct tree **out)
 	struct tree *t;
 	int rc = -ENOMEM;
 
-	if (!cfg->fetch)
+	if (!cfg->fetch && !cfg->fetch_snap)
 		return -EINVAL;
 	t = calloc(1, sizeof(*t));
 	if (!t)
@@ -762,7 +782,8 @@ static char *query_info(const struct query *q, const struct snap *s, double age,
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	buf_init(&b, 1 << 16);
 	if (buf_printf(&b, "query %s\nfetched_at %s\nage_seconds %.1f\ninstances %zu\n",
-		       query_canonical(q), when, age, snap_count(s)) < 0) {
+		       query_canonical(q), when, age, snap_count(s)) < 0 ||
+	    (snap_note(s) && buf_puts(&b, snap_note(s)) < 0)) {
 		buf_free(&b);
 		return NULL;
 	}
@@ -818,6 +839,76 @@ static void listing_attr(struct tree *t, const struct query *q, struct tree_attr
 	a->mtime_nsec = 1;
 }
 
+/* Multi-region mounts: what path is below regions/. Returns 1 for "/regions" itself; 0 with
+ * *sub and *sub_path (the path inside it, "/" for its root) for "/regions/<id>[/...]"; 0 with
+ * *sub NULL for any other path; -ENOENT for a region not mounted. */
+static int route(const struct tree *t, const char *path, struct tree **sub,
+		 const char **sub_path)
+{
+	const char *p;
+	size_t len;
+
+	*sub = NULL;
+	if (!t->cfg.nsubs || strncmp(path, "/regions", 8) != 0 || (path[8] && path[8] != '/'))
+		return 0;
+	if (!path[8] || !path[9])
+		return 1;
+	p = path + 9;
+	len = strcspn(p, "/");
+	for (size_t i = 0; i < t->cfg.nsubs; i++)
+		if (strlen(t->cfg.sub_names[i]) == len && memcmp(t->cfg.sub_names[i], p, len) == 0) {
+			*sub = t->cfg.subs[i];
+			*sub_path = p[len] ? p + len : "/";
+			return 0;
+		}
+	return -ENOENT;
+}
+
+/* A call handed to a region's tree carries the caller's cancel token there, and only for the
+ * call (the thread's next request may be another's). */
+static void sub_enter(struct tree *t, struct tree *sub)
+{
+	pthread_setspecific(sub->cancel_key, pthread_getspecific(t->cancel_key));
+}
+
+static void sub_leave(struct tree *sub)
+{
+	pthread_setspecific(sub->cancel_key, NULL);
+}
+
+/* The region instance i of s lives in, for its .region file: the tree's own, or the part of a
+ * merged answer it came from; NULL in a one-region mount (no such file). */
+static const char *instance_region(const struct tree *t, const struct snap *s, size_t i)
+{
+	return t->cfg.region ? t->cfg.region : snap_origin(s, i);
+}
+
+static int resolve(struct tree *t, const char *path, struct tree_attr *a,
+		   struct tree_file **f);
+
+/* resolve for multi-region paths: 1 when path is not one (resolve goes on), else its result. */
+static int resolve_routed(struct tree *t, const char *path, struct tree_attr *a,
+			  struct tree_file **f)
+{
+	struct tree *sub;
+	const char *sp;
+	int rc = route(t, path, &sub, &sp);
+
+	if (rc < 0)
+		return rc;
+	if (sub) {
+		sub_enter(t, sub);
+		rc = resolve(sub, sp, a, f);
+		sub_leave(sub);
+		return rc;
+	}
+	if (rc == 0)
+		return 1;
+	dir_attr(a, t->started, t->started);
+	a->fresh_for = t->cfg.ttl;
+	return f ? -EISDIR : 0;
+}
+
 /* Resolves a path to what it names. For files the bytes come back in *f (when f is not NULL),
  * pinned by a snapshot reference or owned. */
 static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct tree_file **f)
@@ -836,9 +927,17 @@ static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct
 	long i;
 	int rc;
 
+	rc = resolve_routed(t, path, a, f);
+	if (rc <= 0)
+		return rc;
 	rc = query_parse_path(path, t->base, &qp);
 	if (rc)
 		return rc;
+	/* A region's tree has no .dswfs: the mount's is at the top. */
+	if (t->cfg.sub && (qp.node == QN_CTL_DIR || qp.node == QN_CTL_FILE)) {
+		rc = -ENOENT;
+		goto out;
+	}
 	switch (qp.node) {
 	case QN_ROOT: case QN_CTL_DIR:
 		dir_attr(a, t->started, t->started);
@@ -886,6 +985,18 @@ static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct
 			rc = get_snap(t, qp.query, &s, &age);
 		if (rc)
 			break;
+		if (strcmp(qp.rest, ".region") == 0 && (i = snap_find(s, qp.name)) >= 0 &&
+		    instance_region(t, s, (size_t)i)) {
+			/* Hidden and lookup-only, beside the API's own fields: where it lives. */
+			if (asprintf(&owned, "%s\n", instance_region(t, s, (size_t)i)) < 0) {
+				owned = NULL;
+				rc = -ENOMEM;
+				break;
+			}
+			len = strlen(owned);
+			file_attr(a, len, snap_mtime(s, (size_t)i), snap_ctime(s, (size_t)i));
+			break;
+		}
 		if (!*qp.rest) {
 			/* The directory itself needs no rendering. */
 			i = snap_find(s, qp.name);
@@ -1016,9 +1127,20 @@ int tree_readlink(struct tree *t, const char *path, char *buf, size_t size)
 {
 	struct query_path qp;
 	struct snap *s = NULL;
+	struct tree *sub;
+	const char *sp;
 	long i;
 	int rc;
 
+	rc = route(t, path, &sub, &sp);
+	if (rc)
+		return rc < 0 ? rc : -EINVAL;
+	if (sub) {
+		sub_enter(t, sub);
+		rc = tree_readlink(sub, sp, buf, size);
+		sub_leave(sub);
+		return rc;
+	}
 	rc = query_parse_path(path, t->base, &qp);
 	if (rc)
 		return rc;
@@ -1081,18 +1203,45 @@ int tree_readdir(struct tree *t, const char *path,
 	struct snap_view *view = NULL;
 	const struct render_node *node;
 	struct tree_attr a;
+	struct tree *sub;
+	const char *sp;
 	size_t i;
 	int rc;
 
+	rc = route(t, path, &sub, &sp);
+	if (rc < 0)
+		return rc;
+	if (sub) {
+		sub_enter(t, sub);
+		rc = tree_readdir(sub, sp, fill, ctx);
+		sub_leave(sub);
+		return rc;
+	}
+	if (rc == 1) {
+		dir_attr(&a, t->started, t->started);
+		for (size_t k = 0; k < t->cfg.nsubs; k++)
+			if (fill(ctx, t->cfg.sub_names[k], &a))
+				break;
+		return 0;
+	}
 	rc = query_parse_path(path, t->base, &qp);
 	if (rc)
 		return rc;
+	if (t->cfg.sub && qp.node == QN_CTL_DIR) {
+		rc = -ENOENT;
+		goto out;
+	}
 	switch (qp.node) {
 	case QN_ROOT:
 		dir_attr(&a, t->started, t->started);
-		for (size_t k = 0; k < sizeof(top_dirs) / sizeof(top_dirs[0]); k++)
+		for (size_t k = 0; k < sizeof(top_dirs) / sizeof(top_dirs[0]); k++) {
+			if (t->cfg.sub && strcmp(top_dirs[k], ".dswfs") == 0)
+				continue;
 			if (fill(ctx, top_dirs[k], &a))
-				break;
+				goto out;
+		}
+		if (t->cfg.nsubs)
+			fill(ctx, "regions", &a);
 		break;
 	case QN_CTL_DIR:
 		for (int k = 0; k < CTL__COUNT; k++)
@@ -1165,6 +1314,7 @@ int tree_readdir(struct tree *t, const char *path,
 		rc = -ENOTDIR;
 		break;
 	}
+out:
 	snap_view_put(view);
 	if (s)
 		snap_unref(s);
@@ -1175,12 +1325,20 @@ int tree_readdir(struct tree *t, const char *path,
 int tree_writable(struct tree *t, const char *path)
 {
 	struct query_path qp;
+	struct tree *sub;
+	const char *sp;
 	int rc;
 
+	rc = route(t, path, &sub, &sp);
+	if (rc || sub)
+		return rc < 0 ? rc : rc == 1 ? -EROFS : tree_writable(sub, sp);
 	rc = query_parse_path(path, t->base, &qp);
 	if (rc)
 		return rc;
-	rc = qp.node == QN_CTL_FILE && ctl_lookup(qp.name) == CTL_REFRESH ? 0 : -EROFS;
+	if (t->cfg.sub && (qp.node == QN_CTL_DIR || qp.node == QN_CTL_FILE))
+		rc = -ENOENT;
+	else
+		rc = qp.node == QN_CTL_FILE && ctl_lookup(qp.name) == CTL_REFRESH ? 0 : -EROFS;
 	query_path_free(&qp);
 	return rc;
 }
@@ -1218,6 +1376,29 @@ void tree_settle(struct tree *t)
 {
 	refresh_wait_idle(t->refresh);
 	cache_wait_background(t->cache);
+	for (size_t i = 0; i < t->cfg.nsubs; i++)
+		tree_settle(t->cfg.subs[i]);
+}
+
+int tree_get_query(struct tree *t, const struct query *q, struct snap **s, double *age,
+		   struct err_info *err)
+{
+	void *v;
+	int rc = cache_get(t->cache, query_canonical(q), q, &v, age, err);
+
+	if (rc == 0)
+		*s = v;
+	return rc;
+}
+
+double tree_ttl(const struct tree *t)
+{
+	return t->cfg.ttl;
+}
+
+double tree_clock(struct tree *t)
+{
+	return tree_now(t);
 }
 
 int tree_query_json(struct tree *t, const char *path, char **json, size_t *len,
@@ -1237,6 +1418,22 @@ int tree_query_json(struct tree *t, const char *path, char **json, size_t *len,
 	/* Trailing slashes are what shells complete directory names with. */
 	for (size_t n = strlen(full); n > 1 && full[n - 1] == '/'; n--)
 		full[n - 1] = 0;
+	{
+		struct tree *sub;
+		const char *sp;
+
+		rc = route(t, full, &sub, &sp);
+		if (sub) {
+			rc = tree_query_json(sub, sp, json, len, err);
+			goto out;
+		}
+		if (rc) {
+			rc = -ENOENT;
+			snprintf(err->message, sizeof(err->message),
+				 "%s is not a query directory (try regions/ID/instances)", path);
+			goto out;
+		}
+	}
 	rc = query_parse_path(full, t->base, &qp);
 	if (rc)
 		goto out;
@@ -1264,11 +1461,13 @@ out:
 
 char *tree_stats(struct tree *t)
 {
+	char *extra = t->cfg.stats_extra ? t->cfg.stats_extra(t->cfg.fetch_ctx) : NULL;
 	char *s = NULL;
 
-	if (asprintf(&s, "cache_oldest_age_seconds %.1f\nrender_cache_bytes %zu\n",
-		     cache_oldest_age(t->cache), snap_views_bytes(t->views)) < 0)
-		return NULL;
+	if (asprintf(&s, "cache_oldest_age_seconds %.1f\nrender_cache_bytes %zu\n%s",
+		     cache_oldest_age(t->cache), snap_views_bytes(t->views), extra ? extra : "") < 0)
+		s = NULL;
+	free(extra);
 	return s;
 }
 

@@ -1,0 +1,363 @@
+/* multi: several regions in one mount: a tree per region and the union tree merging them. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "merge.h"
+#include "multi.h"
+#include "query.h"
+#include "snap.h"
+
+struct region {
+	struct multi *m;
+	char *id, *prefix;		/* "cn-hangzhou", "/regions/cn-hangzhou" */
+	struct api_client *api;
+	struct tree *tree;
+	/* Counters for .dswfs/stats (atomic). */
+	int64_t requests, pages, failures;
+	int up;				/* the last fetch succeeded (1 until one fails) */
+};
+
+struct multi {
+	struct region *r;
+	size_t n;
+	struct tree **subs;
+	const char **names;
+	struct tree *tree;		/* the union */
+	void (*invalidate)(void *ctx, const char *path);
+	void (*invalidate_listing)(void *ctx, const char *path);
+	void *invalidate_ctx;
+};
+
+/* A region's tree_fetch_fn: the API client, counted per region. */
+static int region_fetch(void *ctx, const struct sign_kv *params, size_t n, cJSON **instances,
+			struct err_info *err)
+{
+	struct region *r = ctx;
+	struct api_result res;
+	int rc = api_list_instances(r->api, params, n, &res, err);
+
+	if (rc) {
+		__atomic_add_fetch(&r->requests, err->attempts, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&r->failures, 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&r->up, 0, __ATOMIC_RELAXED);
+		return rc;
+	}
+	__atomic_add_fetch(&r->requests, res.requests, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&r->pages, res.pages, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->up, 1, __ATOMIC_RELAXED);
+	*instances = res.instances;
+	res.instances = NULL;
+	api_result_free(&res);
+	return 0;
+}
+
+/* A region's tree tells of its paths; the kernel knows them under regions/<id>. */
+static void region_path(const struct region *r, const char *path, char *out, size_t len)
+{
+	snprintf(out, len, "%s%s", r->prefix, strcmp(path, "/") == 0 ? "" : path);
+}
+
+static void region_invalidate(void *ctx, const char *path)
+{
+	struct region *r = ctx;
+	char full[8192];
+
+	region_path(r, path, full, sizeof(full));
+	r->m->invalidate(r->m->invalidate_ctx, full);
+}
+
+static void region_invalidate_listing(void *ctx, const char *path)
+{
+	struct region *r = ctx;
+	char full[8192];
+
+	region_path(r, path, full, sizeof(full));
+	r->m->invalidate_listing(r->m->invalidate_ctx, full);
+}
+
+/* One region's share of a union fetch, run in a thread of its own so regions are asked at
+ * once. */
+struct part_job {
+	struct region *r;
+	const struct query *q;
+	pthread_t th;
+	bool started;
+	int rc;
+	struct snap *snap;
+	double age;
+	struct err_info err;
+	char line[1024];
+};
+
+static void *part_thread(void *arg)
+{
+	struct part_job *j = arg;
+
+	memset(&j->err, 0, sizeof(j->err));
+	j->rc = tree_get_query(j->r->tree, j->q, &j->snap, &j->age, &j->err);
+	if (j->rc || j->err.err)
+		err_format(&j->err, j->line, sizeof(j->line));
+	return NULL;
+}
+
+/* The union tree's fetch_snap: every region's answer to q (each through its own cache, so a
+ * region's pages are fetched once whichever tree asks), merged. Regions that fail are left out
+ * and named in the answer's note; only when all fail does the union fail. */
+static int multi_fetch(void *ctx, const struct query *q, struct snap **out, struct err_info *err)
+{
+	struct multi *m = ctx;
+	struct part_job *jobs = calloc(m->n, sizeof(*jobs));
+	struct merge_part *parts = calloc(m->n, sizeof(*parts));
+	double ttl = tree_ttl(m->tree), now, stamp = 0;
+	bool partial = false;
+	int rc = -ENOMEM;
+
+	if (!jobs || !parts)
+		goto out;
+	for (size_t i = 0; i < m->n; i++) {
+		jobs[i].r = &m->r[i];
+		jobs[i].q = q;
+		jobs[i].started = pthread_create(&jobs[i].th, NULL, part_thread, &jobs[i]) == 0;
+		if (!jobs[i].started)
+			part_thread(&jobs[i]);
+	}
+	for (size_t i = 0; i < m->n; i++) {
+		struct part_job *j = &jobs[i];
+
+		if (j->started)
+			pthread_join(j->th, NULL);
+		parts[i].region = j->r->id;
+		parts[i].snap = j->rc ? NULL : j->snap;
+		parts[i].stale = j->rc == 0 && j->age >= ttl;
+		parts[i].error = j->line[0] ? j->line : NULL;
+		partial = partial || !parts[i].snap || parts[i].stale;
+		if (parts[i].snap && (!stamp || snap_stamp(j->snap) < stamp))
+			stamp = snap_stamp(j->snap);
+	}
+	rc = merge_snaps(parts, m->n, out);
+	if (rc == -ENOENT) {
+		/* Every region failed: the first one's failure, saying so. */
+		*err = jobs[0].err;
+		rc = jobs[0].rc;
+		snprintf(err->message, sizeof(err->message), "every region failed; %s: %.400s",
+			 jobs[0].r->id, jobs[0].err.message);
+		goto out;
+	}
+	if (rc) {
+		memset(err, 0, sizeof(*err));
+		goto out;
+	}
+	/* A union missing a region, or holding a stale one, is merged again a second (or the
+	 * TTL, when shorter) from now: the regions' own caches and back-offs make that cheap,
+	 * and a region that comes back shows up at once. */
+	now = tree_clock(m->tree);
+	if (partial)
+		stamp = now - ttl + (ttl < 1 ? ttl : 1);
+	snap_set_stamp(*out, stamp > now ? now : stamp);
+out:
+	for (size_t i = 0; jobs && i < m->n; i++)
+		if (jobs[i].rc == 0 && jobs[i].snap)
+			snap_unref(jobs[i].snap);
+	free(jobs);
+	free(parts);
+	return rc;
+}
+
+/* Per-region lines for .dswfs/stats. */
+static char *multi_stats(void *ctx)
+{
+	struct multi *m = ctx;
+	struct buf b;
+	int rc = 0;
+
+	buf_init(&b, 1 << 20);
+	for (size_t i = 0; i < m->n && !rc; i++) {
+		struct region *r = &m->r[i];
+
+		rc = buf_printf(&b, "api_requests.%s %lld\napi_pages.%s %lld\n"
+				"queries_failed.%s %lld\nregion_up.%s %d\n",
+				r->id, (long long)__atomic_load_n(&r->requests, __ATOMIC_RELAXED),
+				r->id, (long long)__atomic_load_n(&r->pages, __ATOMIC_RELAXED),
+				r->id, (long long)__atomic_load_n(&r->failures, __ATOMIC_RELAXED),
+				r->id, __atomic_load_n(&r->up, __ATOMIC_RELAXED));
+	}
+	if (rc) {
+		buf_free(&b);
+		return NULL;
+	}
+	return buf_steal(&b, NULL);
+}
+
+int multi_new(const struct multi_config *cfg, struct multi **out, struct err_info *err)
+{
+	struct multi *m;
+	struct tree_config tc;
+	struct api_config ac;
+	size_t share;
+	int rc = -ENOMEM;
+
+	memset(err, 0, sizeof(*err));
+	if (cfg->nregions == 0)
+		return -EINVAL;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->r = calloc(cfg->nregions, sizeof(*m->r));
+	m->subs = calloc(cfg->nregions, sizeof(*m->subs));
+	m->names = calloc(cfg->nregions, sizeof(*m->names));
+	if (!m->r || !m->subs || !m->names)
+		goto out_fail;
+	m->n = cfg->nregions;
+	m->invalidate = cfg->tree->invalidate;
+	m->invalidate_listing = cfg->tree->invalidate_listing ? cfg->tree->invalidate_listing
+							       : cfg->tree->invalidate;
+	m->invalidate_ctx = cfg->tree->invalidate_ctx;
+	/* The byte cap is the mount's: shared out among the regions' trees and the union. */
+	share = cfg->tree->max_bytes / (cfg->nregions + 1);
+	if (cfg->tree->max_bytes && share == 0)
+		share = 1;
+	for (size_t i = 0; i < m->n; i++) {
+		struct region *r = &m->r[i];
+
+		r->m = m;
+		r->up = 1;
+		r->id = strdup(cfg->regions[i]);
+		if (!r->id || asprintf(&r->prefix, "/regions/%s", r->id) < 0) {
+			r->prefix = NULL;
+			goto out_fail;
+		}
+		ac = *cfg->api;
+		ac.endpoint = cfg->endpoints[i];
+		rc = api_client_new(&ac, cfg->creds, &r->api, err);
+		if (rc) {
+			char why[sizeof(err->message)];
+
+			snprintf(why, sizeof(why), "%s", err->message);
+			snprintf(err->message, sizeof(err->message), "region %s: %.400s", r->id, why);
+			goto out_fail;
+		}
+		tc = *cfg->tree;
+		tc.region = r->id;
+		tc.sub = true;
+		tc.fetch = region_fetch;
+		tc.fetch_ctx = r;
+		tc.fetch_snap = NULL;
+		tc.stats_extra = NULL;
+		tc.subs = NULL;
+		tc.sub_names = NULL;
+		tc.nsubs = 0;
+		tc.max_bytes = share;
+		tc.invalidate = m->invalidate ? region_invalidate : NULL;
+		tc.invalidate_listing = m->invalidate ? region_invalidate_listing : NULL;
+		tc.invalidate_ctx = r;
+		rc = tree_new(&tc, &r->tree);
+		if (rc)
+			goto out_fail;
+		m->subs[i] = r->tree;
+		m->names[i] = r->id;
+	}
+	tc = *cfg->tree;
+	tc.region = NULL;
+	tc.sub = false;
+	tc.fetch = NULL;
+	tc.fetch_snap = multi_fetch;
+	tc.fetch_ctx = m;
+	tc.stats_extra = multi_stats;
+	tc.subs = m->subs;
+	tc.sub_names = m->names;
+	tc.nsubs = m->n;
+	tc.max_bytes = share;
+	rc = tree_new(&tc, &m->tree);
+	if (rc)
+		goto out_fail;
+	*out = m;
+	return 0;
+out_fail:
+	if (!err->message[0])
+		snprintf(err->message, sizeof(err->message), "%s", strerror(-rc));
+	multi_free(m);
+	return rc;
+}
+
+struct tree *multi_tree(struct multi *m)
+{
+	return m->tree;
+}
+
+struct probe_job {
+	struct region *r;
+	const struct sign_kv *base;
+	size_t nbase;
+	struct err_info *err;
+	pthread_t th;
+	bool started;
+};
+
+static void *probe_thread(void *arg)
+{
+	struct probe_job *j = arg;
+
+	if (api_probe(j->r->api, j->base, j->nbase, j->err) == 0)
+		memset(j->err, 0, sizeof(*j->err));
+	else if (!j->err->err)
+		j->err->err = -EIO;
+	return NULL;
+}
+
+size_t multi_probe(struct multi *m, const struct sign_kv *base, size_t nbase,
+		   struct err_info *errs)
+{
+	struct probe_job *jobs = calloc(m->n, sizeof(*jobs));
+	size_t failed = 0;
+
+	for (size_t i = 0; i < m->n; i++) {
+		memset(&errs[i], 0, sizeof(errs[i]));
+		if (!jobs) {
+			errs[i].err = -ENOMEM;
+			snprintf(errs[i].message, sizeof(errs[i].message), "out of memory");
+			continue;
+		}
+		jobs[i] = (struct probe_job){ .r = &m->r[i], .base = base, .nbase = nbase,
+					      .err = &errs[i] };
+		jobs[i].started = pthread_create(&jobs[i].th, NULL, probe_thread, &jobs[i]) == 0;
+		if (!jobs[i].started)
+			probe_thread(&jobs[i]);
+	}
+	for (size_t i = 0; i < m->n; i++) {
+		if (jobs && jobs[i].started)
+			pthread_join(jobs[i].th, NULL);
+		if (errs[i].err)
+			failed++;
+	}
+	free(jobs);
+	return failed;
+}
+
+void multi_abort(struct multi *m)
+{
+	for (size_t i = 0; m && i < m->n; i++)
+		if (m->r[i].api)
+			api_client_abort(m->r[i].api);
+}
+
+void multi_free(struct multi *m)
+{
+	if (!m)
+		return;
+	/* The union first: its background fetches use the regions' trees. */
+	tree_free(m->tree);
+	for (size_t i = 0; m->r && i < m->n; i++) {
+		tree_free(m->r[i].tree);
+		api_client_free(m->r[i].api);
+		free(m->r[i].id);
+		free(m->r[i].prefix);
+	}
+	free(m->r);
+	free(m->subs);
+	free(m->names);
+	free(m);
+}

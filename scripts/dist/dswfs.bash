@@ -12,9 +12,9 @@
 _dswfs_opts_value='endpoint= region= profile= ttl= grace= max_stale= page_size= workspace_id=
 resource_id= connect_timeout= timeout= retries= parallel_pages= max_snapshots= max_walk_mb=
 cache_max_mb= ecs_endpoint= ca_file= verbose= refresh_min_interval= wait_timeout= log_file=
-setuid= max_threads= max_idle_threads='
+setuid= max_threads= max_idle_threads= regions= endpoint.'
 _dswfs_opts_flag='prefetch show_secrets ecs_role allow_core_dumps nonempty allow_other
-allow_root auto_unmount clone_fd debug _netdev nofail noauto'
+allow_root auto_unmount clone_fd debug _netdev nofail noauto vpc'
 _dswfs_long='--help --version --query= --profile --region'
 _dswfs_keys='workspace-id instance-id instance-name resource-id status payment-type
 accessibility accelerator-type gpu-type image-name create-user-id min-cpu max-cpu min-gpu

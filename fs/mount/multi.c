@@ -192,6 +192,23 @@ static char *multi_stats(void *ctx)
 	return buf_steal(&b, NULL);
 }
 
+/* The mount's tree settings without any multi-region part, with max_bytes bytes. */
+static struct tree_config base_config(const struct tree_config *mount, size_t max_bytes)
+{
+	struct tree_config tc = *mount;
+
+	tc.region = NULL;
+	tc.sub = false;
+	tc.fetch = NULL;
+	tc.fetch_snap = NULL;
+	tc.stats_extra = NULL;
+	tc.subs = NULL;
+	tc.sub_names = NULL;
+	tc.nsubs = 0;
+	tc.max_bytes = max_bytes;
+	return tc;
+}
+
 int multi_new(const struct multi_config *cfg, struct multi **out, struct err_info *err)
 {
 	struct multi *m;
@@ -240,17 +257,11 @@ int multi_new(const struct multi_config *cfg, struct multi **out, struct err_inf
 			snprintf(err->message, sizeof(err->message), "region %s: %.400s", r->id, why);
 			goto out_fail;
 		}
-		tc = *cfg->tree;
+		tc = base_config(cfg->tree, share);
 		tc.region = r->id;
 		tc.sub = true;
 		tc.fetch = region_fetch;
 		tc.fetch_ctx = r;
-		tc.fetch_snap = NULL;
-		tc.stats_extra = NULL;
-		tc.subs = NULL;
-		tc.sub_names = NULL;
-		tc.nsubs = 0;
-		tc.max_bytes = share;
 		tc.invalidate = m->invalidate ? region_invalidate : NULL;
 		tc.invalidate_listing = m->invalidate ? region_invalidate_listing : NULL;
 		tc.invalidate_ctx = r;
@@ -260,17 +271,13 @@ int multi_new(const struct multi_config *cfg, struct multi **out, struct err_inf
 		m->subs[i] = r->tree;
 		m->names[i] = r->id;
 	}
-	tc = *cfg->tree;
-	tc.region = NULL;
-	tc.sub = false;
-	tc.fetch = NULL;
+	tc = base_config(cfg->tree, share);
 	tc.fetch_snap = multi_fetch;
 	tc.fetch_ctx = m;
 	tc.stats_extra = multi_stats;
 	tc.subs = m->subs;
 	tc.sub_names = m->names;
 	tc.nsubs = m->n;
-	tc.max_bytes = share;
 	rc = tree_new(&tc, &m->tree);
 	if (rc)
 		goto out_fail;

@@ -780,6 +780,10 @@ static char *query_info(const struct query *q, const struct snap *s, double age,
 
 	gmtime_r(&f, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	/* A merged answer is as old as its oldest region's (its fetched_at); its cache age is
+	 * shortened when a region is missing or stale, so that it is merged again soon. */
+	if (snap_note(s))
+		age = difftime(time(NULL), f);
 	buf_init(&b, 1 << 16);
 	if (buf_printf(&b, "query %s\nfetched_at %s\nage_seconds %.1f\ninstances %zu\n",
 		       query_canonical(q), when, age, snap_count(s)) < 0 ||

@@ -127,6 +127,9 @@ def one_region_down_keeps_the_others():
             assert "region cn-shanghai missing: " in q and "complete 0\n" in q, q
             assert "missing cn-shanghai\n" in q, q
             assert "region cn-hangzhou ok" in q, q
+            # Its age is its regions' (not the shortened cache age that gets it merged again).
+            age = float(q.split("age_seconds ", 1)[1].split()[0])
+            assert age < 20, q
             err = read(m, ".dswfs", "last_error")
             assert "[cn-shanghai]" in err, err
             try:

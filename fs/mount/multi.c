@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "buf.h"
 #include "merge.h"
@@ -30,6 +31,14 @@ struct multi {
 	void (*invalidate)(void *ctx, const char *path);
 	void (*invalidate_listing)(void *ctx, const char *path);
 	void *invalidate_ctx;
+	/* How long a union fetch waits for the regions (0: as long as they take): less than a
+	 * reader waits for the union, so a stalled region leaves the union partial rather than
+	 * making its reader time out. */
+	double part_wait;
+	/* Region threads still running (a union fetch may leave slow ones behind). */
+	pthread_mutex_t busy_mu;
+	pthread_cond_t busy_cv;
+	int busy;
 };
 
 /* A region's tree_fetch_fn: the API client, counted per region. */
@@ -80,71 +89,206 @@ static void region_invalidate_listing(void *ctx, const char *path)
 }
 
 /* One region's share of a union fetch, run in a thread of its own so regions are asked at
- * once. */
+ * once. A region slower than the union's patience is left behind: its thread finishes on its
+ * own (its answer lands in the region's cache for the next merge), so the job and its query
+ * belong to the round, freed by whoever lets go of it last. */
 struct part_job {
+	struct round *rd;
 	struct region *r;
-	const struct query *q;
-	pthread_t th;
-	bool started;
+	struct query *q;	/* owned copy */
+	bool done;		/* the fields below are set (under rd->mu) */
 	int rc;
-	struct snap *snap;
+	struct snap *snap;	/* one reference, taken by the fetch or freed with the round */
 	double age;
 	struct err_info err;
 	char line[1024];
 };
 
+struct round {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int refs;		/* the fetch's, and each thread's */
+	size_t pending, n;
+	struct multi *m;
+	struct part_job jobs[];
+};
+
+static void round_put(struct round *rd)
+{
+	bool last;
+
+	pthread_mutex_lock(&rd->mu);
+	last = --rd->refs == 0;
+	pthread_mutex_unlock(&rd->mu);
+	if (!last)
+		return;
+	for (size_t i = 0; i < rd->n; i++) {
+		query_free(rd->jobs[i].q);
+		if (rd->jobs[i].snap)
+			snap_unref(rd->jobs[i].snap);
+	}
+	pthread_cond_destroy(&rd->cv);
+	pthread_mutex_destroy(&rd->mu);
+	free(rd);
+}
+
+static void busy_add(struct multi *m, int d)
+{
+	pthread_mutex_lock(&m->busy_mu);
+	m->busy += d;
+	if (m->busy == 0)
+		pthread_cond_broadcast(&m->busy_cv);
+	pthread_mutex_unlock(&m->busy_mu);
+}
+
 static void *part_thread(void *arg)
 {
 	struct part_job *j = arg;
+	struct round *rd = j->rd;
+	struct multi *m = rd->m;
+	struct snap *s = NULL;
+	struct err_info e;
+	double age = 0;
+	int rc;
 
-	memset(&j->err, 0, sizeof(j->err));
-	j->rc = tree_get_query(j->r->tree, j->q, &j->snap, &j->age, &j->err);
-	if (j->rc || j->err.err)
-		err_format(&j->err, j->line, sizeof(j->line));
+	memset(&e, 0, sizeof(e));
+	rc = tree_get_query(j->r->tree, j->q, &s, &age, &e);
+	pthread_mutex_lock(&rd->mu);
+	j->rc = rc;
+	j->snap = rc ? NULL : s;
+	j->age = age;
+	j->err = e;
+	if (rc || e.err)
+		err_format(&e, j->line, sizeof(j->line));
+	j->done = true;
+	rd->pending--;
+	pthread_cond_broadcast(&rd->cv);
+	pthread_mutex_unlock(&rd->mu);
+	round_put(rd);
+	busy_add(m, -1);
 	return NULL;
 }
 
+/* Starts a thread per region for q. Returns the round (one reference for the caller), or NULL
+ * on ENOMEM. */
+static struct round *round_start(struct multi *m, const struct query *q)
+{
+	struct round *rd = calloc(1, sizeof(*rd) + m->n * sizeof(rd->jobs[0]));
+	pthread_attr_t attr;
+
+	if (!rd)
+		return NULL;
+	pthread_mutex_init(&rd->mu, NULL);
+	pthread_cond_init(&rd->cv, NULL);
+	rd->m = m;
+	rd->n = m->n;
+	rd->refs = 1;
+	for (size_t i = 0; i < m->n; i++) {
+		rd->jobs[i].rd = rd;
+		rd->jobs[i].r = &m->r[i];
+		rd->jobs[i].q = query_dup(q);
+		if (!rd->jobs[i].q) {
+			round_put(rd);
+			return NULL;
+		}
+	}
+	rd->pending = m->n;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	for (size_t i = 0; i < m->n; i++) {
+		pthread_t th;
+
+		pthread_mutex_lock(&rd->mu);
+		rd->refs++;
+		pthread_mutex_unlock(&rd->mu);
+		busy_add(m, 1);
+		if (pthread_create(&th, &attr, part_thread, &rd->jobs[i]) != 0)
+			part_thread(&rd->jobs[i]);
+	}
+	pthread_attr_destroy(&attr);
+	return rd;
+}
+
+/* Waits for every region's part, or until the union's patience runs out (m->part_wait). */
+static void round_wait(struct round *rd, double patience)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (patience > 0) {
+		ts.tv_sec += (time_t)patience;
+		ts.tv_nsec += (long)((patience - (double)(time_t)patience) * 1e9);
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+	}
+	pthread_mutex_lock(&rd->mu);
+	while (rd->pending)
+		if (patience > 0 ? pthread_cond_timedwait(&rd->cv, &rd->mu, &ts) != 0
+				 : pthread_cond_wait(&rd->cv, &rd->mu) != 0)
+			break;
+	pthread_mutex_unlock(&rd->mu);
+}
+
 /* The union tree's fetch_snap: every region's answer to q (each through its own cache, so a
- * region's pages are fetched once whichever tree asks), merged. Regions that fail are left out
- * and named in the answer's note; only when all fail does the union fail. */
+ * region's pages are fetched once whichever tree asks), merged. Regions that fail, or have not
+ * answered when a reader would give up on the union, are left out and named in the answer's
+ * note; only when none answers does the union fail. */
 static int multi_fetch(void *ctx, const struct query *q, struct snap **out, struct err_info *err)
 {
 	struct multi *m = ctx;
-	struct part_job *jobs = calloc(m->n, sizeof(*jobs));
 	struct merge_part *parts = calloc(m->n, sizeof(*parts));
+	struct snap **held = calloc(m->n, sizeof(*held));
+	struct round *rd = NULL;
 	double ttl = tree_ttl(m->tree), now, stamp = 0;
+	char late[128];
+	const struct part_job *failed = NULL;
 	bool partial = false;
 	int rc = -ENOMEM;
 
-	if (!jobs || !parts)
+	if (!parts || !held)
 		goto out;
+	rd = round_start(m, q);
+	if (!rd)
+		goto out;
+	round_wait(rd, m->part_wait);
+	snprintf(late, sizeof(late), "no answer within %.0f s (still being fetched)", m->part_wait);
+	pthread_mutex_lock(&rd->mu);
 	for (size_t i = 0; i < m->n; i++) {
-		jobs[i].r = &m->r[i];
-		jobs[i].q = q;
-		jobs[i].started = pthread_create(&jobs[i].th, NULL, part_thread, &jobs[i]) == 0;
-		if (!jobs[i].started)
-			part_thread(&jobs[i]);
-	}
-	for (size_t i = 0; i < m->n; i++) {
-		struct part_job *j = &jobs[i];
+		struct part_job *j = &rd->jobs[i];
 
-		if (j->started)
-			pthread_join(j->th, NULL);
 		parts[i].region = j->r->id;
-		parts[i].snap = j->rc ? NULL : j->snap;
-		parts[i].stale = j->rc == 0 && j->age >= ttl;
+		if (!j->done) {
+			parts[i].error = late;
+			partial = true;
+			continue;
+		}
+		/* Done jobs are written no more: read after the lock too. */
+		held[i] = j->snap;
+		j->snap = NULL;
+		parts[i].snap = held[i];
+		parts[i].stale = held[i] && j->age >= ttl;
 		parts[i].error = j->line[0] ? j->line : NULL;
-		partial = partial || !parts[i].snap || parts[i].stale;
-		if (parts[i].snap && (!stamp || snap_stamp(j->snap) < stamp))
-			stamp = snap_stamp(j->snap);
+		partial = partial || !held[i] || parts[i].stale;
+		if (held[i] && (!stamp || snap_stamp(held[i]) < stamp))
+			stamp = snap_stamp(held[i]);
+		if (!held[i] && !failed)
+			failed = j;
 	}
+	pthread_mutex_unlock(&rd->mu);
 	rc = merge_snaps(parts, m->n, out);
 	if (rc == -ENOENT) {
-		/* Every region failed: the first one's failure, saying so. */
-		*err = jobs[0].err;
-		rc = jobs[0].rc;
-		snprintf(err->message, sizeof(err->message), "every region failed; %s: %.400s",
-			 jobs[0].r->id, jobs[0].err.message);
+		/* No region answered: the first failure, saying so. */
+		if (failed) {
+			*err = failed->err;
+			rc = failed->rc;
+		} else {
+			memset(err, 0, sizeof(*err));
+			rc = -ETIMEDOUT;
+		}
+		snprintf(err->message, sizeof(err->message), "no region answered; %s: %.400s",
+			 failed ? failed->r->id : m->r[0].id, failed ? failed->err.message : late);
 		goto out;
 	}
 	if (rc) {
@@ -159,10 +303,12 @@ static int multi_fetch(void *ctx, const struct query *q, struct snap **out, stru
 		stamp = now - ttl + (ttl < 1 ? ttl : 1);
 	snap_set_stamp(*out, stamp > now ? now : stamp);
 out:
-	for (size_t i = 0; jobs && i < m->n; i++)
-		if (jobs[i].rc == 0 && jobs[i].snap)
-			snap_unref(jobs[i].snap);
-	free(jobs);
+	for (size_t i = 0; held && i < m->n; i++)
+		if (held[i])
+			snap_unref(held[i]);
+	if (rd)
+		round_put(rd);
+	free(held);
 	free(parts);
 	return rc;
 }
@@ -229,6 +375,9 @@ int multi_new(const struct multi_config *cfg, struct multi **out, struct err_inf
 	if (!m->r || !m->subs || !m->names)
 		goto out_fail;
 	m->n = cfg->nregions;
+	pthread_mutex_init(&m->busy_mu, NULL);
+	pthread_cond_init(&m->busy_cv, NULL);
+	m->part_wait = cfg->tree->wait_timeout * 0.6;
 	m->invalidate = cfg->tree->invalidate;
 	m->invalidate_listing = cfg->tree->invalidate_listing ? cfg->tree->invalidate_listing
 							       : cfg->tree->invalidate;
@@ -355,8 +504,17 @@ void multi_free(struct multi *m)
 {
 	if (!m)
 		return;
-	/* The union first: its background fetches use the regions' trees. */
+	/* The union first: its background fetches use the regions' trees; then the region
+	 * threads it left behind (multi_abort makes them quick). */
 	tree_free(m->tree);
+	if (m->r) {
+		pthread_mutex_lock(&m->busy_mu);
+		while (m->busy)
+			pthread_cond_wait(&m->busy_cv, &m->busy_mu);
+		pthread_mutex_unlock(&m->busy_mu);
+		pthread_cond_destroy(&m->busy_cv);
+		pthread_mutex_destroy(&m->busy_mu);
+	}
 	for (size_t i = 0; m->r && i < m->n; i++) {
 		tree_free(m->r[i].tree);
 		api_client_free(m->r[i].api);

@@ -164,6 +164,25 @@ def throttled_region_is_served_stale_and_said_so():
 
 
 @test
+def stalled_region_leaves_the_union_partial_not_timed_out():
+    with servers() as srvs:
+        # The mount-time check passes; then every listing of cn-shanghai takes 10 s, longer
+        # than the union waits (0.6 x wait_timeout) and than a reader waits (wait_timeout).
+        srvs[1].control("POST", "faults", {"faults": [{"kind": "latency", "ms": 10000,
+                                                       "after": 1}]})
+        with mount(srvs, "wait_timeout=5") as m:
+            want = sorted(i for k in (0, 2) for i in ids(srvs[k]))
+            eq(listing(m, "instances"), want, "union without the stalled region")
+            q = read(m, "instances", ".query")
+            assert "region cn-shanghai missing: no answer within 3 s" in q, q
+            assert "complete 0\n" in q, q
+            # Its answer lands in its own cache and the next merge has it.
+            full = sorted(i for s in srvs for i in ids(s))
+            wait_until(lambda: listing(m, "instances") == full, timeout=30,
+                       what="the stalled region's answer in the union")
+
+
+@test
 def every_region_down_fails_the_mount():
     with servers(sizes=(3, 3), regions=REGIONS[:2]) as srvs:
         for s in srvs:

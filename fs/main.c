@@ -11,12 +11,14 @@
 #include <fuse_lowlevel.h>
 
 #include "api.h"
+#include "buf.h"
 #include "creds.h"
 #include "ctl.h"
 #include "fsops.h"
 #include "inode.h"
 #include "log.h"
 #include "mountpoint.h"
+#include "multi.h"
 #include "opts.h"
 #include "privs.h"
 #include "progress.h"
@@ -123,7 +125,8 @@ static void *hup_thread(void *arg)
  * since libfuse offers no callback for it; stopped (stop, then the condition) after the loop. */
 struct exit_watch {
 	struct fuse_session *se;
-	struct api_client *api;
+	struct api_client *api;		/* one region's, or NULL */
+	struct multi *multi;		/* several regions', or NULL */
 	long mount_id;		/* our line in /proc/self/mountinfo, -1 when unknown */
 	bool unmounted;		/* the session ended because the mount went away */
 	pthread_mutex_t mu;
@@ -140,7 +143,9 @@ static void *exit_watch_thread(void *arg)
 	pthread_mutex_lock(&w->mu);
 	while (!w->stop) {
 		if (fuse_session_exited(w->se)) {
-			api_client_abort(w->api);
+			if (w->api)
+				api_client_abort(w->api);
+			multi_abort(w->multi);
 			break;
 		}
 		/* A lazy unmount (fusermount3 -u -z) with a file still open, e.g. a `tail -f` on
@@ -269,9 +274,9 @@ struct serve_opts {
 /* Mounts se (made by fuse_session_new) and serves until unmounted; destroys se. */
 static int mount_and_serve(struct fuse_session *se, struct fuse_cmdline_opts *co,
 			   struct fsops_ctx *fc, bool prefetch, struct api_client *api,
-			   const struct serve_opts *so)
+			   struct multi *multi, const struct serve_opts *so)
 {
-	struct exit_watch ew = { .api = api, .mu = PTHREAD_MUTEX_INITIALIZER,
+	struct exit_watch ew = { .api = api, .multi = multi, .mu = PTHREAD_MUTEX_INITIALIZER,
 				 .cv = PTHREAD_COND_INITIALIZER, .mount_id = -1 };
 	char real[PATH_MAX];
 	bool have_real;
@@ -394,6 +399,78 @@ static void malloc_tune(void)
 		mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 }
 
+/* -o regions=: a client and tree per region and the union tree (multi.h), made from the
+ * one-region settings. Returns 0 and *out, or 1 after saying why on stderr. */
+static int multi_start(const struct opts *o, const struct api_config *acfg,
+		       struct creds_provider *creds, const struct tree_config *tcfg,
+		       struct multi **out, char **endpoints_text)
+{
+	struct multi_config mc = { .regions = o->region_ids, .nregions = o->nregions,
+				   .api = acfg, .creds = creds, .tree = tcfg };
+	char **endpoints = calloc(o->nregions, sizeof(*endpoints));
+	struct err_info err;
+	struct buf b;
+	int rc = 1;
+
+	buf_init(&b, 1 << 16);
+	if (!endpoints)
+		goto out_nomem;
+	for (size_t i = 0; i < o->nregions; i++) {
+		endpoints[i] = opts_region_endpoint(o, i);
+		if (!endpoints[i] || buf_printf(&b, "%s%s=%s", i ? " " : "", o->region_ids[i],
+						endpoints[i]) < 0)
+			goto out_nomem;
+	}
+	mc.endpoints = (const char *const *)endpoints;
+	if (multi_new(&mc, out, &err) != 0) {
+		fprintf(stderr, "dswfs: %s\n", err.message);
+		goto out;
+	}
+	*endpoints_text = buf_steal(&b, NULL);
+	rc = 0;
+	goto out;
+out_nomem:
+	fprintf(stderr, "dswfs: out of memory\n");
+out:
+	for (size_t i = 0; endpoints && i < o->nregions; i++)
+		free(endpoints[i]);
+	free(endpoints);
+	buf_free(&b);
+	return rc;
+}
+
+/* Every region is tried at mount time; the mount goes ahead while one answers, each region that
+ * does not said on stderr and in last_error (its regions/<id>/ then fails as a one-region mount
+ * would, and the union is marked partial). Returns 0, or 1 when none answers. */
+static int multi_check(struct multi *m, const struct opts *o, struct ctl *ctl)
+{
+	struct sign_kv base[2] = { { "ResourceId", o->resource_id },
+				   { "WorkspaceId", o->workspace_id } };
+	struct err_info *errs = calloc(o->nregions, sizeof(*errs));
+	char msg[1024];
+	size_t failed;
+
+	if (!errs) {
+		fprintf(stderr, "dswfs: out of memory\n");
+		return 1;
+	}
+	failed = multi_probe(m, base, 2, errs);
+	for (size_t i = 0; i < o->nregions; i++) {
+		if (!errs[i].err)
+			continue;
+		err_format(&errs[i], msg, sizeof(msg));
+		fprintf(stderr, "dswfs: %s region %s: cannot list instances: %s\n",
+			failed == o->nregions ? "error:" : "warning:", o->region_ids[i], msg);
+		snprintf(errs[i].query, sizeof(errs[i].query), "[%s] mount-time check",
+			 o->region_ids[i]);
+		if (!errs[i].when)
+			errs[i].when = time(NULL);
+		ctl_record_error(ctl, &errs[i]);
+	}
+	free(errs);
+	return failed == o->nregions ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -408,6 +485,7 @@ int main(int argc, char **argv)
 	struct api_config acfg;
 	struct tree_config tcfg;
 	struct tree *tree = NULL;
+	struct multi *multi = NULL;
 	struct ctl *ctl = NULL;
 	struct fsops_ctx fc = { 0 };
 	struct err_info err;
@@ -503,8 +581,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dswfs: no usable credentials: %s\n", msg);
 		goto out_args;
 	}
-	endpoint = opts_endpoint(&o, &e);
-	if (!endpoint) {
+	endpoint = o.nregions ? NULL : opts_endpoint(&o, &e);
+	if (!endpoint && !o.nregions) {
 		fprintf(stderr, "dswfs: %s\n", e == -ENOENT
 			? "no region: give -o region=ID (e.g. cn-hangzhou), a SOURCE such as "
 			  "default@cn-hangzhou or -o endpoint=URL, or set ALIBABA_CLOUD_REGION_ID"
@@ -543,7 +621,7 @@ int main(int argc, char **argv)
 	acfg.ca_file = o.ca_file;
 	acfg.progress = progress ? progress_pages : NULL;
 	acfg.progress_ctx = progress;
-	if (api_client_new(&acfg, creds, &api, &err) != 0) {
+	if (!o.nregions && api_client_new(&acfg, creds, &api, &err) != 0) {
 		fprintf(stderr, "dswfs: %s\n", err.message);
 		goto out_endpoint;
 	}
@@ -567,11 +645,17 @@ int main(int argc, char **argv)
 	tcfg.max_stale = o.max_stale;
 	tcfg.refresh_min_interval = o.refresh_min_interval;
 	tcfg.wait_timeout = o.wait_timeout;
-	region = region_of(&o, endpoint);
-	tcfg.region = region;
+	/* With regions=, each region's tree names its own in event lines. */
+	region = o.nregions ? NULL : region_of(&o, endpoint);
+	tcfg.feed_region = region;
 	tcfg.events_max_bytes = o.events_max_kb << 10;
 	tcfg.watch = o.watch;
 	/* The shared level sits between the mount's cache and the API (shared.h). */
+	if (o.shared_cache && o.nregions) {
+		fprintf(stderr, "dswfs: shared_cache= does not work with regions= yet; mount each "
+			"region on its own to share its cache\n");
+		goto out_api;
+	}
 	if (o.shared_cache) {
 		if (shared_setup(&o, creds, endpoint, api_fetch, api, &shared, msg,
 				 sizeof(msg)) != 0) {
@@ -592,7 +676,11 @@ int main(int argc, char **argv)
 		tcfg.invalidate_listing = fc.inval ? fsops_invalidate_listing : NULL;
 		tcfg.invalidate_ctx = fc.inval;
 	}
-	if (tree_new(&tcfg, &tree) != 0) {
+	if (o.nregions) {
+		if (multi_start(&o, &acfg, creds, &tcfg, &multi, &endpoint) != 0)
+			goto out_api;
+		tree = multi_tree(multi);
+	} else if (tree_new(&tcfg, &tree) != 0) {
 		fprintf(stderr, "dswfs: out of memory\n");
 		goto out_api;
 	}
@@ -602,7 +690,10 @@ int main(int argc, char **argv)
 	}
 
 	/* Fail now, with the reason, rather than mount something that fails on every access. */
-	{
+	if (multi) {
+		if (multi_check(multi, &o, ctl) != 0)
+			goto out_tree;
+	} else {
 		struct sign_kv base[2] = { { "ResourceId", o.resource_id },
 					   { "WorkspaceId", o.workspace_id } };
 
@@ -619,11 +710,17 @@ int main(int argc, char **argv)
 	fc.ttl = o.ttl;
 	so.log_file = o.log_file != NULL;
 	so.protect = !o.allow_core_dumps;
-	rc = mount_and_serve(fuse, &co, &fc, o.prefetch, api, &so);
+	rc = mount_and_serve(fuse, &co, &fc, o.prefetch, api, multi, &so);
 	fuse = NULL;
-	api_client_abort(api);	/* fetches still running end now, not when the server answers */
+	/* fetches still running end now, not when the server answers */
+	if (api)
+		api_client_abort(api);
+	multi_abort(multi);
 out_tree:
-	tree_free(tree);
+	if (multi)
+		multi_free(multi);	/* the tree is the union's */
+	else
+		tree_free(tree);
 	fsops_inval_free(fc.inval);
 out_api:
 	shared_free(shared);

@@ -9,6 +9,7 @@
 #include "buf.h"
 #include "creds.h"
 #include "opts.h"
+#include "region.h"
 
 /* Raw text of the options that need checking after parsing. */
 struct raw {
@@ -25,6 +26,7 @@ struct raw {
 	char *events_max_kb;
 	int watch;
 	char *shared_cache_timeout, *shared_cache_lock_wait;
+	int vpc;
 };
 
 /* FUSE options dswfs only notes, leaving them to libfuse. */
@@ -47,6 +49,7 @@ static const struct fuse_opt raw_spec[] = {
 	{ "allow_core_dumps", offsetof(struct raw, allow_core_dumps), 1 },
 	RAW("cache_max_mb=%s", cache_max_mb),
 	RAW("wait_timeout=%s", wait_timeout),
+	{ "vpc", offsetof(struct raw, vpc), 1 },
 	FUSE_OPT_KEY("max_threads=", KEY_MAX_THREADS),
 	{ "nonempty", offsetof(struct raw, nonempty), 1 },
 	FUSE_OPT_KEY("fsname=", KEY_FSNAME), FUSE_OPT_KEY("subtype=", KEY_SUBTYPE),
@@ -70,6 +73,7 @@ static const struct fuse_opt str_spec[] = {
 	STR("shared_cache_password_file=%s", shared_cache_password_file),
 	STR("shared_cache_user=%s", shared_cache_user),
 	STR("sts_endpoint=%s", sts_endpoint),
+	STR("regions=%s", regions),
 	FUSE_OPT_END
 };
 
@@ -101,6 +105,23 @@ bool opts_generic_mount_option(const char *opt)
 	return false;
 }
 
+/* endpoint.<region>=URL: a name libfuse's templates cannot match, so it is taken here. */
+#define ENDPOINT_PREFIX "endpoint."
+
+static int add_override(struct opts *o, const char *arg)
+{
+	char **v = realloc(o->endpoint_overrides, (o->noverrides + 2) * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	o->endpoint_overrides = v;
+	v[o->noverrides] = strdup(arg + strlen(ENDPOINT_PREFIX));
+	if (!v[o->noverrides])
+		return -ENOMEM;
+	v[++o->noverrides] = NULL;
+	return 0;
+}
+
 /* Consumes the dswfs options, the generic mount options and [SOURCE] MOUNTPOINT; keeps
  * everything else for FUSE. */
 static int keep_unknown(void *data, const char *arg, int key, struct fuse_args *outargs)
@@ -108,6 +129,8 @@ static int keep_unknown(void *data, const char *arg, int key, struct fuse_args *
 	struct first *f = data;
 
 	(void)outargs;
+	if (key == FUSE_OPT_KEY_OPT && strncmp(arg, ENDPOINT_PREFIX, strlen(ENDPOINT_PREFIX)) == 0)
+		return add_override(&f->o, arg) ? -1 : 0;
 	if (key == FUSE_OPT_KEY_NONOPT) {
 		if (f->npos == 2) {
 			fprintf(stderr, "dswfs: unexpected argument '%s' (usage: dswfs [options] "
@@ -120,6 +143,64 @@ static int keep_unknown(void *data, const char *arg, int key, struct fuse_args *
 	if (key == FUSE_OPT_KEY_OPT && opts_generic_mount_option(arg))
 		return 0;
 	return 1;
+}
+
+/* Checks -o regions= and the endpoint.<region>= overrides against it. */
+static int check_regions(struct opts *o)
+{
+	char why[256];
+	int n;
+
+	if (!o->regions) {
+		if (o->noverrides) {
+			fprintf(stderr, "dswfs: option endpoint.%s needs regions= (one region: "
+				"endpoint=URL)\n", o->endpoint_overrides[0]);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	n = region_list_parse(o->regions, &o->region_ids, why, sizeof(why));
+	if (n < 0) {
+		if (n == -EINVAL)
+			fprintf(stderr, "dswfs: option regions=%s: %s\n", o->regions, why);
+		return n;
+	}
+	o->nregions = (size_t)n;
+	if (o->endpoint || o->region) {
+		fprintf(stderr, "dswfs: option %s= names one region; with regions= give "
+			"endpoint.<region>=URL per region\n", o->endpoint ? "endpoint" : "region");
+		return -EINVAL;
+	}
+	for (size_t k = 0; k < o->noverrides; k++) {
+		const char *ov = o->endpoint_overrides[k], *eq = strchr(ov, '=');
+		size_t i;
+
+		for (i = 0; eq && eq[1] && i < o->nregions; i++)
+			if (strlen(o->region_ids[i]) == (size_t)(eq - ov) &&
+			    strncmp(o->region_ids[i], ov, (size_t)(eq - ov)) == 0)
+				break;
+		if (!eq || !eq[1] || i == o->nregions) {
+			fprintf(stderr, "dswfs: option endpoint.%s: expected endpoint.<region>=URL "
+				"for a region of regions=\n", ov);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+char *opts_region_endpoint(const struct opts *o, size_t i)
+{
+	const char *id = o->region_ids[i];
+	size_t len = strlen(id);
+
+	/* The last override given for a region wins, as with any repeated -o. */
+	for (size_t k = o->noverrides; k-- > 0;) {
+		const char *ov = o->endpoint_overrides[k];
+
+		if (strncmp(ov, id, len) == 0 && ov[len] == '=')
+			return strdup(ov + len + 1);
+	}
+	return region_endpoint(id, o->vpc);
 }
 
 /* The second pass's: like keep_unknown, noting which FUSE options were given. */
@@ -280,6 +361,7 @@ int opts_parse(struct fuse_args *args, struct opts *out)
 	o->nonempty = r.nonempty;
 	o->fsname_given = r.fsname_given;
 	o->subtype_given = r.subtype_given;
+	o->vpc = r.vpc;
 	if (parse_double("ttl", r.ttl, 0, 86400 * 365, &o->ttl))
 		goto out;
 	if (parse_double("grace", r.grace, 0, 86400 * 365, &o->grace))
@@ -340,6 +422,10 @@ int opts_parse(struct fuse_args *args, struct opts *out)
 		fprintf(stderr, "dswfs: option endpoint= needs a URL\n");
 		goto out;
 	}
+	rc = check_regions(o);
+	if (rc)
+		goto out;
+	rc = -EINVAL;
 	o->workspace_id = dup_or(o->workspace_id, "ALL");
 	o->resource_id = dup_or(o->resource_id, "ALL");
 	if (!o->workspace_id || !o->resource_id) {
@@ -380,10 +466,9 @@ char *opts_endpoint(const struct opts *o, int *err)
 		*err = -ENOENT;
 		return NULL;
 	}
-	if (asprintf(&url, "https://pai-dsw.%s.aliyuncs.com", region) < 0) {
-		url = NULL;
+	url = region_endpoint(region, o->vpc);
+	if (!url)
 		*err = -ENOMEM;
-	}
 	free(region);
 	return url;
 }
@@ -472,6 +557,12 @@ void opts_usage(FILE *f, const char *prog)
 "    sts_endpoint=URL|HOST STS for RamRoleArn and OIDC credentials (default: the profile's\n"
 "                          sts_endpoint, else sts.<sts_region>.aliyuncs.com, else\n"
 "                          sts.aliyuncs.com; http:// only for loopback hosts)\n"
+"    regions=ID:ID...      several regions in one mount (':' or '+' between ids):\n"
+"                          instances/, workspaces/ and by-name/ show their union,\n"
+"                          regions/<ID>/ each region alone; endpoint.<ID>=URL sets one\n"
+"                          region's endpoint (default https://pai-dsw.<ID>.aliyuncs.com)\n"
+"    vpc                   derived endpoints in the VPC form,\n"
+"                          https://pai-dsw-vpc.<region>.aliyuncs.com\n"
 "    Generic mount options (rw, ro, relatime, noatime, nodev, nosuid, noexec, _netdev,\n"
 "    nofail, auto, noauto, user, users, defaults, x-*, comment=...) are accepted.\n"
 "\n"
@@ -528,6 +619,8 @@ char *opts_describe(const struct opts *o, const char *endpoint, const char *cred
 	buf_printf(&b, "shared_cache_timeout %g\n", o->shared_cache_timeout);
 	buf_printf(&b, "shared_cache_lock_wait %g\n", o->shared_cache_lock_wait);
 	buf_printf(&b, "sts_endpoint %s\n", o->sts_endpoint ? o->sts_endpoint : "");
+	buf_printf(&b, "regions %s\n", o->regions ? o->regions : "");
+	buf_printf(&b, "vpc %d\n", o->vpc);
 	if (buf_printf(&b, "version %s\n", DSWFS_VERSION) < 0) {
 		buf_free(&b);
 		return NULL;
@@ -544,6 +637,11 @@ void opts_free(struct opts *o)
 	free(o->shared_cache); free(o->shared_cache_key); free(o->shared_cache_password_file);
 	free(o->shared_cache_user);
 	free(o->sts_endpoint);
+	free(o->regions);
+	region_list_free(o->region_ids);
+	for (size_t i = 0; i < o->noverrides; i++)
+		free(o->endpoint_overrides[i]);
+	free(o->endpoint_overrides);
 	memset(o, 0, sizeof(*o));
 }
 
@@ -613,7 +711,8 @@ nomem:
 char *opts_fsname(const struct opts *o, const char *endpoint)
 {
 	static const char pre[] = "https://pai-dsw.", post[] = ".aliyuncs.com";
-	const char *where = endpoint ? endpoint : "";
+	/* Several regions: their list, as given (never empty: libfuse refuses an empty fsname). */
+	const char *where = o->nregions ? o->regions : endpoint ? endpoint : "";
 	size_t n = strlen(where), np = sizeof(pre) - 1, ns = sizeof(post) - 1;
 	int wlen = (int)n;
 	char *out;

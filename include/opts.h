@@ -62,6 +62,13 @@ struct opts {
 	double shared_cache_timeout;	/* seconds per Redis connect/command, default 0.5 */
 	double shared_cache_lock_wait;	/* seconds to wait for another host's fetch, default 30 */
 	char *sts_endpoint;	/* -o sts_endpoint: STS for role credentials (URL or host) */
+	/* Several regions in one mount (-o regions=). */
+	char *regions;		/* the list as given, or NULL (one region) */
+	char **region_ids;	/* parsed (region_list_parse), NULL-terminated; NULL without */
+	size_t nregions;
+	bool vpc;		/* derived endpoints in their VPC form */
+	char **endpoint_overrides; /* "<region>=<URL>" from endpoint.<region>=URL, NULL-terminated */
+	size_t noverrides;
 };
 
 /* Parses argv into *o, leaving FUSE's own options (and -f, -d, -s, -o allow_other, ...) in args
@@ -76,6 +83,10 @@ int opts_parse(struct fuse_args *args, struct opts *o);
  * region from the option, ALIBABA_CLOUD_REGION_ID or the CLI profile. Caller frees. NULL with
  * -ENOENT in *err when no region is known, -ENOMEM. */
 char *opts_endpoint(const struct opts *o, int *err);
+
+/* Region i's endpoint in a multi-region mount: its endpoint.<region>= override, else the
+ * official one (region_endpoint, VPC form with -o vpc). Caller frees; NULL on ENOMEM. */
+char *opts_region_endpoint(const struct opts *o, size_t i);
 
 /* Prints the --help text. */
 void opts_usage(FILE *f, const char *prog);
@@ -100,7 +111,8 @@ bool opts_generic_mount_option(const char *opt);
 
 /* The name the mount shows as its source (findmnt, /proc/mounts, df): itself a SOURCE that
  * mounts the same thing: [PROFILE@]REGION, or [PROFILE@]ENDPOINT when the endpoint was given
- * (endpoint: the one in use). Caller frees; NULL on ENOMEM. */
+ * (endpoint: the one in use); with regions=, [PROFILE@] and the list as given. Caller frees;
+ * NULL on ENOMEM. */
 char *opts_fsname(const struct opts *o, const char *endpoint);
 
 #endif

@@ -20,6 +20,11 @@
  * UTF-8 boundary and ends in "~" and 8 hex digits of a hash of the whole name. */
 void render_escape_name(const char *name, char out[RENDER_NAME_MAX]);
 
+/* render_escape_name(name) followed by suffix (taken verbatim, at most 64 bytes), which is
+ * kept whole when the name must be cut: "<id>@<region>" for an InstanceId that several regions
+ * return. */
+void render_escape_name_suffix(const char *name, const char *suffix, char out[RENDER_NAME_MAX]);
+
 /* A deep copy of inst with secrets replaced by RENDER_REDACTED: ImageAuth, every scalar under
  * CredentialConfig (structure and names kept), every value of EnvironmentVariables (names
  * kept), and any other member whose name contains "Password", "Secret", "Token", "AccessKey"

@@ -34,6 +34,23 @@ int snap_new(cJSON *instances, bool show_secrets, time_t fetched_at, struct snap
  * -EINVAL for an index out of range, -ENOMEM. */
 int snap_narrow(struct snap *base, const size_t *idx, size_t n, struct snap **out);
 
+/* Multi-region answers: the instances of parts[0..nparts) in order, instance k of that
+ * concatenation named names[k] (the caller makes them distinct: "<id>@<region>" for an id
+ * several parts hold) and tagged with labels[p] of its part (snap_origin). The texts are
+ * copied: the parts stay the caller's. fetched_at and stamp are the caller's to set. Returns 0
+ * and *out, -EINVAL for two equal names or more than 65535 parts, -ENOMEM. */
+int snap_merge(struct snap *const *parts, const char *const *labels, size_t nparts,
+	       const char *const *names, time_t fetched_at, struct snap **out);
+
+/* The label of the part instance i came from (its region), or NULL when s was not merged (nor
+ * narrowed from a merged one). Owned by s. */
+const char *snap_origin(const struct snap *s, size_t i);
+
+/* A text shown in .query below the standard lines (a merged answer's per-region state), or
+ * NULL. Set once, before s is shared (copied; 0 or -ENOMEM); narrowings share it. */
+int snap_set_note(struct snap *s, const char *text);
+const char *snap_note(const struct snap *s);
+
 void snap_ref(struct snap *s);
 void snap_unref(struct snap *s);
 

@@ -17,6 +17,9 @@
  * -errno with *err filled. The API client in production, a fake in tests. A success may leave
  * a warning in err->message (a complete answer the server made hard to get, e.g. instances
  * without an id left out): it is recorded for .dswfs/last_error. */
+struct query;
+struct snap;
+
 typedef int (*tree_fetch_fn)(void *ctx, const struct sign_kv *params, size_t nparams,
 			     cJSON **instances, struct err_info *err);
 
@@ -58,12 +61,31 @@ struct tree_config {
 	double wait_timeout;
 	/* Change feeds (feed.h): the region named in event lines (NULL = ""), each feed's
 	 * retention in bytes (0 = TREE_EVENTS_DEFAULT_KB KiB), and whether instances/ is refreshed in
-	 * the background every TTL even when no feed is followed (-o watch). */
-	const char *region;
+	 * the background every TTL even when no feed is followed (-o watch). NULL feed_region:
+	 * region below, else "". */
+	const char *feed_region;
 	size_t events_max_bytes;
 	bool watch;
 	/* Optional: used instead of fetch (with fetch_ctx) when set; fetch must still be set. */
 	tree_fetch_aged_fn fetch_aged;
+
+	/* Multi-region mounts (multi.h). NULL/0/false: a one-region mount, as before. */
+	/* The one region of several this tree shows: each instance directory has a hidden
+	 * lookup-only .region file with it, and its failures name it in last_error's query. */
+	const char *region;
+	/* Shown below another tree (regions/<id>/): no .dswfs of its own. */
+	bool sub;
+	/* Used instead of fetch (which may then be NULL): a whole snapshot for q (the regions'
+	 * answers merged), with fetch_ctx; its stamp set by the callee. Returns 0 and *out (one
+	 * reference), or -errno with *err filled. */
+	int (*fetch_snap)(void *ctx, const struct query *q, struct snap **out,
+			  struct err_info *err);
+	/* Extra .dswfs/stats lines (caller frees; NULL = none), with fetch_ctx. */
+	char *(*stats_extra)(void *ctx);
+	/* regions/<sub_names[i]>/ shows subs[i] (borrowed; they must outlive this tree). */
+	struct tree *const *subs;
+	const char *const *sub_names;
+	size_t nsubs;
 };
 
 /* Default retention of one feed (-o events_max_kb). */
@@ -71,6 +93,17 @@ struct tree_config {
 
 struct tree;
 struct ctl;
+
+/* q's answer through t's cache (the same entry t's own paths use), waiting as long as the
+ * fetch takes: for a tree merging other trees' answers. Returns 0 with *s (snap_unref) and
+ * *age (may be NULL); *err then describes a failure the answer was kept through (stale on
+ * error), or is cleared. Or -errno with *err filled. */
+int tree_get_query(struct tree *t, const struct query *q, struct snap **s, double *age,
+		   struct err_info *err);
+
+/* t's TTL (seconds), and the monotonic clock its cache ages answers by (snap stamps). */
+double tree_ttl(const struct tree *t);
+double tree_clock(struct tree *t);
 
 /* Returns 0 and *out (free with tree_free), -EINVAL, -ENOMEM. */
 int tree_new(const struct tree_config *cfg, struct tree **out);
@@ -177,6 +210,7 @@ struct cancel;
  * fires (cache_get_cancellable), the fetch going on for the next reader. fsops sets a FUSE
  * request's token around each operation and clears it (NULL) before freeing it. */
 void tree_set_cancel(struct tree *t, struct cancel *k);
+
 /* Reads a change feed's bytes at off (path as for tree_getattr). *n gets the count. Returns 0,
  * -ENOTSUP when path is no feed, -ESTALE when its feed was let go, or a path error. */
 int tree_feed_read(struct tree *t, const char *path, char *buf, size_t size, off_t off,

@@ -178,6 +178,44 @@ def bench_size(n, latency_ms, tmp_root, copy_floor=True):
     return row
 
 
+REGIONS = ("cn-wulanchabu", "cn-shanghai", "ap-southeast-1")
+
+
+def bench_union(n, latency_ms):
+    """Three local servers as three regions of n instances each, mounted with -o regions=: a
+    cold walk of the union (every region asked at once) against one region's alone, the API
+    requests each costs, and what walking regions/<id>/ after the union adds (nothing)."""
+    row = {"regions": len(REGIONS), "per_region": n}
+    with harness.MockServer("--region", REGIONS[0], instances=n, seed=7) as a, \
+            harness.MockServer("--region", REGIONS[1], instances=n, seed=8) as b, \
+            harness.MockServer("--region", REGIONS[2], instances=n, seed=9) as c:
+        srvs = (a, b, c)
+        opts = ["regions=" + ":".join(REGIONS), "ttl=3600"] + [
+            f"endpoint.{r}={s.url}" for r, s in zip(REGIONS, srvs)]
+        for s in srvs:
+            s.control("POST", "faults", {"faults": [{"kind": "latency", "ms": latency_ms}]})
+        with harness.Mount(None, *opts) as m:
+            for s in srvs:
+                s.control("POST", "stats/reset")
+            row["one_region_walk_s"] = timed(["ls", m.path("regions", REGIONS[0], "instances")])
+            row["one_region_req"] = a.list_requests()
+        with harness.Mount(None, *opts) as m:
+            for s in srvs:
+                s.control("POST", "stats/reset")
+            row["union_walk_s"] = timed(["ls", m.path("instances")])
+            row["union_req"] = sum(s.list_requests() for s in srvs)
+            row["union_instances"] = len(os.listdir(m.path("instances")))
+            row["cold_grep_s"] = timed(grep_cmd(m.path("instances")))
+            row["cold_grep_req"] = sum(s.list_requests() for s in srvs) - row["union_req"]
+            for r in REGIONS:
+                subprocess.run(grep_cmd(m.path("regions", r, "instances")),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            row["regions_after_union_req"] = (sum(s.list_requests() for s in srvs)
+                                              - row["union_req"] - row["cold_grep_req"])
+            row["peak_rss_mib"] = peak_rss_kib(m.proc.pid) / 1024
+    return row
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1000,10000,50000")
@@ -185,9 +223,14 @@ def main():
     ap.add_argument("--tmpfs", default="/dev/shm")
     ap.add_argument("--no-floor", action="store_true",
                     help="skip copying the tree to tmpfs (the floor), which doubles the run")
+    ap.add_argument("--union-size", type=int, default=1000,
+                    help="instances per region of the 3-region union row (0: skip it)")
+    ap.add_argument("--only-union", action="store_true", help="run only the 3-region union row")
     a = ap.parse_args()
+    if a.only_union:
+        a.sizes = ""
     rows = []
-    for n in [int(x) for x in a.sizes.split(",")]:
+    for n in [int(x) for x in a.sizes.split(",") if x]:
         print(f"bench: {n} instances ...", file=sys.stderr, flush=True)
         rows.append(bench_size(n, a.latency_ms, a.tmpfs, not a.no_floor))
         print(f"bench: {json.dumps(rows[-1])}", file=sys.stderr, flush=True)
@@ -210,6 +253,21 @@ def main():
     print(f"(cold walk = `ls instances/` with {a.latency_ms} ms added per request; "
           "tmpfs = the same tree copied to tmpfs, the floor; warm_grep_fuse_req = FUSE "
           "requests reaching the daemon during a warm grep -r, from .dswfs/stats)")
+    if a.union_size:
+        print(f"bench: 3 regions of {a.union_size} instances ...", file=sys.stderr, flush=True)
+        r = bench_union(a.union_size, a.latency_ms)
+        cols = [("regions", "%d"), ("per_region", "%d"), ("union_instances", "%d"),
+                ("one_region_req", "%d"), ("one_region_walk_s", "%.2f"), ("union_req", "%d"),
+                ("union_walk_s", "%.2f"), ("cold_grep_req", "%d"), ("cold_grep_s", "%.2f"),
+                ("regions_after_union_req", "%d"), ("peak_rss_mib", "%.1f")]
+        print()
+        print(" | ".join(c for c, _ in cols))
+        print(" | ".join("---" for _ in cols))
+        print(" | ".join(f % r[c] for c, f in cols))
+        print(f"(walk = cold `ls` with {a.latency_ms} ms added per request: one region's "
+              "regions/<id>/instances on a fresh mount, then the union's instances/ on another; "
+              "cold_grep = grep -r over the union after that listing; regions_after_union_req = "
+              "requests of grep -r over every regions/<id>/instances after it)")
 
 
 if __name__ == "__main__":

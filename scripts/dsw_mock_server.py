@@ -1646,6 +1646,9 @@ def parse_args(argv):
     ap.add_argument("--page-size-overflow", choices=("reject", "clamp"), default="reject",
                     help="a larger PageSize is rejected (400 ValidationError, default) or clamped")
     ap.add_argument("--verbose", action="store_true", help="log requests and errors on stderr")
+    ap.add_argument("--region", default=dsw_fleet.REGION,
+                    help="the region this server plays: its HostId and the generated instances' URLs "
+                         "(default %(default)s)")
     args = ap.parse_args(argv)
     if bool(args.access_key_id) != bool(args.access_key_secret):
         ap.error("--access-key-id and --access-key-secret go together")
@@ -1666,6 +1669,7 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     seed = int(args.seed) if re.match(r"^-?\d+$", args.seed) else args.seed
+    dsw_fleet.REGION = args.region
     gen = dsw_fleet.Generator(seed)
     if args.fleet:
         try:

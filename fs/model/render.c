@@ -101,6 +101,11 @@ void render_escape_name(const char *name, char out[RENDER_NAME_MAX])
 	escape_with_suffix(name, "", out);
 }
 
+void render_escape_name_suffix(const char *name, const char *suffix, char out[RENDER_NAME_MAX])
+{
+	escape_with_suffix(name, suffix, out);
+}
+
 /* ---- redaction ---- */
 
 /* Replaces item (a member or element of parent) with the string RENDER_REDACTED, keeping its

@@ -38,6 +38,7 @@ struct inst {
 	uint64_t hash;			/* of the text */
 	time_t mtime, ctime;
 	uint8_t shown;			/* atomic */
+	uint16_t origin;		/* merged snapshots: index into origins */
 };
 
 struct keyvals {
@@ -78,6 +79,14 @@ struct snap {
 	pthread_mutex_t lock;		/* builds of the parts below */
 	struct keyvals kv[QK__COUNT];
 	struct linkset links[SNAP_LINKS__COUNT];
+	/* Merged snapshots (snap_merge) and what is narrowed from them: the part (region) each
+	 * instance came from, and a note for .query. Owned by the merged one, shared by
+	 * narrowings (which hold a reference to it). */
+	const char *const *origins;
+	size_t norigins;
+	const char *note;
+	char **own_origins;
+	char *own_note;
 };
 
 /* A by-name entry's InstanceId part is cut (with a hash) beyond this, so a name part fits. */
@@ -327,6 +336,10 @@ static void snap_destroy(struct snap *s)
 	}
 	free(s->own_text);
 	free(s->own_names);
+	for (size_t i = 0; i < s->norigins && s->own_origins; i++)
+		free(s->own_origins[i]);
+	free(s->own_origins);
+	free(s->own_note);
 	free(s->inst);
 	free(s->json_off);
 	strtab_free(&s->ids);
@@ -435,6 +448,9 @@ int snap_narrow(struct snap *base, const size_t *idx, size_t n, struct snap **ou
 	s->text = base->text;
 	s->names = base->names;
 	s->stamp = base->stamp;
+	s->origins = base->origins;
+	s->norigins = base->norigins;
+	s->note = base->note;
 	for (size_t k = 0; k < n; k++) {
 		const struct inst *from = &base->inst[idx[k]];
 		size_t pos = strtab_probe(&s->ids, base->names + from->dir_off, dirname_key, s);
@@ -452,12 +468,123 @@ int snap_narrow(struct snap *base, const size_t *idx, size_t n, struct snap **ou
 		s->inst[s->n].hash = from->hash;
 		s->inst[s->n].mtime = from->mtime;
 		s->inst[s->n].ctime = from->ctime;
+		s->inst[s->n].origin = from->origin;
 		s->ids.slot[pos] = (uint32_t)(s->n + 1);
 		s->n++;
 	}
 	snap_seal(s, 0);
 	*out = s;
 	return 0;
+}
+
+/* Copies instance i of p (text, key text, name, stamps) into the stores of a merge. */
+static int merge_one(struct snap *s, struct builder *bd, const struct snap *p, size_t i,
+		     const char *name, uint16_t origin)
+{
+	const struct inst *from = &p->inst[i];
+	struct inst *in = &s->inst[s->n];
+	size_t pos = strtab_probe(&s->ids, name, dirname_key, s);
+	int rc;
+
+	if (s->ids.slot[pos])
+		return -EINVAL;	/* two instances named alike: the caller's names must differ */
+	in->text_off = bd->text.len;
+	rc = buf_append(&bd->text, p->text + from->text_off, from->text_len + 1);
+	in->text_len = from->text_len;
+	in->keys_off = bd->text.len;
+	if (!rc)
+		rc = buf_append(&bd->text, p->text + from->keys_off, from->keys_len + 1);
+	in->keys_len = from->keys_len;
+	in->dir_off = bd->names.len;
+	if (!rc)
+		rc = buf_append(&bd->names, name, strlen(name) + 1);
+	if (rc)
+		return rc == -EFBIG ? -ENOMEM : rc;
+	s->text = bd->text.data;
+	s->names = bd->names.data;
+	in->hash = from->hash;
+	in->mtime = from->mtime;
+	in->ctime = from->ctime;
+	in->origin = origin;
+	s->ids.slot[pos] = (uint32_t)(s->n + 1);
+	s->n++;
+	return 0;
+}
+
+int snap_merge(struct snap *const *parts, const char *const *labels, size_t nparts,
+	       const char *const *names, time_t fetched_at, struct snap **out)
+{
+	struct builder bd;
+	struct snap *s;
+	size_t total = 0, k = 0, text_total, names_total;
+	int rc = -ENOMEM;
+
+	if (nparts > UINT16_MAX)
+		return -EINVAL;
+	for (size_t p = 0; p < nparts; p++)
+		total += parts[p]->n;
+	buf_init(&bd.text, SIZE_MAX / 2);
+	buf_init(&bd.names, SIZE_MAX / 2);
+	s = snap_alloc(total, fetched_at);
+	if (!s)
+		return -ENOMEM;
+	s->own_origins = calloc(nparts ? nparts : 1, sizeof(*s->own_origins));
+	if (!s->own_origins)
+		goto out_destroy;
+	s->norigins = nparts;
+	for (size_t p = 0; p < nparts; p++) {
+		s->own_origins[p] = strdup(labels[p]);
+		if (!s->own_origins[p])
+			goto out_destroy;
+	}
+	s->origins = (const char *const *)s->own_origins;
+	for (size_t p = 0; p < nparts; p++)
+		for (size_t i = 0; i < parts[p]->n; i++, k++) {
+			rc = merge_one(s, &bd, parts[p], i, names[k], (uint16_t)p);
+			if (rc)
+				goto out_destroy;
+		}
+	rc = -ENOMEM;
+	s->own_text = buf_steal(&bd.text, &text_total);
+	s->own_names = buf_steal(&bd.names, &names_total);
+	if (!s->own_text || !s->own_names)
+		goto out_destroy;
+	s->text = s->own_text;
+	s->names = s->own_names;
+	snap_seal(s, text_total + 1 + names_total + 1);
+	*out = s;
+	return 0;
+out_destroy:
+	buf_free(&bd.text);	/* empty once stolen: snap_destroy frees that */
+	buf_free(&bd.names);
+	snap_destroy(s);
+	return rc;
+}
+
+const char *snap_origin(const struct snap *s, size_t i)
+{
+	if (i >= s->n || !s->origins || s->inst[i].origin >= s->norigins)
+		return NULL;
+	return s->origins[s->inst[i].origin];
+}
+
+int snap_set_note(struct snap *s, const char *text)
+{
+	char *copy = text ? strdup(text) : NULL;
+
+	if (text && !copy)
+		return -ENOMEM;
+	free(s->own_note);
+	s->own_note = copy;
+	s->note = copy;
+	if (copy)
+		s->base_bytes += strlen(copy) + 1;
+	return 0;
+}
+
+const char *snap_note(const struct snap *s)
+{
+	return s->note;
 }
 
 void snap_ref(struct snap *s)

@@ -450,6 +450,15 @@ out:
 	return rc;
 }
 
+/* The failed query in last_error, with the region in a multi-region mount. */
+static void err_query(const struct tree *t, struct err_info *e, const char *key)
+{
+	if (t->cfg.region)
+		snprintf(e->query, sizeof(e->query), "[%s] %s", t->cfg.region, key);
+	else
+		snprintf(e->query, sizeof(e->query), "%s", key);
+}
+
 /* Skipped instances are listed nowhere, so they are counted in stats and said in last_error
  * (and the log) rather than only logged: the listing that leaves them out is otherwise
  * complete. */
@@ -464,7 +473,7 @@ static void record_skipped(struct tree *t, const char *key, size_t kept, size_t 
 	snprintf(e.message, sizeof(e.message), "skipped %zu instance(s) of %zu in the answer: "
 		 "not an object, or InstanceId missing, empty, not a string or integer, or "
 		 "repeated; the other %zu are listed", skipped, kept + skipped, kept);
-	snprintf(e.query, sizeof(e.query), "%s", key);
+	err_query(t, &e, key);
 	ctl_record_error(t->ctl, &e);
 }
 
@@ -489,7 +498,7 @@ static int narrow_stale(struct tree *t, const char *key, const struct sign_kv *p
 		return -ENOENT;
 	if (!e.when)
 		e.when = time(NULL);
-	snprintf(e.query, sizeof(e.query), "%s", key);
+	err_query(t, &e, key);
 	ctl_record_error(t->ctl, &e);
 	log_msg(LOG_WARN, "%s: the server failed (%s); answered from the base snapshot, %.0f s old",
 		key, strerror(-e.err), age);
@@ -542,10 +551,18 @@ static int fetch_snap(void *ctx, const char *key, const void *arg, void **value,
 		stats_add(STATS_QUERIES_FETCHED, 1);
 		goto out_params;
 	}
-	if (rc == -ENOENT && t->cfg.fetch_aged)
+	if (rc == -ENOENT && t->cfg.fetch_snap) {
+		/* A merged answer, whole: its parts were fetched and counted by their trees. */
+		rc = t->cfg.fetch_snap(t->cfg.fetch_ctx, q, &s, err);
+		if (rc == 0) {
+			stats_add(STATS_QUERIES_FETCHED, 1);
+			goto out_params;
+		}
+	} else if (rc == -ENOENT && t->cfg.fetch_aged) {
 		rc = t->cfg.fetch_aged(t->cfg.fetch_ctx, params, n, &arr, &data_age, err);
-	else if (rc == -ENOENT)
+	} else if (rc == -ENOENT) {
 		rc = t->cfg.fetch(t->cfg.fetch_ctx, params, n, &arr, err);
+	}
 	if (rc && rc != -ENOMEM) {
 		err->err = rc;
 		if (narrow_stale(t, key, params, n, err, &s) == 0) {
@@ -560,7 +577,7 @@ static int fetch_snap(void *ctx, const char *key, const void *arg, void **value,
 	if (err->message[0]) {
 		/* A complete answer from a misbehaving server (the fetch's warning): never silent. */
 		err->err = 0;
-		snprintf(err->query, sizeof(err->query), "%s", key);
+		err_query(t, err, key);
 		ctl_record_error(t->ctl, err);
 	}
 	fetched_at -= (time_t)data_age;
@@ -590,7 +607,7 @@ out_fail:
 		err->when = time(NULL);
 	if (!err->message[0])
 		snprintf(err->message, sizeof(err->message), "%s", strerror(-rc));
-	snprintf(err->query, sizeof(err->query), "%s", key);
+	err_query(t, err, key);
 	ctl_record_error(t->ctl, err);
 	return rc;
 }
@@ -605,7 +622,10 @@ static int refresh_run(void *ctx, struct err_info *err)
 	void *v;
 	int rc;
 
-	/* Each dropped snapshot invalidates what it showed (on_dropped). */
+	/* Each dropped snapshot invalidates what it showed (on_dropped). The regions' answers go
+	 * too: the union is fetched from them. */
+	for (size_t i = 0; i < t->cfg.nsubs; i++)
+		cache_drop_all(t->cfg.subs[i]->cache);
 	cache_drop_all(t->cache);
 	rc = cache_get(t->cache, query_canonical(t->base), t->base, &v, NULL, err);
 	if (rc) {
@@ -672,7 +692,7 @@ int tree_new(const struct tree_config *cfg, struct tree **out)
 	struct tree *t;
 	int rc = -ENOMEM;
 
-	if (!cfg->fetch)
+	if (!cfg->fetch && !cfg->fetch_snap)
 		return -EINVAL;
 	t = calloc(1, sizeof(*t));
 	if (!t)
@@ -708,7 +728,7 @@ int tree_new(const struct tree_config *cfg, struct tree **out)
 	rc = -pthread_key_create(&t->cancel_key, NULL);
 	if (rc)
 		goto out_refresh;
-	t->region = strdup(cfg->region ? cfg->region : "");
+	t->region = strdup(cfg->feed_region ? cfg->feed_region : cfg->region ? cfg->region : "");
 	if (!t->region) {
 		rc = -ENOMEM;
 		goto out_key;
@@ -883,9 +903,14 @@ static char *query_info(const struct query *q, const struct snap *s, double age,
 
 	gmtime_r(&f, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	/* A merged answer is as old as its oldest region's (its fetched_at); its cache age is
+	 * shortened when a region is missing or stale, so that it is merged again soon. */
+	if (snap_note(s))
+		age = difftime(time(NULL), f);
 	buf_init(&b, 1 << 16);
 	if (buf_printf(&b, "query %s\nfetched_at %s\nage_seconds %.1f\ninstances %zu\n",
-		       query_canonical(q), when, age, snap_count(s)) < 0) {
+		       query_canonical(q), when, age, snap_count(s)) < 0 ||
+	    (snap_note(s) && buf_puts(&b, snap_note(s)) < 0)) {
 		buf_free(&b);
 		return NULL;
 	}
@@ -939,6 +964,76 @@ static void listing_attr(struct tree *t, const struct query *q, struct tree_attr
 	a->fresh_for = 0;
 	a->mtime = time(NULL);
 	a->mtime_nsec = 1;
+}
+
+/* Multi-region mounts: what path is below regions/. Returns 1 for "/regions" itself; 0 with
+ * *sub and *sub_path (the path inside it, "/" for its root) for "/regions/<id>[/...]"; 0 with
+ * *sub NULL for any other path; -ENOENT for a region not mounted. */
+static int route(const struct tree *t, const char *path, struct tree **sub,
+		 const char **sub_path)
+{
+	const char *p;
+	size_t len;
+
+	*sub = NULL;
+	if (!t->cfg.nsubs || strncmp(path, "/regions", 8) != 0 || (path[8] && path[8] != '/'))
+		return 0;
+	if (!path[8] || !path[9])
+		return 1;
+	p = path + 9;
+	len = strcspn(p, "/");
+	for (size_t i = 0; i < t->cfg.nsubs; i++)
+		if (strlen(t->cfg.sub_names[i]) == len && memcmp(t->cfg.sub_names[i], p, len) == 0) {
+			*sub = t->cfg.subs[i];
+			*sub_path = p[len] ? p + len : "/";
+			return 0;
+		}
+	return -ENOENT;
+}
+
+/* A call handed to a region's tree carries the caller's cancel token there, and only for the
+ * call (the thread's next request may be another's). */
+static void sub_enter(struct tree *t, struct tree *sub)
+{
+	pthread_setspecific(sub->cancel_key, pthread_getspecific(t->cancel_key));
+}
+
+static void sub_leave(struct tree *sub)
+{
+	pthread_setspecific(sub->cancel_key, NULL);
+}
+
+/* The region instance i of s lives in, for its .region file: the tree's own, or the part of a
+ * merged answer it came from; NULL in a one-region mount (no such file). */
+static const char *instance_region(const struct tree *t, const struct snap *s, size_t i)
+{
+	return t->cfg.region ? t->cfg.region : snap_origin(s, i);
+}
+
+static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct tree_file **f,
+		   char **changing);
+
+/* resolve for multi-region paths: 1 when path is not one (resolve goes on), else its result. */
+static int resolve_routed(struct tree *t, const char *path, struct tree_attr *a,
+			  struct tree_file **f, char **changing)
+{
+	struct tree *sub;
+	const char *sp;
+	int rc = route(t, path, &sub, &sp);
+
+	if (rc < 0)
+		return rc;
+	if (sub) {
+		sub_enter(t, sub);
+		rc = resolve(sub, sp, a, f, changing);
+		sub_leave(sub);
+		return rc;
+	}
+	if (rc == 0)
+		return 1;
+	dir_attr(a, t->started, t->started);
+	a->fresh_for = t->cfg.ttl;
+	return f ? -EISDIR : 0;
 }
 
 /* A change feed's attributes: one inode (version 0) whose size grows, never cached by the
@@ -1060,9 +1155,17 @@ static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct
 	long i;
 	int rc;
 
+	rc = resolve_routed(t, path, a, f, changing);
+	if (rc <= 0)
+		return rc;
 	rc = path_parse(path, t->base, &qp);
 	if (rc)
 		return rc;
+	/* A region's tree has no .dswfs: the mount's is at the top. */
+	if (t->cfg.sub && (qp.node == PATH_CTL_DIR || qp.node == PATH_CTL_FILE)) {
+		rc = -ENOENT;
+		goto out;
+	}
 	switch (qp.node) {
 	case PATH_ROOT: case PATH_CTL_DIR:
 		dir_attr(a, t->started, t->started);
@@ -1108,6 +1211,18 @@ static int resolve(struct tree *t, const char *path, struct tree_attr *a, struct
 			rc = get_snap(t, qp.query, &s, &age);
 		if (rc)
 			break;
+		if (strcmp(qp.rest, ".region") == 0 && (i = snap_find(s, qp.name)) >= 0 &&
+		    instance_region(t, s, (size_t)i)) {
+			/* Hidden and lookup-only, beside the API's own fields: where it lives. */
+			if (asprintf(&owned, "%s\n", instance_region(t, s, (size_t)i)) < 0) {
+				owned = NULL;
+				rc = -ENOMEM;
+				break;
+			}
+			len = strlen(owned);
+			file_attr(a, len, snap_mtime(s, (size_t)i), snap_ctime(s, (size_t)i));
+			break;
+		}
 		if (!*qp.rest) {
 			/* The directory itself needs no rendering. */
 			i = snap_find(s, qp.name);
@@ -1290,9 +1405,20 @@ int tree_readlink(struct tree *t, const char *path, char *buf, size_t size)
 {
 	struct path_info qp;
 	struct snap *s = NULL;
+	struct tree *sub;
+	const char *sp;
 	long i;
 	int rc;
 
+	rc = route(t, path, &sub, &sp);
+	if (rc)
+		return rc < 0 ? rc : -EINVAL;
+	if (sub) {
+		sub_enter(t, sub);
+		rc = tree_readlink(sub, sp, buf, size);
+		sub_leave(sub);
+		return rc;
+	}
 	rc = path_parse(path, t->base, &qp);
 	if (rc)
 		return rc;
@@ -1356,18 +1482,45 @@ int tree_readdir(struct tree *t, const char *path,
 	struct snap_view *view = NULL;
 	const struct render_node *node;
 	struct tree_attr a;
+	struct tree *sub;
+	const char *sp;
 	size_t i, n;
 	int rc;
 
+	rc = route(t, path, &sub, &sp);
+	if (rc < 0)
+		return rc;
+	if (sub) {
+		sub_enter(t, sub);
+		rc = tree_readdir(sub, sp, fill, ctx);
+		sub_leave(sub);
+		return rc;
+	}
+	if (rc == 1) {
+		dir_attr(&a, t->started, t->started);
+		for (size_t k = 0; k < t->cfg.nsubs; k++)
+			if (fill(ctx, t->cfg.sub_names[k], &a))
+				break;
+		return 0;
+	}
 	rc = path_parse(path, t->base, &qp);
 	if (rc)
 		return rc;
+	if (t->cfg.sub && qp.node == PATH_CTL_DIR) {
+		rc = -ENOENT;
+		goto out;
+	}
 	switch (qp.node) {
 	case PATH_ROOT:
 		dir_attr(&a, t->started, t->started);
-		for (size_t k = 0; path_top_entry(k); k++)
+		for (size_t k = 0; path_top_entry(k); k++) {
+			if (t->cfg.sub && strcmp(path_top_entry(k), ".dswfs") == 0)
+				continue;
 			if (fill(ctx, path_top_entry(k), &a))
-				break;
+				goto out;
+		}
+		if (t->cfg.nsubs)
+			fill(ctx, "regions", &a);
 		break;
 	case PATH_CTL_DIR:
 		for (int k = 0; k < CTL__COUNT; k++)
@@ -1444,6 +1597,7 @@ int tree_readdir(struct tree *t, const char *path,
 		rc = -ENOTDIR;
 		break;
 	}
+out:
 	snap_view_put(view);
 	if (s)
 		snap_unref(s);
@@ -1454,12 +1608,20 @@ int tree_readdir(struct tree *t, const char *path,
 int tree_writable(struct tree *t, const char *path)
 {
 	struct path_info qp;
+	struct tree *sub;
+	const char *sp;
 	int rc;
 
+	rc = route(t, path, &sub, &sp);
+	if (rc || sub)
+		return rc < 0 ? rc : rc == 1 ? -EROFS : tree_writable(sub, sp);
 	rc = path_parse(path, t->base, &qp);
 	if (rc)
 		return rc;
-	rc = qp.node == PATH_CTL_FILE && ctl_lookup(qp.name) == CTL_REFRESH ? 0 : -EROFS;
+	if (t->cfg.sub && (qp.node == PATH_CTL_DIR || qp.node == PATH_CTL_FILE))
+		rc = -ENOENT;
+	else
+		rc = qp.node == PATH_CTL_FILE && ctl_lookup(qp.name) == CTL_REFRESH ? 0 : -EROFS;
 	path_free(&qp);
 	return rc;
 }
@@ -1497,6 +1659,29 @@ void tree_settle(struct tree *t)
 {
 	refresh_wait_idle(t->refresh);
 	cache_wait_background(t->cache);
+	for (size_t i = 0; i < t->cfg.nsubs; i++)
+		tree_settle(t->cfg.subs[i]);
+}
+
+int tree_get_query(struct tree *t, const struct query *q, struct snap **s, double *age,
+		   struct err_info *err)
+{
+	void *v;
+	int rc = cache_get(t->cache, query_canonical(q), q, &v, age, err);
+
+	if (rc == 0)
+		*s = v;
+	return rc;
+}
+
+double tree_ttl(const struct tree *t)
+{
+	return t->cfg.ttl;
+}
+
+double tree_clock(struct tree *t)
+{
+	return tree_now(t);
 }
 
 int tree_query_json(struct tree *t, const char *path, char **json, size_t *len,
@@ -1516,6 +1701,22 @@ int tree_query_json(struct tree *t, const char *path, char **json, size_t *len,
 	/* Trailing slashes are what shells complete directory names with. */
 	for (size_t n = strlen(full); n > 1 && full[n - 1] == '/'; n--)
 		full[n - 1] = 0;
+	{
+		struct tree *sub;
+		const char *sp;
+
+		rc = route(t, full, &sub, &sp);
+		if (sub) {
+			rc = tree_query_json(sub, sp, json, len, err);
+			goto out;
+		}
+		if (rc) {
+			rc = -ENOENT;
+			snprintf(err->message, sizeof(err->message),
+				 "%s is not a query directory (try regions/ID/instances)", path);
+			goto out;
+		}
+	}
 	rc = path_parse(full, t->base, &qp);
 	/* A command line's typo deserves the "did you mean" a mount logs at verbose=1. */
 	if ((rc == -ENOENT || (rc == 0 && qp.node != PATH_QUERY_DIR)) &&
@@ -1549,12 +1750,14 @@ out:
 
 char *tree_stats(struct tree *t)
 {
+	char *extra = t->cfg.stats_extra ? t->cfg.stats_extra(t->cfg.fetch_ctx) : NULL;
 	char *s = NULL;
 
 	if (asprintf(&s, "cache_oldest_age_seconds %.1f\nrender_cache_bytes %zu\n"
-		     "feeds_followed %zu\n", cache_oldest_age(t->cache),
-		     snap_views_bytes(t->views), feed_followed(t->feeds)) < 0)
-		return NULL;
+		     "feeds_followed %zu\n%s", cache_oldest_age(t->cache),
+		     snap_views_bytes(t->views), feed_followed(t->feeds), extra ? extra : "") < 0)
+		s = NULL;
+	free(extra);
 	return s;
 }
 
@@ -1570,12 +1773,20 @@ int tree_feed_read(struct tree *t, const char *path, char *buf, size_t size, off
 	const struct query *q;
 	int rc;
 
+	struct tree *sub;
+	const char *sp;
+
 	*n = 0;
 	if (off < 0)
 		return -EINVAL;
+	rc = route(t, path, &sub, &sp);
+	if (rc)
+		return rc < 0 ? rc : -ENOTSUP;
+	if (sub)
+		return tree_feed_read(sub, sp, buf, size, off, n);
 	rc = path_parse(path, t->base, &qp);
 	if (rc)
-		return rc;
+		return rc == -ENOENT ? -ENOTSUP : rc;
 	q = qp.node == PATH_EVENTS ? qp.query
 	    : qp.node == PATH_CTL_FILE && strcmp(qp.name, "events") == 0 ? t->base : NULL;
 	rc = q ? feed_read(t->feeds, query_canonical(q), (uint64_t)off, buf, size, n) : -ENOTSUP;

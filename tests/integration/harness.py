@@ -170,7 +170,8 @@ class Mount:
     def __enter__(self):
         self.dir = tempfile.mkdtemp(prefix="dswfs-mnt-")
         self.log = tempfile.NamedTemporaryFile(prefix="dswfs-log-", suffix=".txt", delete=False)
-        o = ",".join([f"endpoint={self.server.url}"] + self.opts)
+        # server None: the options name every endpoint (several regions, endpoint.<id>=URL).
+        o = ",".join(([f"endpoint={self.server.url}"] if self.server else []) + self.opts)
         try:
             self.proc = subprocess.Popen([self.binary, "-f", "-o", o, self.dir], env=self.env,
                                          stdout=self.log, stderr=subprocess.STDOUT)

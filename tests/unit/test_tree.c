@@ -6,7 +6,9 @@
 
 #include "ctl.h"
 #include "path.h"
+#include "merge.h"
 #include "query.h"
+#include "snap.h"
 #include "stats.h"
 #include "tree.h"
 #include "tf.h"
@@ -1018,4 +1020,132 @@ TEST(metrics_file)
 			     "status=\"Running\"} 4\n"));
 	free(s);
 	tree_free(t);
+}
+
+/* Several regions (multi.c in production): two regions' trees under regions/<id>/ and a union
+ * tree whose fetch_snap merges their answers. Both fakes serve the same fleet, so every
+ * InstanceId is returned twice. */
+struct two {
+	struct tree *sub[2];
+};
+
+static int two_fetch(void *ctx, const struct query *q, struct snap **out, struct err_info *err)
+{
+	static const char *const ids[] = { "r1", "r2" };
+	struct two *w = ctx;
+	struct merge_part parts[2];
+	struct snap *s[2] = { NULL, NULL };
+	struct err_info e[2];
+	int rc[2];
+
+	for (int i = 0; i < 2; i++) {
+		rc[i] = tree_get_query(w->sub[i], q, &s[i], NULL, &e[i]);
+		parts[i] = (struct merge_part){ ids[i], rc[i] ? NULL : s[i], false,
+						rc[i] ? e[i].message : NULL };
+	}
+	rc[0] = merge_snaps(parts, 2, out);
+	if (rc[0] == 0)
+		snap_set_stamp(*out, 1000);
+	else
+		snprintf(err->message, sizeof(err->message), "both failed");
+	for (int i = 0; i < 2; i++)
+		if (parts[i].snap)
+			snap_unref(s[i]);
+	return rc[0];
+}
+
+TEST(regions_routing)
+{
+	static const char *const names[] = { "r1", "r2" };
+	struct fake f[2];
+	struct two w;
+	struct ctl *ctl = ctl_new();
+	struct tree *u = NULL, *one;
+	struct tree_config c = {
+		.workspace_id = "ALL", .resource_id = "ALL", .ttl = 30, .max_snapshots = 16,
+		.fetch_snap = two_fetch, .fetch_ctx = &w, .now = fake_now, .now_ctx = &f[0],
+		.subs = w.sub, .sub_names = names, .nsubs = 2, .ctl = ctl,
+	};
+	struct names nm = { "", 0 };
+	struct tree_attr a;
+	size_t len;
+	char *text;
+
+	for (int i = 0; i < 2; i++) {
+		struct tree_config sc = {
+			.workspace_id = "ALL", .resource_id = "ALL", .ttl = 30, .max_snapshots = 16,
+			.fetch = fake_fetch, .fetch_ctx = &f[i], .now = fake_now, .now_ctx = &f[i],
+			.region = names[i], .sub = true, .ctl = ctl,
+		};
+
+		memset(&f[i], 0, sizeof(f[i]));
+		f[i].now = 1000;
+		CHECK_EQ_INT(tree_new(&sc, &w.sub[i]), 0);
+	}
+	CHECK_EQ_INT(tree_new(&c, &u), 0);
+	CHECK_EQ_INT(tree_readdir(u, "/", collect, &nm), 0);
+	CHECK_EQ_STR(nm.buf, "instances workspaces by-name .dswfs workspaces-by-name users users-by-name regions ");
+	memset(&nm, 0, sizeof(nm));
+	CHECK_EQ_INT(tree_readdir(u, "/regions", collect, &nm), 0);
+	CHECK_EQ_STR(nm.buf, "r1 r2 ");
+	memset(&nm, 0, sizeof(nm));
+	CHECK_EQ_INT(tree_readdir(u, "/regions/r2", collect, &nm), 0);
+	CHECK_EQ_STR(nm.buf, "instances workspaces by-name workspaces-by-name users users-by-name ");
+	CHECK_EQ_INT(tree_getattr(u, "/regions/r2/.dswfs", &a), -ENOENT);
+	CHECK_EQ_INT(tree_getattr(u, "/regions/r2/.dswfs/stats", &a), -ENOENT);
+	CHECK_EQ_INT(tree_getattr(u, "/regions/r3", &a), -ENOENT);
+	CHECK_EQ_INT(tree_getattr(u, "/regionsx", &a), -ENOENT);
+	CHECK_EQ_INT(tree_getattr(u, "/regions", &a), 0);
+	CHECK_EQ_INT(a.type, TREE_DIR);
+	CHECK_EQ_INT(tree_writable(u, "/regions/r1/.dswfs/refresh"), -ENOENT);
+	CHECK_EQ_INT(tree_writable(u, "/.dswfs/refresh"), 0);
+	memset(&nm, 0, sizeof(nm));
+	CHECK_EQ_INT(tree_readdir(u, "/regions/r1/instances", collect, &nm), 0);
+	CHECK_EQ_STR(nm.buf, "dsw-aaa dsw-bbb dsw-ccc ");
+	text = read_all(u, "/regions/r1/instances/dsw-aaa/.region", &len);
+	CHECK_EQ_STR(text, "r1\n");
+	free(text);
+	/* The union: every instance of both, the repeated ids suffixed, nothing dropped. */
+	memset(&nm, 0, sizeof(nm));
+	CHECK_EQ_INT(tree_readdir(u, "/instances", collect, &nm), 0);
+	CHECK_EQ_STR(nm.buf, "dsw-aaa@r1 dsw-bbb@r1 dsw-ccc@r1 dsw-aaa@r2 dsw-bbb@r2 dsw-ccc@r2 ");
+	text = read_all(u, "/instances/dsw-bbb@r2/.region", &len);
+	CHECK_EQ_STR(text, "r2\n");
+	free(text);
+	text = read_all(u, "/instances/dsw-bbb@r2/InstanceId", &len);
+	CHECK_EQ_STR(text, "dsw-bbb\n");
+	free(text);
+	memset(&nm, 0, sizeof(nm));
+	CHECK_EQ_INT(tree_readdir(u, "/instances/status/Running", collect, &nm), 0);
+	CHECK_EQ_STR(nm.buf, "dsw-aaa@r1 dsw-ccc@r1 dsw-aaa@r2 dsw-ccc@r2 ");
+	/* Each region was asked once: the union's walk and the regions' share their answers. */
+	CHECK_EQ_INT(f[0].calls, 1);
+	CHECK_EQ_INT(f[1].calls, 1);
+	/* .region is lookup-only. */
+	memset(&nm, 0, sizeof(nm));
+	CHECK_EQ_INT(tree_readdir(u, "/instances/dsw-aaa@r1", collect, &nm), 0);
+	CHECK(strstr(nm.buf, ".region") == NULL);
+	/* A region failing: the union keeps the other, says what is missing; the region's own
+	 * tree fails with its error, named in last_error. */
+	f[1].fail = -EIO;
+	CHECK_EQ_INT(tree_refresh(u), 0);
+	memset(&nm, 0, sizeof(nm));
+	CHECK_EQ_INT(tree_readdir(u, "/instances", collect, &nm), 0);
+	CHECK_EQ_STR(nm.buf, "dsw-aaa dsw-bbb dsw-ccc ");
+	text = read_all(u, "/instances/.query", &len);
+	CHECK(text && strstr(text, "region r2 missing: ") && strstr(text, "complete 0\nmissing r2\n"));
+	free(text);
+	CHECK_EQ_INT(tree_readdir(u, "/regions/r2/instances", collect, &nm), -EIO);
+	text = ctl_render(ctl, CTL_LAST_ERROR, NULL, &len);
+	CHECK(text && strstr(text, "query: [r2] ResourceId=ALL&WorkspaceId=ALL"));
+	free(text);
+	tree_free(u);
+	tree_free(w.sub[0]);
+	tree_free(w.sub[1]);
+	ctl_free(ctl);
+	/* A one-region mount has no .region. */
+	one = make_tree(&f[0], false);
+	CHECK_EQ_INT(tree_getattr(one, "/instances/dsw-aaa/.region", &a), -ENOENT);
+	CHECK_EQ_INT(tree_getattr(one, "/regions", &a), -ENOENT);
+	tree_free(one);
 }

@@ -1,4 +1,5 @@
-/* inode: inode numbers keyed by (parent, name, version), two chained hash tables under one lock. */
+/* inode: inode numbers as slot + generation in a slab of small nodes, one open-addressing table
+ * keyed by (parent, interned name, version), all under one lock. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -7,203 +8,618 @@
 #include "hash.h"
 #include "inode.h"
 
-/* A node is the kernel's inode: it names its parent node and its own name, not a whole path
- * (a path is rebuilt on demand by walking up), so a node costs about 100 bytes however deep it
- * sits. A node keeps its parent alive (children counts the nodes naming it), so a path can
- * always be rebuilt while anything below it is held, whatever order the kernel forgets in. */
+/* The kernel holds a node for every file a walk touched (millions on a big fleet), so a node is
+ * kept to 32 bytes plus its slot in the key table: the inode number is the node's slot (low 32
+ * bits, plus one) and the slot's generation (high 32 bits), so finding a node by number is an
+ * index, not a second hash table; names and attributes repeat across instances ("Status" in
+ * every instance directory, the same mode/size/times in many files), so a node keeps an id of
+ * an interned copy, not its own. A node keeps its parent alive (children counts the nodes naming
+ * it), so a path can always be rebuilt while anything below it is held, whatever order the
+ * kernel forgets in. */
 struct node {
-	struct node *next_ino, *next_key;
-	struct node *parent;	/* NULL for the root */
-	uint64_t ino;
-	uint64_t nlookup;
-	uint64_t version;
-	int64_t size, mtime, ctime;
-	char *data;		/* owned; NULL unless bytes were given (then size bytes) */
+	uint32_t parent;	/* slot; NONE for the root; next free slot while free */
+	uint32_t name;		/* id in names */
+	uint32_t attr;		/* id in attrs; FREE while the slot is free */
+	uint32_t gen;		/* the generation in the slot's inode number */
 	uint32_t children;	/* nodes whose parent this is */
-	uint32_t mtime_nsec;
-	uint16_t mode;
-	uint8_t type;
-	uint8_t namelen;
-	char name[];
+	uint32_t nlookup;	/* saturates at UINT32_MAX: the rest is an extra's more */
+	uint64_t version;	/* the key's version */
+};
+
+#define NONE UINT32_MAX
+#define FREE UINT32_MAX
+/* Slots and pool ids stay below this so NONE/FREE and slot + 1 never collide. */
+#define MAX_ID (UINT32_MAX - 2)
+#define CHUNK_SHIFT 12
+#define CHUNK_NODES (1u << CHUNK_SHIFT)
+
+/* Interned byte strings by 32-bit id, counted by their users; one for names, one for
+ * attribute records. */
+struct blob {
+	uint32_t refs;
+	uint32_t hash;
+	uint16_t len;
+	char bytes[];
+};
+
+struct pool {
+	struct blob **by_id;
+	uint32_t nids, cap;	/* ids handed out so far, by_id's size */
+	uint32_t *free_ids;	/* ids whose blob went, for reuse */
+	uint32_t nfree, free_cap;
+	uint32_t *table;	/* id + 1, 0 empty; linear probing */
+	uint32_t mask, count;
+};
+
+/* What a node carries rarely: bytes kept with it, or a lookup count past 32 bits. */
+struct extra {
+	struct extra *next;
+	uint32_t slot;
+	uint64_t more;		/* lookups beyond the node's saturated nlookup */
+	char *data;		/* owned; NULL unless bytes were given */
 };
 
 struct inode_table {
 	pthread_mutex_t lock;
-	struct node **by_ino, **by_key;
-	size_t nbuckets;	/* power of two, both tables */
-	size_t count;
-	uint64_t next_ino;
+	struct node **chunks;	/* CHUNK_NODES nodes each */
+	uint32_t nchunks, chunk_cap;
+	uint32_t nslots;	/* slots handed out so far */
+	uint32_t free_slot;	/* head of the free slots, NONE if none */
+	uint32_t *keys;		/* slot + 1, 0 empty; linear probing on (parent, name, version) */
+	uint32_t key_mask;
+	size_t count;		/* nodes held */
+	struct pool names, attrs;
+	struct extra **extras;	/* chained by slot */
+	uint32_t extra_mask, nextras;
 };
 
 #define GOLDEN 11400714819323198485ULL
 
-static size_t ino_bucket(const struct inode_table *t, uint64_t ino)
+/* --- pools --- */
+
+static int pool_init(struct pool *p)
 {
-	return (size_t)((ino * GOLDEN) >> 20) & (t->nbuckets - 1);
+	memset(p, 0, sizeof(*p));
+	p->mask = 63;
+	p->table = calloc(p->mask + 1, sizeof(*p->table));
+	return p->table ? 0 : -ENOMEM;
 }
 
-static size_t key_bucket(const struct inode_table *t, uint64_t parent, const char *name,
-			 size_t nlen, uint64_t version)
+static void pool_fini(struct pool *p)
 {
-	uint64_t h = hash_more(HASH_INIT ^ (parent * GOLDEN), name, nlen);
-
-	return (size_t)((h ^ (version * GOLDEN)) & (t->nbuckets - 1));
+	for (uint32_t i = 0; i < p->nids; i++)
+		free(p->by_id[i]);
+	free(p->by_id);
+	free(p->free_ids);
+	free(p->table);
 }
 
-static size_t node_key_bucket(const struct inode_table *t, const struct node *n)
+static uint32_t blob_hash(const void *bytes, size_t len)
 {
-	return key_bucket(t, n->parent ? n->parent->ino : 0, n->name, n->namelen, n->version);
+	uint64_t h = hash_mem(bytes, len);
+
+	return (uint32_t)(h ^ (h >> 32));
 }
 
-static void insert(struct inode_table *t, struct node *n)
+/* The id of the blob equal to bytes, or NONE. */
+static uint32_t pool_find(const struct pool *p, const void *bytes, size_t len)
 {
-	size_t bi = ino_bucket(t, n->ino), bk = node_key_bucket(t, n);
+	uint32_t h = blob_hash(bytes, len);
 
-	n->next_ino = t->by_ino[bi];
-	t->by_ino[bi] = n;
-	n->next_key = t->by_key[bk];
-	t->by_key[bk] = n;
-}
+	for (uint32_t i = h & p->mask; p->table[i]; i = (i + 1) & p->mask) {
+		const struct blob *b = p->by_id[p->table[i] - 1];
 
-/* Doubles both tables; on ENOMEM they stay as they are (longer chains, still correct). */
-static void grow(struct inode_table *t)
-{
-	size_t old = t->nbuckets;
-	struct node **oi = t->by_ino, **ni, **nk;
-
-	ni = calloc(old * 2, sizeof(*ni));
-	nk = calloc(old * 2, sizeof(*nk));
-	if (!ni || !nk) {
-		free(ni);
-		free(nk);
-		return;
+		if (b->hash == h && b->len == len && memcmp(b->bytes, bytes, len) == 0)
+			return p->table[i] - 1;
 	}
-	free(t->by_key);
-	t->by_ino = ni;
-	t->by_key = nk;
-	t->nbuckets = old * 2;
-	for (size_t i = 0; i < old; i++) {
-		struct node *n = oi[i], *next;
+	return NONE;
+}
 
-		for (; n; n = next) {
-			next = n->next_ino;
-			insert(t, n);
+static void pool_place(struct pool *p, uint32_t id)
+{
+	uint32_t i = p->by_id[id]->hash & p->mask;
+
+	while (p->table[i])
+		i = (i + 1) & p->mask;
+	p->table[i] = id + 1;
+}
+
+/* Counts one more user of the blob equal to bytes (len < 64 KiB), made if new; *id is its id.
+ * Returns 0 or -ENOMEM (nothing changed). */
+static int pool_get(struct pool *p, const void *bytes, size_t len, uint32_t *id)
+{
+	struct blob *b;
+	uint32_t i = pool_find(p, bytes, len);
+
+	if (i != NONE) {
+		p->by_id[i]->refs++;
+		*id = i;
+		return 0;
+	}
+	/* Three quarters full at most, so probes stay short. */
+	if ((p->count + 1) * 4 > (p->mask + 1) * 3) {
+		uint32_t *old = p->table, omask = p->mask;
+
+		p->table = calloc(((size_t)omask + 1) * 2, sizeof(*p->table));
+		if (!p->table) {
+			p->table = old;
+			return -ENOMEM;
+		}
+		p->mask = omask * 2 + 1;
+		for (uint32_t k = 0; k <= omask; k++)
+			if (old[k])
+				pool_place(p, old[k] - 1);
+		free(old);
+	}
+	if (!p->nfree && p->nids == p->cap) {
+		uint32_t cap = p->cap ? p->cap * 2 : 64;
+		struct blob **n;
+
+		if (p->cap >= MAX_ID / 2 || !(n = realloc(p->by_id, cap * sizeof(*n))))
+			return -ENOMEM;
+		p->by_id = n;
+		p->cap = cap;
+	}
+	b = malloc(sizeof(*b) + len);
+	if (!b)
+		return -ENOMEM;
+	b->refs = 1;
+	b->hash = blob_hash(bytes, len);
+	b->len = (uint16_t)len;
+	memcpy(b->bytes, bytes, len);
+	i = p->nfree ? p->free_ids[--p->nfree] : p->nids++;
+	p->by_id[i] = b;
+	pool_place(p, i);
+	p->count++;
+	*id = i;
+	return 0;
+}
+
+/* Drops one user of blob id; the last one frees it. */
+static void pool_put(struct pool *p, uint32_t id)
+{
+	struct blob *b = p->by_id[id];
+	uint32_t i, j;
+
+	if (--b->refs)
+		return;
+	for (i = b->hash & p->mask; p->table[i] != id + 1; i = (i + 1) & p->mask)
+		;
+	/* Backward-shift deletion: move later entries of the run into the hole when their home
+	 * does not lie (cyclically) between the hole and them. */
+	for (j = (i + 1) & p->mask; p->table[j]; j = (j + 1) & p->mask) {
+		uint32_t home = p->by_id[p->table[j] - 1]->hash & p->mask;
+
+		if (((j - home) & p->mask) >= ((j - i) & p->mask)) {
+			p->table[i] = p->table[j];
+			i = j;
 		}
 	}
-	free(oi);
+	p->table[i] = 0;
+	p->count--;
+	free(b);
+	p->by_id[id] = NULL;
+	/* Keeping the id for reuse needs room; without it the id is simply not reused. */
+	if (p->nfree == p->free_cap) {
+		uint32_t cap = p->free_cap ? p->free_cap * 2 : 64;
+		uint32_t *n = realloc(p->free_ids, cap * sizeof(*n));
+
+		if (!n)
+			return;
+		p->free_ids = n;
+		p->free_cap = cap;
+	}
+	p->free_ids[p->nfree++] = id;
 }
 
-static void set_attr(struct node *n, const struct inode_attr *a)
+static const struct blob *pool_blob(const struct pool *p, uint32_t id)
 {
-	n->type = (uint8_t)a->type;
-	n->mode = (uint16_t)a->mode;
-	n->size = a->size;
-	n->mtime = a->mtime;
-	n->ctime = a->ctime;
-	n->mtime_nsec = (uint32_t)a->mtime_nsec;
-	n->version = a->version;
+	return p->by_id[id];
 }
 
-static void get_attr(const struct node *n, struct inode_attr *a)
+/* An attribute record as interned bytes: fixed layout, no padding. */
+#define ATTR_BYTES 31
+
+static void attr_pack(const struct inode_attr *a, unsigned char *b)
 {
+	int64_t size = a->size, mtime = a->mtime, ctime = a->ctime;
+	uint32_t nsec = (uint32_t)a->mtime_nsec;
+	uint16_t mode = (uint16_t)a->mode;
+
+	memcpy(b, &size, 8);
+	memcpy(b + 8, &mtime, 8);
+	memcpy(b + 16, &ctime, 8);
+	memcpy(b + 24, &nsec, 4);
+	memcpy(b + 28, &mode, 2);
+	b[30] = (unsigned char)a->type;
+}
+
+static void attr_unpack(const char *b, uint64_t version, struct inode_attr *a)
+{
+	int64_t size, mtime, ctime;
+	uint32_t nsec;
+	uint16_t mode;
+
+	memcpy(&size, b, 8);
+	memcpy(&mtime, b + 8, 8);
+	memcpy(&ctime, b + 16, 8);
+	memcpy(&nsec, b + 24, 4);
+	memcpy(&mode, b + 28, 2);
 	memset(a, 0, sizeof(*a));
-	a->type = (enum inode_type)n->type;
-	a->mode = n->mode;
-	a->size = (off_t)n->size;
-	a->mtime = (time_t)n->mtime;
-	a->ctime = (time_t)n->ctime;
-	a->mtime_nsec = (long)n->mtime_nsec;
-	a->version = n->version;
+	a->type = (enum inode_type)(unsigned char)b[30];
+	a->mode = mode;
+	a->size = (off_t)size;
+	a->mtime = (time_t)mtime;
+	a->ctime = (time_t)ctime;
+	a->mtime_nsec = (long)nsec;
+	a->version = version;
 }
 
-static struct node *node_new(struct node *parent, const char *name, size_t nlen,
-			     const struct inode_attr *a)
+/* --- nodes --- */
+
+static struct node *node_at(const struct inode_table *t, uint32_t slot)
 {
-	struct node *n = calloc(1, sizeof(*n) + nlen + 1);
-
-	if (!n)
-		return NULL;
-	memcpy(n->name, name, nlen);
-	n->namelen = (uint8_t)nlen;
-	n->parent = parent;
-	set_attr(n, a);
-	return n;
+	return &t->chunks[slot >> CHUNK_SHIFT][slot & (CHUNK_NODES - 1)];
 }
+
+static uint64_t ino_of(const struct inode_table *t, uint32_t slot)
+{
+	return ((uint64_t)node_at(t, slot)->gen << 32) | (uint64_t)(slot + 1);
+}
+
+/* The slot of a held node numbered ino, or NONE. */
+static uint32_t slot_of(const struct inode_table *t, uint64_t ino)
+{
+	uint64_t low = ino & 0xffffffffu;
+	uint32_t slot;
+	const struct node *n;
+
+	if (low == 0 || low > t->nslots)
+		return NONE;
+	slot = (uint32_t)(low - 1);
+	n = node_at(t, slot);
+	if (n->attr == FREE || n->gen != (uint32_t)(ino >> 32))
+		return NONE;
+	return slot;
+}
+
+static uint32_t key_hash(uint32_t parent, uint32_t name, uint64_t version)
+{
+	uint64_t h = ((uint64_t)parent << 32 | name) * GOLDEN;
+
+	h ^= (version ^ (h >> 29)) * GOLDEN;
+	return (uint32_t)(h >> 32);
+}
+
+static uint32_t node_hash(const struct inode_table *t, uint32_t slot)
+{
+	const struct node *n = node_at(t, slot);
+
+	return key_hash(n->parent, n->name, n->version);
+}
+
+static uint32_t key_find(const struct inode_table *t, uint32_t parent, uint32_t name,
+			 uint64_t version)
+{
+	for (uint32_t i = key_hash(parent, name, version) & t->key_mask; t->keys[i];
+	     i = (i + 1) & t->key_mask) {
+		const struct node *n = node_at(t, t->keys[i] - 1);
+
+		if (n->parent == parent && n->name == name && n->version == version)
+			return t->keys[i] - 1;
+	}
+	return NONE;
+}
+
+static void key_place(struct inode_table *t, uint32_t slot)
+{
+	uint32_t i = node_hash(t, slot) & t->key_mask;
+
+	while (t->keys[i])
+		i = (i + 1) & t->key_mask;
+	t->keys[i] = slot + 1;
+}
+
+/* Room for one more key (three quarters full at most). Returns 0 or -ENOMEM. */
+static int key_reserve(struct inode_table *t)
+{
+	uint32_t *old = t->keys, omask = t->key_mask;
+
+	if ((t->count + 1) * 4 <= ((size_t)omask + 1) * 3)
+		return 0;
+	if (omask >= UINT32_MAX / 2)
+		return -ENOMEM;
+	t->keys = calloc(((size_t)omask + 1) * 2, sizeof(*t->keys));
+	if (!t->keys) {
+		t->keys = old;
+		return -ENOMEM;
+	}
+	t->key_mask = omask * 2 + 1;
+	for (uint32_t k = 0; k <= omask; k++)
+		if (old[k])
+			key_place(t, old[k] - 1);
+	free(old);
+	return 0;
+}
+
+static void key_remove(struct inode_table *t, uint32_t slot)
+{
+	uint32_t i, j;
+
+	for (i = node_hash(t, slot) & t->key_mask; t->keys[i] != slot + 1;
+	     i = (i + 1) & t->key_mask)
+		;
+	/* Backward-shift deletion, as in pool_put. */
+	for (j = (i + 1) & t->key_mask; t->keys[j]; j = (j + 1) & t->key_mask) {
+		uint32_t home = node_hash(t, t->keys[j] - 1) & t->key_mask;
+
+		if (((j - home) & t->key_mask) >= ((j - i) & t->key_mask)) {
+			t->keys[i] = t->keys[j];
+			i = j;
+		}
+	}
+	t->keys[i] = 0;
+}
+
+/* A free slot (its node zeroed but for gen), or NONE on ENOMEM. */
+static uint32_t slot_alloc(struct inode_table *t)
+{
+	uint32_t slot = t->free_slot;
+	struct node *n;
+
+	if (slot != NONE) {
+		n = node_at(t, slot);
+		t->free_slot = n->parent;
+	} else {
+		if (t->nslots >= MAX_ID)
+			return NONE;
+		if ((t->nslots >> CHUNK_SHIFT) == t->nchunks) {
+			if (t->nchunks == t->chunk_cap) {
+				uint32_t cap = t->chunk_cap ? t->chunk_cap * 2 : 16;
+				struct node **c = realloc(t->chunks, cap * sizeof(*c));
+
+				if (!c)
+					return NONE;
+				t->chunks = c;
+				t->chunk_cap = cap;
+			}
+			t->chunks[t->nchunks] = calloc(CHUNK_NODES, sizeof(struct node));
+			if (!t->chunks[t->nchunks])
+				return NONE;
+			t->nchunks++;
+		}
+		slot = t->nslots++;
+		n = node_at(t, slot);
+		n->gen = 0;
+	}
+	n->parent = NONE;
+	n->name = 0;
+	n->attr = FREE;
+	n->children = 0;
+	n->nlookup = 0;
+	n->version = 0;
+	return slot;
+}
+
+/* Frees slot for reuse under its next generation; a slot whose generations ran out is never
+ * reused, so a number is never handed out twice. */
+static void slot_free(struct inode_table *t, uint32_t slot)
+{
+	struct node *n = node_at(t, slot);
+
+	n->attr = FREE;
+	if (++n->gen == 0)
+		return;
+	n->parent = t->free_slot;
+	t->free_slot = slot;
+}
+
+/* --- extras --- */
+
+static struct extra **extra_link(const struct inode_table *t, uint32_t slot)
+{
+	struct extra **e = &t->extras[(slot * 2654435761u) & t->extra_mask];
+
+	while (*e && (*e)->slot != slot)
+		e = &(*e)->next;
+	return e;
+}
+
+/* slot's extra, made if missing. Returns NULL on ENOMEM. */
+static struct extra *extra_get(struct inode_table *t, uint32_t slot)
+{
+	struct extra **e = extra_link(t, slot);
+
+	if (*e)
+		return *e;
+	if (t->nextras > t->extra_mask) {
+		uint32_t omask = t->extra_mask;
+		struct extra **old = t->extras, *x, *next;
+
+		t->extras = calloc(((size_t)omask + 1) * 2, sizeof(*t->extras));
+		if (t->extras) {
+			t->extra_mask = omask * 2 + 1;
+			for (uint32_t i = 0; i <= omask; i++)
+				for (x = old[i]; x; x = next) {
+					next = x->next;
+					x->next = t->extras[(x->slot * 2654435761u) &
+							    t->extra_mask];
+					t->extras[(x->slot * 2654435761u) & t->extra_mask] = x;
+				}
+			free(old);
+		} else {
+			t->extras = old;	/* longer chains, still correct */
+		}
+		e = extra_link(t, slot);
+	}
+	*e = calloc(1, sizeof(**e));
+	if (!*e)
+		return NULL;
+	(*e)->slot = slot;
+	t->nextras++;
+	return *e;
+}
+
+static void extra_drop(struct inode_table *t, uint32_t slot)
+{
+	struct extra **e = extra_link(t, slot), *x = *e;
+
+	if (!x)
+		return;
+	*e = x->next;
+	t->nextras--;
+	free(x->data);
+	free(x);
+}
+
+static uint64_t nlookup_of(const struct inode_table *t, uint32_t slot)
+{
+	const struct node *n = node_at(t, slot);
+	struct extra *x;
+
+	if (n->nlookup < UINT32_MAX)
+		return n->nlookup;
+	x = *extra_link(t, slot);
+	return (uint64_t)n->nlookup + (x ? x->more : 0);
+}
+
+/* Sets slot's lookup count. Returns 0 or -ENOMEM (a count past 32 bits needs an extra). */
+static int nlookup_set(struct inode_table *t, uint32_t slot, uint64_t count)
+{
+	struct node *n = node_at(t, slot);
+	struct extra *x;
+
+	if (count < UINT32_MAX) {
+		x = n->nlookup == UINT32_MAX ? *extra_link(t, slot) : NULL;
+		if (x)
+			x->more = 0;
+		n->nlookup = (uint32_t)count;
+		return 0;
+	}
+	x = extra_get(t, slot);
+	if (!x)
+		return -ENOMEM;
+	x->more = count - UINT32_MAX;
+	n->nlookup = UINT32_MAX;
+	return 0;
+}
+
+/* --- the table --- */
 
 int inode_table_new(struct inode_table **out)
 {
-	struct inode_attr root = { .type = INODE_DIR, .mode = 0555 };
+	static const struct inode_attr root = { .type = INODE_DIR, .mode = 0555 };
+	unsigned char ab[ATTR_BYTES];
 	struct inode_table *t = calloc(1, sizeof(*t));
 	struct node *n;
+	uint32_t slot;
 
 	if (!t)
 		return -ENOMEM;
-	t->nbuckets = 1024;
-	t->by_ino = calloc(t->nbuckets, sizeof(*t->by_ino));
-	t->by_key = calloc(t->nbuckets, sizeof(*t->by_key));
-	n = node_new(NULL, "", 0, &root);
-	if (!t->by_ino || !t->by_key || !n) {
-		free(n);
-		free(t->by_ino);
-		free(t->by_key);
-		free(t);
-		return -ENOMEM;
-	}
-	pthread_mutex_init(&t->lock, NULL);
-	n->ino = INODE_ROOT;
+	t->free_slot = NONE;
+	t->key_mask = 1023;
+	t->extra_mask = 15;
+	t->keys = calloc(t->key_mask + 1, sizeof(*t->keys));
+	t->extras = calloc(t->extra_mask + 1, sizeof(*t->extras));
+	if (!t->keys || !t->extras || pool_init(&t->names) != 0 || pool_init(&t->attrs) != 0)
+		goto out_free;
+	attr_pack(&root, ab);
+	slot = slot_alloc(t);
+	if (slot == NONE)
+		goto out_free;
+	n = node_at(t, slot);
+	/* The root is slot 0 at generation 0: number 1, FUSE_ROOT_ID. */
+	if (pool_get(&t->names, "", 0, &n->name) != 0 ||
+	    pool_get(&t->attrs, ab, sizeof(ab), &n->attr) != 0)
+		goto out_free;
 	n->nlookup = 1;
-	insert(t, n);
+	key_place(t, slot);
 	t->count = 1;
-	t->next_ino = INODE_ROOT + 1;
+	pthread_mutex_init(&t->lock, NULL);
 	*out = t;
 	return 0;
+out_free:
+	for (uint32_t i = 0; i < t->nchunks; i++)
+		free(t->chunks[i]);
+	free(t->chunks);
+	pool_fini(&t->names);
+	pool_fini(&t->attrs);
+	free(t->keys);
+	free(t->extras);
+	free(t);
+	return -ENOMEM;
 }
 
 void inode_table_free(struct inode_table *t)
 {
 	if (!t)
 		return;
-	for (size_t i = 0; i < t->nbuckets; i++) {
-		struct node *n = t->by_ino[i], *next;
+	for (uint32_t i = 0; i <= t->extra_mask; i++) {
+		struct extra *x = t->extras[i], *next;
 
-		for (; n; n = next) {
-			next = n->next_ino;
-			free(n->data);
-			free(n);
+		for (; x; x = next) {
+			next = x->next;
+			free(x->data);
+			free(x);
 		}
 	}
-	free(t->by_ino);
-	free(t->by_key);
+	for (uint32_t i = 0; i < t->nchunks; i++)
+		free(t->chunks[i]);
+	free(t->chunks);
+	pool_fini(&t->names);
+	pool_fini(&t->attrs);
+	free(t->keys);
+	free(t->extras);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
 
-static struct node *find_key(struct inode_table *t, const struct node *parent, const char *name,
-			     size_t nlen, uint64_t version)
+/* Adds a node keyed (parent, name, a->version) with one lookup, keeping data. Returns its slot
+ * or NONE on ENOMEM (nothing changed, data not taken). Lock held. */
+static uint32_t node_add(struct inode_table *t, uint32_t parent, const char *name, size_t nlen,
+			 const struct inode_attr *a, char *data)
 {
-	struct node *n = t->by_key[key_bucket(t, parent ? parent->ino : 0, name, nlen, version)];
+	unsigned char ab[ATTR_BYTES];
+	uint32_t slot, nid, aid;
+	struct node *n;
+	struct extra *x = NULL;
 
-	for (; n; n = n->next_key)
-		if (n->version == version && n->parent == parent && n->namelen == nlen &&
-		    memcmp(n->name, name, nlen) == 0)
-			return n;
-	return NULL;
-}
-
-static struct node *find_ino(struct inode_table *t, uint64_t ino)
-{
-	struct node *n = t->by_ino[ino_bucket(t, ino)];
-
-	while (n && n->ino != ino)
-		n = n->next_ino;
-	return n;
+	attr_pack(a, ab);
+	if (key_reserve(t) != 0 || pool_get(&t->names, name, nlen, &nid) != 0)
+		return NONE;
+	if (pool_get(&t->attrs, ab, sizeof(ab), &aid) != 0)
+		goto out_name;
+	slot = slot_alloc(t);
+	if (slot == NONE)
+		goto out_attr;
+	if (data && !(x = extra_get(t, slot)))
+		goto out_slot;
+	n = node_at(t, slot);
+	n->parent = parent;
+	n->name = nid;
+	n->attr = aid;
+	n->version = a->version;
+	n->nlookup = 1;
+	if (x)
+		x->data = data;
+	key_place(t, slot);
+	node_at(t, parent)->children++;
+	t->count++;
+	return slot;
+out_slot:
+	slot_free(t, slot);
+out_attr:
+	pool_put(&t->attrs, aid);
+out_name:
+	pool_put(&t->names, nid);
+	return NONE;
 }
 
 int inode_ref(struct inode_table *t, uint64_t parent, const char *name,
 	      const struct inode_attr *a, char *data, uint64_t *ino)
 {
 	size_t nlen = strlen(name);
-	struct node *p, *n;
+	uint32_t p, nid, slot = NONE;
 	int rc = 0;
 
 	if (nlen == 0 || nlen > 255) {
@@ -211,57 +627,55 @@ int inode_ref(struct inode_table *t, uint64_t parent, const char *name,
 		return nlen ? -ENAMETOOLONG : -EINVAL;
 	}
 	pthread_mutex_lock(&t->lock);
-	p = find_ino(t, parent);
-	if (!p) {
+	p = slot_of(t, parent);
+	if (p == NONE) {
 		rc = -ESTALE;
 		goto out;
 	}
-	n = find_key(t, p, name, nlen, a->version);
-	if (!n) {
-		n = node_new(p, name, nlen, a);
-		if (!n) {
+	nid = pool_find(&t->names, name, nlen);
+	if (nid != NONE)
+		slot = key_find(t, p, nid, a->version);
+	if (slot == NONE) {
+		slot = node_add(t, p, name, nlen, a, data);
+		if (slot == NONE) {
 			rc = -ENOMEM;
 			goto out;
 		}
-		n->data = data;
 		data = NULL;
-		n->ino = t->next_ino++;
-		p->children++;
-		/* Two nodes a bucket on average: the buckets cost 8 bytes a node per table
-		 * instead of up to 32, and chains stay short. */
-		if (t->count >= 2 * t->nbuckets)
-			grow(t);
-		insert(t, n);
-		t->count++;
+	} else if (nlookup_set(t, slot, nlookup_of(t, slot) + 1) != 0) {
+		rc = -ENOMEM;
+		goto out;
 	}
-	n->nlookup++;
-	*ino = n->ino;
+	*ino = ino_of(t, slot);
 out:
 	pthread_mutex_unlock(&t->lock);
 	free(data);
 	return rc;
 }
 
-/* Writes n's path into path (size bytes). Returns 0 or -ENAMETOOLONG. Lock held. */
-static int build_path(const struct node *n, char *path, size_t size)
+/* Writes slot's path into path (size bytes). Returns 0 or -ENAMETOOLONG. Lock held. */
+static int build_path(const struct inode_table *t, uint32_t slot, char *path, size_t size)
 {
 	size_t len = 0, pos;
+	const struct node *m;
 
-	if (!n->parent) {
+	if (node_at(t, slot)->parent == NONE) {
 		if (size < 2)
 			return -ENAMETOOLONG;
 		memcpy(path, "/", 2);
 		return 0;
 	}
-	for (const struct node *m = n; m->parent; m = m->parent)
-		len += 1 + m->namelen;
+	for (m = node_at(t, slot); m->parent != NONE; m = node_at(t, m->parent))
+		len += 1 + pool_blob(&t->names, m->name)->len;
 	if (len >= size)
 		return -ENAMETOOLONG;
 	path[len] = 0;
 	pos = len;
-	for (const struct node *m = n; m->parent; m = m->parent) {
-		pos -= m->namelen;
-		memcpy(path + pos, m->name, m->namelen);
+	for (m = node_at(t, slot); m->parent != NONE; m = node_at(t, m->parent)) {
+		const struct blob *b = pool_blob(&t->names, m->name);
+
+		pos -= b->len;
+		memcpy(path + pos, b->bytes, b->len);
 		path[--pos] = '/';
 	}
 	return 0;
@@ -270,17 +684,20 @@ static int build_path(const struct node *n, char *path, size_t size)
 int inode_get(struct inode_table *t, uint64_t ino, char *path, size_t size,
 	      struct inode_attr *a)
 {
-	struct node *n;
+	uint32_t slot;
 	int rc;
 
 	pthread_mutex_lock(&t->lock);
-	n = find_ino(t, ino);
-	if (!n)
+	slot = slot_of(t, ino);
+	if (slot == NONE)
 		rc = -ESTALE;
 	else
-		rc = build_path(n, path, size);
-	if (rc == 0 && a)
-		get_attr(n, a);
+		rc = build_path(t, slot, path, size);
+	if (rc == 0 && a) {
+		const struct node *n = node_at(t, slot);
+
+		attr_unpack(pool_blob(&t->attrs, n->attr)->bytes, n->version, a);
+	}
 	pthread_mutex_unlock(&t->lock);
 	return rc;
 }
@@ -288,81 +705,77 @@ int inode_get(struct inode_table *t, uint64_t ino, char *path, size_t size,
 int inode_read_data(struct inode_table *t, uint64_t ino, char *buf, size_t size, off_t off,
 		    size_t *n)
 {
-	struct node *nd;
+	struct inode_attr a;
+	struct extra *x;
+	uint32_t slot;
 	size_t len;
 	int rc = 0;
 
 	*n = 0;
 	pthread_mutex_lock(&t->lock);
-	nd = find_ino(t, ino);
-	if (!nd)
+	slot = slot_of(t, ino);
+	x = slot == NONE ? NULL : *extra_link(t, slot);
+	if (slot == NONE)
 		rc = -ESTALE;
-	else if (!nd->data)
+	else if (!x || !x->data)
 		rc = -ENODATA;
-	else if (off >= 0 && (size_t)off < (len = (size_t)nd->size)) {
-		*n = len - (size_t)off < size ? len - (size_t)off : size;
-		memcpy(buf, nd->data + off, *n);
+	else {
+		attr_unpack(pool_blob(&t->attrs, node_at(t, slot)->attr)->bytes, 0, &a);
+		len = (size_t)a.size;
+		if (off >= 0 && (size_t)off < len) {
+			*n = len - (size_t)off < size ? len - (size_t)off : size;
+			memcpy(buf, x->data + off, *n);
+		}
 	}
 	pthread_mutex_unlock(&t->lock);
 	return rc;
 }
 
-static void unlink_node(struct inode_table *t, struct node *n)
-{
-	struct node **p;
-
-	for (p = &t->by_ino[ino_bucket(t, n->ino)]; *p != n; p = &(*p)->next_ino)
-		;
-	*p = n->next_ino;
-	for (p = &t->by_key[node_key_bucket(t, n)]; *p != n; p = &(*p)->next_key)
-		;
-	*p = n->next_key;
-	t->count--;
-}
-
 void inode_forget(struct inode_table *t, uint64_t ino, uint64_t nlookup)
 {
-	struct node *n, *dead = NULL;
+	uint32_t slot;
+	uint64_t have;
 
 	pthread_mutex_lock(&t->lock);
-	n = find_ino(t, ino);
-	if (!n || ino == INODE_ROOT) {
+	slot = slot_of(t, ino);
+	if (slot == NONE || ino == INODE_ROOT) {
 		pthread_mutex_unlock(&t->lock);
 		return;
 	}
-	n->nlookup = nlookup >= n->nlookup ? 0 : n->nlookup - nlookup;
-	/* A node goes when neither the kernel nor a child holds it; its parent may follow. The
-	 * dead are chained through next_ino and freed after the lock. */
-	while (n && n->parent && n->nlookup == 0 && n->children == 0) {
-		struct node *p = n->parent;
+	have = nlookup_of(t, slot);
+	/* Lowering a count needs no memory: the extra, if any, is already there. */
+	(void)nlookup_set(t, slot, nlookup >= have ? 0 : have - nlookup);
+	/* A node goes when neither the kernel nor a child holds it; its parent may follow. */
+	while (slot != NONE) {
+		struct node *n = node_at(t, slot);
+		uint32_t p = n->parent;
 
-		unlink_node(t, n);
-		n->next_ino = dead;
-		dead = n;
-		p->children--;
-		n = p;
+		if (p == NONE || n->nlookup || n->children)
+			break;
+		key_remove(t, slot);
+		pool_put(&t->names, n->name);
+		pool_put(&t->attrs, n->attr);
+		extra_drop(t, slot);
+		slot_free(t, slot);
+		t->count--;
+		node_at(t, p)->children--;
+		slot = p;
 	}
 	pthread_mutex_unlock(&t->lock);
-	while (dead) {
-		n = dead->next_ino;
-		free(dead->data);
-		free(dead);
-		dead = n;
-	}
 }
 
 int inode_find(struct inode_table *t, const char *path, uint64_t version, uint64_t *ino)
 {
-	struct node *n;
+	uint32_t slot = 0;	/* the root */
 	const char *p = path, *slash;
 
 	while (*p == '/')
 		p++;
 	pthread_mutex_lock(&t->lock);
-	n = find_ino(t, INODE_ROOT);
 	/* Every component but the last is a directory (version 0); the last has version. */
-	while (n && *p) {
+	while (slot != NONE && *p) {
 		size_t len;
+		uint32_t nid;
 
 		slash = strchr(p, '/');
 		len = slash ? (size_t)(slash - p) : strlen(p);
@@ -370,15 +783,16 @@ int inode_find(struct inode_table *t, const char *path, uint64_t version, uint64
 			slash++;
 		if (slash && !slash[1])
 			slash = NULL;	/* a trailing slash */
-		n = find_key(t, n, p, len, slash ? 0 : version);
+		nid = pool_find(&t->names, p, len);
+		slot = nid == NONE ? NONE : key_find(t, slot, nid, slash ? 0 : version);
 		p = slash ? slash + 1 : p + len;
 	}
-	if (n && n->ino == INODE_ROOT && version != 0)
-		n = NULL;
-	if (n)
-		*ino = n->ino;
+	if (slot == 0 && version != 0)
+		slot = NONE;
+	if (slot != NONE)
+		*ino = ino_of(t, slot);
 	pthread_mutex_unlock(&t->lock);
-	return n ? 0 : -ENOENT;
+	return slot != NONE ? 0 : -ENOENT;
 }
 
 size_t inode_count(struct inode_table *t)

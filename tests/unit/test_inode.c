@@ -221,6 +221,92 @@ TEST(grows_past_its_buckets)
 	inode_table_free(t);
 }
 
+/* A freed node's slot is reused under a new number: the old number stays stale, and the
+ * attributes and names the two share (interned) belong to each as long as it is held. */
+TEST(reused_slots_keep_old_numbers_stale)
+{
+	struct inode_table *t;
+	struct inode_attr a = file_at(5, 7), b = file_at(6, 9), got, d = dir_at();
+	uint64_t d1, d2, f1, f2, old, fresh;
+	char path[64];
+
+	CHECK_EQ_INT(inode_table_new(&t), 0);
+	CHECK_EQ_INT(inode_ref(t, INODE_ROOT, "i-1", &d, NULL, &d1), 0);
+	CHECK_EQ_INT(inode_ref(t, INODE_ROOT, "i-2", &d, NULL, &d2), 0);
+	CHECK_EQ_INT(inode_ref(t, d1, "Status", &a, NULL, &f1), 0);
+	CHECK_EQ_INT(inode_ref(t, d2, "Status", &a, NULL, &f2), 0);
+	CHECK(f1 != f2);
+	inode_forget(t, f1, 1);
+	inode_forget(t, d1, 1);
+	/* The shared name and attributes outlive the first holder. */
+	CHECK_EQ_INT(inode_get(t, f2, path, sizeof(path), &got), 0);
+	CHECK_EQ_STR(path, "/i-2/Status");
+	CHECK_EQ_INT(got.size, 7);
+	CHECK_EQ_INT(got.version, 5);
+	CHECK_EQ_INT(got.mode, 0444);
+	CHECK_EQ_INT(inode_find(t, "/i-2/Status", 5, &old), 0);
+	CHECK_EQ_INT(old, f2);
+	CHECK_EQ_INT(inode_find(t, "/i-1/Status", 5, &old), -ENOENT);
+	/* New nodes take the freed slots, never the freed numbers. */
+	for (int i = 0; i < 4; i++) {
+		old = f2;
+		CHECK_EQ_INT(inode_ref(t, d2, "Status", &b, NULL, &fresh), 0);
+		inode_forget(t, f2, 1);
+		CHECK_EQ_INT(inode_get(t, old, path, sizeof(path), NULL), -ESTALE);
+		CHECK(fresh != old && fresh != f1 && fresh != d1);
+		CHECK_EQ_INT(inode_get(t, fresh, path, sizeof(path), &got), 0);
+		CHECK_EQ_STR(path, "/i-2/Status");
+		CHECK_EQ_INT(got.size, 9);
+		CHECK_EQ_INT(inode_ref(t, d2, "Status", &a, NULL, &f2), 0);
+		inode_forget(t, fresh, 1);
+		CHECK_EQ_INT(inode_get(t, fresh, path, sizeof(path), NULL), -ESTALE);
+		CHECK_EQ_INT(inode_get(t, d1, path, sizeof(path), NULL), -ESTALE);
+	}
+	CHECK_EQ_INT(inode_count(t), 3);
+	inode_forget(t, f2, 1);
+	inode_forget(t, d2, 1);
+	CHECK_EQ_INT(inode_count(t), 1);
+	inode_table_free(t);
+}
+
+/* Many nodes come and go (the key table shrinks its runs as they leave): every one held is
+ * still found by key and by number, and no one forgotten is. */
+TEST(churn_keeps_every_key_findable)
+{
+	struct inode_table *t;
+	struct inode_attr a = file_at(0, 1), d = dir_at();
+	static uint64_t ino[3000];
+	uint64_t dir, again;
+	char name[32], want[64], path[64];
+
+	CHECK_EQ_INT(inode_table_new(&t), 0);
+	CHECK_EQ_INT(inode_ref(t, INODE_ROOT, "d", &d, NULL, &dir), 0);
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < 3000; i++) {
+			if (round && i % 3 != round)
+				continue;
+			a.version = (uint64_t)(round * 7 + i % 5);
+			snprintf(name, sizeof(name), "f%d", i % 1000);
+			CHECK_EQ_INT(inode_ref(t, dir, name, &a, NULL, &ino[i]), 0);
+		}
+		for (int i = 0; i < 3000; i += 3 - round % 2)
+			if (ino[i]) {
+				inode_forget(t, ino[i], 1);
+				ino[i] = 0;
+			}
+	}
+	for (int i = 0; i < 3000; i++) {
+		if (!ino[i])
+			continue;
+		snprintf(want, sizeof(want), "/d/f%d", i % 1000);
+		CHECK_EQ_INT(inode_get(t, ino[i], path, sizeof(path), &a), 0);
+		CHECK_EQ_STR(path, want);
+		CHECK_EQ_INT(inode_find(t, want, a.version, &again), 0);
+		CHECK_EQ_INT(again, ino[i]);
+	}
+	inode_table_free(t);
+}
+
 #define THREADS 4
 #define ROUNDS 2000
 

@@ -75,6 +75,60 @@ struct inode_table {
 
 #define GOLDEN 11400714819323198485ULL
 
+/* --- open-addressing tables of ids (id + 1 per entry, 0 empty, linear probing) --- */
+
+/* The hash of entry id, from whatever the table indexes. */
+typedef uint32_t (*otab_hash)(const void *ctx, uint32_t id);
+
+static void otab_place(uint32_t *e, uint32_t mask, uint32_t id, uint32_t h)
+{
+	uint32_t i = h & mask;
+
+	while (e[i])
+		i = (i + 1) & mask;
+	e[i] = id + 1;
+}
+
+/* Room for count + 1 entries, three quarters full at most so probes stay short. Returns 0 or
+ * -ENOMEM (the table as it was). */
+static int otab_reserve(uint32_t **e, uint32_t *mask, size_t count, otab_hash hash,
+			const void *ctx)
+{
+	uint32_t *old = *e, omask = *mask, *n;
+
+	if ((count + 1) * 4 <= ((size_t)omask + 1) * 3)
+		return 0;
+	if (omask >= UINT32_MAX / 2 || !(n = calloc(((size_t)omask + 1) * 2, sizeof(*n))))
+		return -ENOMEM;
+	*e = n;
+	*mask = omask * 2 + 1;
+	for (uint32_t k = 0; k <= omask; k++)
+		if (old[k])
+			otab_place(n, *mask, old[k] - 1, hash(ctx, old[k] - 1));
+	free(old);
+	return 0;
+}
+
+/* Removes id (present) by backward-shift deletion: later entries of the run move into the hole
+ * when their home does not lie (cyclically) between the hole and them. */
+static void otab_remove(uint32_t *e, uint32_t mask, uint32_t id, otab_hash hash,
+			const void *ctx)
+{
+	uint32_t i, j;
+
+	for (i = hash(ctx, id) & mask; e[i] != id + 1; i = (i + 1) & mask)
+		;
+	for (j = (i + 1) & mask; e[j]; j = (j + 1) & mask) {
+		uint32_t home = hash(ctx, e[j] - 1) & mask;
+
+		if (((j - home) & mask) >= ((j - i) & mask)) {
+			e[i] = e[j];
+			i = j;
+		}
+	}
+	e[i] = 0;
+}
+
 /* --- pools --- */
 
 static int pool_init(struct pool *p)
@@ -115,13 +169,9 @@ static uint32_t pool_find(const struct pool *p, const void *bytes, size_t len)
 	return NONE;
 }
 
-static void pool_place(struct pool *p, uint32_t id)
+static uint32_t pool_hash(const void *ctx, uint32_t id)
 {
-	uint32_t i = p->by_id[id]->hash & p->mask;
-
-	while (p->table[i])
-		i = (i + 1) & p->mask;
-	p->table[i] = id + 1;
+	return ((const struct pool *)ctx)->by_id[id]->hash;
 }
 
 /* Counts one more user of the blob equal to bytes (len < 64 KiB), made if new; *id is its id.
@@ -136,21 +186,8 @@ static int pool_get(struct pool *p, const void *bytes, size_t len, uint32_t *id)
 		*id = i;
 		return 0;
 	}
-	/* Three quarters full at most, so probes stay short. */
-	if ((p->count + 1) * 4 > (p->mask + 1) * 3) {
-		uint32_t *old = p->table, omask = p->mask;
-
-		p->table = calloc(((size_t)omask + 1) * 2, sizeof(*p->table));
-		if (!p->table) {
-			p->table = old;
-			return -ENOMEM;
-		}
-		p->mask = omask * 2 + 1;
-		for (uint32_t k = 0; k <= omask; k++)
-			if (old[k])
-				pool_place(p, old[k] - 1);
-		free(old);
-	}
+	if (otab_reserve(&p->table, &p->mask, p->count, pool_hash, p) != 0)
+		return -ENOMEM;
 	if (!p->nfree && p->nids == p->cap) {
 		uint32_t cap = p->cap ? p->cap * 2 : 64;
 		struct blob **n;
@@ -169,7 +206,7 @@ static int pool_get(struct pool *p, const void *bytes, size_t len, uint32_t *id)
 	memcpy(b->bytes, bytes, len);
 	i = p->nfree ? p->free_ids[--p->nfree] : p->nids++;
 	p->by_id[i] = b;
-	pool_place(p, i);
+	otab_place(p->table, p->mask, i, b->hash);
 	p->count++;
 	*id = i;
 	return 0;
@@ -179,23 +216,10 @@ static int pool_get(struct pool *p, const void *bytes, size_t len, uint32_t *id)
 static void pool_put(struct pool *p, uint32_t id)
 {
 	struct blob *b = p->by_id[id];
-	uint32_t i, j;
 
 	if (--b->refs)
 		return;
-	for (i = b->hash & p->mask; p->table[i] != id + 1; i = (i + 1) & p->mask)
-		;
-	/* Backward-shift deletion: move later entries of the run into the hole when their home
-	 * does not lie (cyclically) between the hole and them. */
-	for (j = (i + 1) & p->mask; p->table[j]; j = (j + 1) & p->mask) {
-		uint32_t home = p->by_id[p->table[j] - 1]->hash & p->mask;
-
-		if (((j - home) & p->mask) >= ((j - i) & p->mask)) {
-			p->table[i] = p->table[j];
-			i = j;
-		}
-	}
-	p->table[i] = 0;
+	otab_remove(p->table, p->mask, id, pool_hash, p);
 	p->count--;
 	free(b);
 	p->by_id[id] = NULL;
@@ -291,9 +315,9 @@ static uint32_t key_hash(uint32_t parent, uint32_t name, uint64_t version)
 	return (uint32_t)(h >> 32);
 }
 
-static uint32_t node_hash(const struct inode_table *t, uint32_t slot)
+static uint32_t node_hash(const void *ctx, uint32_t slot)
 {
-	const struct node *n = node_at(t, slot);
+	const struct node *n = node_at(ctx, slot);
 
 	return key_hash(n->parent, n->name, n->version);
 }
@@ -313,52 +337,7 @@ static uint32_t key_find(const struct inode_table *t, uint32_t parent, uint32_t 
 
 static void key_place(struct inode_table *t, uint32_t slot)
 {
-	uint32_t i = node_hash(t, slot) & t->key_mask;
-
-	while (t->keys[i])
-		i = (i + 1) & t->key_mask;
-	t->keys[i] = slot + 1;
-}
-
-/* Room for one more key (three quarters full at most). Returns 0 or -ENOMEM. */
-static int key_reserve(struct inode_table *t)
-{
-	uint32_t *old = t->keys, omask = t->key_mask;
-
-	if ((t->count + 1) * 4 <= ((size_t)omask + 1) * 3)
-		return 0;
-	if (omask >= UINT32_MAX / 2)
-		return -ENOMEM;
-	t->keys = calloc(((size_t)omask + 1) * 2, sizeof(*t->keys));
-	if (!t->keys) {
-		t->keys = old;
-		return -ENOMEM;
-	}
-	t->key_mask = omask * 2 + 1;
-	for (uint32_t k = 0; k <= omask; k++)
-		if (old[k])
-			key_place(t, old[k] - 1);
-	free(old);
-	return 0;
-}
-
-static void key_remove(struct inode_table *t, uint32_t slot)
-{
-	uint32_t i, j;
-
-	for (i = node_hash(t, slot) & t->key_mask; t->keys[i] != slot + 1;
-	     i = (i + 1) & t->key_mask)
-		;
-	/* Backward-shift deletion, as in pool_put. */
-	for (j = (i + 1) & t->key_mask; t->keys[j]; j = (j + 1) & t->key_mask) {
-		uint32_t home = node_hash(t, t->keys[j] - 1) & t->key_mask;
-
-		if (((j - home) & t->key_mask) >= ((j - i) & t->key_mask)) {
-			t->keys[i] = t->keys[j];
-			i = j;
-		}
-	}
-	t->keys[i] = 0;
+	otab_place(t->keys, t->key_mask, slot, node_hash(t, slot));
 }
 
 /* A free slot (its node zeroed but for gen), or NONE on ENOMEM. */
@@ -516,6 +495,7 @@ int inode_table_new(struct inode_table **out)
 
 	if (!t)
 		return -ENOMEM;
+	pthread_mutex_init(&t->lock, NULL);
 	t->free_slot = NONE;
 	t->key_mask = 1023;
 	t->extra_mask = 15;
@@ -535,26 +515,19 @@ int inode_table_new(struct inode_table **out)
 	n->nlookup = 1;
 	key_place(t, slot);
 	t->count = 1;
-	pthread_mutex_init(&t->lock, NULL);
 	*out = t;
 	return 0;
 out_free:
-	for (uint32_t i = 0; i < t->nchunks; i++)
-		free(t->chunks[i]);
-	free(t->chunks);
-	pool_fini(&t->names);
-	pool_fini(&t->attrs);
-	free(t->keys);
-	free(t->extras);
-	free(t);
+	inode_table_free(t);
 	return -ENOMEM;
 }
 
+/* Also frees a table inode_table_new gave up on half made. */
 void inode_table_free(struct inode_table *t)
 {
 	if (!t)
 		return;
-	for (uint32_t i = 0; i <= t->extra_mask; i++) {
+	for (uint32_t i = 0; t->extras && i <= t->extra_mask; i++) {
 		struct extra *x = t->extras[i], *next;
 
 		for (; x; x = next) {
@@ -585,7 +558,7 @@ static uint32_t node_add(struct inode_table *t, uint32_t parent, const char *nam
 	struct extra *x = NULL;
 
 	attr_pack(a, ab);
-	if (key_reserve(t) != 0 || pool_get(&t->names, name, nlen, &nid) != 0)
+	if (otab_reserve(&t->keys, &t->key_mask, t->count, node_hash, t) != 0 || pool_get(&t->names, name, nlen, &nid) != 0)
 		return NONE;
 	if (pool_get(&t->attrs, ab, sizeof(ab), &aid) != 0)
 		goto out_name;
@@ -752,7 +725,7 @@ void inode_forget(struct inode_table *t, uint64_t ino, uint64_t nlookup)
 
 		if (p == NONE || n->nlookup || n->children)
 			break;
-		key_remove(t, slot);
+		otab_remove(t->keys, t->key_mask, slot, node_hash, t);
 		pool_put(&t->names, n->name);
 		pool_put(&t->attrs, n->attr);
 		extra_drop(t, slot);

@@ -1645,6 +1645,9 @@ def parse_args(argv):
     ap.add_argument("--max-page-size", type=int, default=1000, help="largest PageSize (default 1000)")
     ap.add_argument("--page-size-overflow", choices=("reject", "clamp"), default="reject",
                     help="a larger PageSize is rejected (400 ValidationError, default) or clamped")
+    ap.add_argument("--fault", action="append", default=[], metavar="JSON",
+                    help="a fault rule (see below) in force from the start, as POST /_mock/faults "
+                         "would set it; repeatable (tests/hostile_server.py names the hostile ones)")
     ap.add_argument("--verbose", action="store_true", help="log requests and errors on stderr")
     ap.add_argument("--region", default=dsw_fleet.REGION,
                     help="the region this server plays: its HostId and the generated instances' URLs "
@@ -1661,6 +1664,17 @@ def parse_args(argv):
             ap.error("--sts wants ID:SECRET:TOKEN")
         keys[parts[0]] = (parts[1], parts[2])
     args.keys = keys
+    rules = []
+    for f in args.fault:
+        try:
+            rules.append(json.loads(f))
+        except ValueError as e:
+            ap.error("--fault %r: not JSON: %s" % (f, e))
+    try:
+        Faults().set(rules)
+    except ValueError as e:
+        ap.error("--fault: %s" % e)
+    args.fault_rules = rules
     if args.instances < 0:
         ap.error("--instances must be 0 or more")
     return args
@@ -1686,6 +1700,7 @@ def main(argv=None):
     srv.auth = Auth(args.keys)
     srv.sts = Sts(srv.auth, args.sts_expiry, args.oidc_token or None)
     srv.faults = Faults()
+    srv.faults.set(args.fault_rules)
     srv.stats = Stats()
     srv.drift_lock = threading.Lock()
     srv.drift_rng = random.Random("drift-%s" % args.seed)

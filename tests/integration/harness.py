@@ -16,6 +16,7 @@ import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 MOCK = os.path.join(ROOT, "scripts", "dsw_mock_server.py")
+HOSTILE = os.path.join(ROOT, "tests", "hostile_server.py")
 DSWFS = os.environ.get("DSWFS_BIN", os.path.join(ROOT, "build", "dswfs"))
 
 AK_ID = "LTAI5tTestAccessKeyId"
@@ -83,7 +84,9 @@ class MockServer:
     AK_ID/AK_SECRET. .url is the endpoint; .control(method, path, body) talks to /_mock/.
     """
 
-    def __init__(self, *args, sign=True, instances=50, seed=1):
+    def __init__(self, *args, sign=True, instances=50, seed=1, hostile=None):
+        # hostile: a mode of tests/hostile_server.py, in force from the start
+        self.cmd = [MOCK] if hostile is None else [HOSTILE, hostile]
         self.args = ["--port", "0", "--instances", str(instances), "--seed", str(seed)]
         if sign:
             self.args += ["--access-key-id", AK_ID, "--access-key-secret", AK_SECRET]
@@ -92,7 +95,7 @@ class MockServer:
         self.url = None
 
     def __enter__(self):
-        self.proc = subprocess.Popen([sys.executable, MOCK] + self.args,
+        self.proc = subprocess.Popen([sys.executable] + self.cmd + self.args,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         if not line.startswith("listening on "):

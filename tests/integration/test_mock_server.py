@@ -996,5 +996,32 @@ def large_fleet_is_quick():
     assert first < 2 and later < 0.5, (first, later)
 
 
+@test
+def hostile_server_modes_are_in_force_from_the_start():
+    """tests/hostile_server.py: each named hostile behaviour holds from the first request on."""
+    with MockServer(hostile="total-lie", instances=30) as srv:
+        for _ in range(2):
+            r = api_once(srv, {"PageSize": 10, "PageNumber": 1, "WorkspaceId": "ALL",
+                               "ResourceId": "ALL"})
+            eq(r.status, 200, "total-lie status")
+            eq(r.json["TotalCount"], 15, "TotalCount from the lying server (half of 30)")
+            eq(len(r.json["Instances"]), 10, "instances on the page")
+    with MockServer(hostile="throttle") as srv:
+        for _ in range(2):
+            r = api_once(srv)
+            error_check(r, 400, "Throttling.User")
+            eq(r.headers.get("x-acs-retry-after"), "1000", "x-acs-retry-after")
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "hostile_server.py"), "--list"],
+                         capture_output=True, text=True, timeout=30)
+    eq(out.returncode, 0, "hostile_server.py --list")
+    for mode in ("stall", "throttle", "total-lie", "page-cap", "ignore-page", "bad-ids",
+                 "secret-body", "malformed", "reset", "huge"):
+        assert re.search(r"^%s " % re.escape(mode), out.stdout, re.M), (mode, out.stdout)
+    bad = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "hostile_server.py"), "nope"],
+                         capture_output=True, text=True, timeout=30)
+    eq(bad.returncode, 2, "an unknown mode")
+    assert "unknown mode" in bad.stderr, bad.stderr
+
+
 if __name__ == "__main__":
     run()

@@ -323,7 +323,7 @@ static int mount_and_serve(struct fuse_session *se, struct fuse_cmdline_opts *co
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	if (fc->inval && fsops_inval_start(fc->inval, se) != 0)
+	if (fc->inval && fsops_inval_start(fc->inval, se, fc->tree) != 0)
 		log_msg(LOG_WARN, "no invalidation thread: kernel caches will age out with the TTL");
 	if (tree_start(fc->tree) != 0)
 		log_msg(LOG_WARN, "no feed polling thread: followed feeds change only when read");
@@ -708,6 +708,7 @@ int main(int argc, char **argv)
 		log_msg(LOG_WARN, ".dswfs/config stays empty: out of memory");
 	fc.tree = tree;
 	fc.ttl = o.ttl;
+	fc.prime = o.prime;
 	so.log_file = o.log_file != NULL;
 	so.protect = !o.allow_core_dumps;
 	rc = mount_and_serve(fuse, &co, &fc, o.prefetch, api, multi, &so);

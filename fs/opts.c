@@ -17,7 +17,7 @@ struct raw {
 	char *verbose, *grace, *max_stale;
 	char *refresh_min_interval;
 	char *max_walk_mb;
-	int show_secrets, ecs_role, prefetch;
+	int show_secrets, ecs_role, prefetch, noprime;
 	int allow_core_dumps;
 	char *cache_max_mb;
 	char *wait_timeout;
@@ -44,6 +44,7 @@ static const struct fuse_opt raw_spec[] = {
 	RAW("refresh_min_interval=%s", refresh_min_interval),
 	RAW("max_walk_mb=%s", max_walk_mb),
 	{ "prefetch", offsetof(struct raw, prefetch), 1 },
+	{ "noprime", offsetof(struct raw, noprime), 1 },
 	{ "show_secrets", offsetof(struct raw, show_secrets), 1 },
 	{ "ecs_role", offsetof(struct raw, ecs_role), 1 },
 	{ "allow_core_dumps", offsetof(struct raw, allow_core_dumps), 1 },
@@ -356,6 +357,7 @@ int opts_parse(struct fuse_args *args, struct opts *out)
 	o->show_secrets = r.show_secrets;
 	o->ecs_role = r.ecs_role;
 	o->prefetch = r.prefetch;
+	o->prime = !r.noprime;
 	o->allow_core_dumps = r.allow_core_dumps;
 	o->max_threads_given = r.max_threads_given;
 	o->nonempty = r.nonempty;
@@ -499,6 +501,10 @@ void opts_usage(FILE *f, const char *prog)
 "    max_stale=SECONDS     when refreshes fail, keep serving the last good answer up\n"
 "                          to this age (default 600; 0 = never)\n"
 "    prefetch              fetch instances/ in the background at mount time\n"
+"    noprime               do not push a listed directory's files (up to 64 KiB each)\n"
+"                          into the kernel's page cache; each is then read through\n"
+"                          the daemon once (default: pushed, so a cold grep -r sends\n"
+"                          no read request)\n"
 "    page_size=N           instances per ListInstances page, 1-1000 (default 100)\n"
 "    workspace_id=ID       base query behind instances/ (default ALL)\n"
 "    resource_id=ID        base query behind instances/ (default ALL)\n"
@@ -593,6 +599,7 @@ char *opts_describe(const struct opts *o, const char *endpoint, const char *cred
 	buf_printf(&b, "grace %g\n", o->grace);
 	buf_printf(&b, "max_stale %g\n", o->max_stale);
 	buf_printf(&b, "prefetch %d\n", o->prefetch);
+	buf_printf(&b, "prime %d\n", o->prime);
 	buf_printf(&b, "page_size %d\n", o->page_size);
 	buf_printf(&b, "workspace_id %s\n", o->workspace_id);
 	buf_printf(&b, "resource_id %s\n", o->resource_id);

@@ -22,6 +22,7 @@ struct opts {
 	double grace;		/* stale-while-revalidate window past ttl, default 30 */
 	double max_stale;	/* serve the last answer this long when refreshes fail, 600 */
 	bool prefetch;		/* warm instances/ at mount time */
+	bool prime;		/* push listed directories' files into the page cache (noprime) */
 	int page_size;		/* default 100 */
 	char *workspace_id;	/* base query, default "ALL" */
 	char *resource_id;	/* base query, default "ALL" */

@@ -41,6 +41,8 @@ enum stats_id {
 	STATS_FS_INODES,	/* gauge: inodes the kernel holds (inode table nodes) */
 	STATS_FS_STALE,		/* requests on an inode whose version is gone: ESTALE */
 	STATS_FS_NOTIFY,	/* kernel cache invalidations sent */
+	STATS_FS_PRIMED,	/* files of a listed directory pushed into the page cache */
+	STATS_FS_PRIME_MISSED,	/* pushes the kernel refused (it no longer held the inode) */
 	STATS_FS_INTERRUPTED,	/* requests the kernel interrupted (Ctrl-C) while they waited
 				 * for a fetch: answered EINTR at once */
 	/* change feeds (.dswfs/events, .events) */

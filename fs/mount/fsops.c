@@ -28,6 +28,10 @@
  * queue not started) returns 0 at once. */
 static int fsops_inval_drain(struct fsops_inval *q, double timeout);
 
+/* Queues the priming of directory dir's files (its own thread; dropped when the queue is full
+ * or not started) and waits up to PRIME_WAIT for it. NULL q does nothing. */
+static void fsops_prime(struct fsops_inval *q, const char *dir);
+
 static struct fsops_ctx *ctx_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
@@ -95,7 +99,10 @@ static void to_inode_attr(const struct tree_attr *a, struct inode_attr *ia)
 	ia->version = a->type == TREE_DIR ? 0 : a->version;
 }
 
-static void to_stat(uint64_t ino, const struct inode_attr *a, struct stat *st)
+/* The owner of every file: the daemon's user, taken once by init (after setuid= dropped
+ * privileges): two system calls per entry otherwise, in every listing. */
+static void to_stat(const struct fsops_ctx *c, uint64_t ino, const struct inode_attr *a,
+		    struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->st_ino = ino;
@@ -103,8 +110,8 @@ static void to_stat(uint64_t ino, const struct inode_attr *a, struct stat *st)
 	st->st_mode |= a->mode;
 	/* 1 tells find(1) the subdirectory count is unknown, so it never skips one. */
 	st->st_nlink = 1;
-	st->st_uid = getuid();
-	st->st_gid = getgid();
+	st->st_uid = __atomic_load_n(&c->uid, __ATOMIC_RELAXED);
+	st->st_gid = __atomic_load_n(&c->gid, __ATOMIC_RELAXED);
 	st->st_size = a->size;
 	st->st_blksize = 4096;
 	st->st_blocks = (a->size + 511) / 512;
@@ -143,7 +150,7 @@ static int entry_for(struct fsops_ctx *c, fuse_ino_t parent, const char *name, c
 	if (rc)
 		return rc;
 	gauge_inodes(c);
-	to_stat(e->ino, &ia, &e->attr);
+	to_stat(c, e->ino, &ia, &e->attr);
 	/* A changing file is found again at every path walk (entry timeout 0), but what one
 	 * inode shows never changes, so its attributes may be kept. A feed is the other way
 	 * round: one inode for good, whose size the kernel must ask for every time. */
@@ -158,6 +165,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 
 	/* Atomic: read by every request thread, which the kernel orders after INIT's reply
 	 * in a way no thread sanitizer sees. */
+	__atomic_store_n(&c->uid, getuid(), __ATOMIC_RELAXED);
+	__atomic_store_n(&c->gid, getgid(), __ATOMIC_RELAXED);
 	if (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT)
 		__atomic_store_n(&c->no_open, 1, __ATOMIC_RELEASE);
 	if (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT)
@@ -233,14 +242,14 @@ static int attr_of(struct fsops_ctx *c, fuse_ino_t ino, struct stat *st, double 
 		return rc;
 	rc = tree_getattr(c->tree, path, &a);
 	if (rc == 0 && a.type == TREE_FILE && a.changing && na.type == INODE_FILE) {
-		to_stat(ino, &na, st);
+		to_stat(c, ino, &na, st);
 		*timeout = c->ttl;
 		return 0;
 	}
 	if (rc == 0) {
 		to_inode_attr(&a, &ia);
 		if (ia.type == na.type && ia.version == na.version) {
-			to_stat(ino, &ia, st);
+			to_stat(c, ino, &ia, st);
 			*timeout = a.fresh_for;
 			return 0;
 		}
@@ -251,7 +260,7 @@ static int attr_of(struct fsops_ctx *c, fuse_ino_t ino, struct stat *st, double 
 	}
 	if (na.type == INODE_DIR)
 		return rc;
-	to_stat(ino, &na, st);
+	to_stat(c, ino, &na, st);
 	*timeout = 0;
 	return 0;
 }
@@ -555,6 +564,10 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 		goto reply;
 	k = req_begin(req);
 	rc = req_end(req, k, tree_readdir(d.c->tree, dir, fill_cb, &d));
+	/* The request that finds the end of a listing comes after the kernel took in every
+	 * entry before it, so it holds an inode for each file now: the time to prime them. */
+	if (rc == 0 && plus && off > 0 && d.used == 0 && d.c->prime)
+		fsops_prime(d.c->inval, dir);
 reply:
 	if (rc == 0)
 		fuse_reply_buf(req, d.buf, d.used);
@@ -691,25 +704,210 @@ const struct fuse_lowlevel_ops *fsops_operations(void)
 	return &ops;
 }
 
+/* Bounds of the queues: an invalidation dropped ages out with the TTL; a directory not primed
+ * is read through the daemon as before. */
 #define INVAL_MAX 1000000
+#define PRIME_MAX 4096
+/* What one directory's priming pushes at most: bigger files and longer listings are read
+ * through the daemon (their first read costs a round trip, nothing else). */
+#define PRIME_FILE_MAX (64 * 1024)
+#define PRIME_NAMES_MAX 4096
+/* How long the request that ends a listing waits for its directory's priming: the walker's
+ * next step is to read those files, and a file it reaches first is read through the daemon
+ * (correct either way; only slower). Bounded, so a push the kernel makes wait (on a page lock
+ * held by a read in flight) never holds the request long. */
+#define PRIME_WAIT 0.5
 
-struct inval_item {
-	struct inval_item *next;
-	bool listing;		/* only the directory's listing changed */
+enum note_kind {
+	NOTE_ENTRY,	/* a path whose entry and inode changed */
+	NOTE_LISTING,	/* a directory of which only the listing changed */
+	NOTE_PRIME,	/* a directory the kernel listed: push its files' bytes */
+};
+
+struct note {
+	struct note *next;
+	enum note_kind kind;
 	char path[];
 };
 
-struct fsops_inval {
+struct fsops_inval;
+
+/* One queue and the thread draining it. */
+struct lane {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct inval_item *head, *tail;
-	size_t count;
-	struct inode_table *inodes;
-	struct fuse_session *se;
 	pthread_cond_t idle;	/* signalled when the queue runs empty */
+	struct note *head, *tail;
+	size_t count, max;
+	uint64_t queued, done;	/* notes queued and run so far, in order */
+	pthread_cond_t ran;	/* signalled when done grows */
 	pthread_t thread;
 	int running, stop, busy;
+	struct fsops_inval *q;
+	void (*run)(struct fsops_inval *q, const struct note *n);
 };
+
+/* Two lanes, so a long priming never delays an invalidation a refresh waits for. */
+struct fsops_inval {
+	struct inode_table *inodes;
+	struct tree *tree;
+	struct fuse_session *se;
+	struct lane inval, prime;
+};
+
+/* Tells the kernel about one path. Only inodes it was given can be in its caches, so paths
+ * the table does not know need nothing. -ENOENT from the kernel means the same. */
+static void inval_one(struct fsops_inval *q, const struct note *n)
+{
+	char parent[PATH_CAP];
+	const char *slash = strrchr(n->path, '/');
+	uint64_t ino;
+
+	if (inode_find(q->inodes, n->path, 0, &ino) == 0) {
+		stats_add(STATS_FS_NOTIFY, 1);
+		fuse_lowlevel_notify_inval_inode(q->se, ino, 0, 0);
+	}
+	if (n->kind == NOTE_LISTING || !slash || !slash[1] ||
+	    (size_t)(slash - n->path) >= sizeof(parent))
+		return;
+	/* The entry: its next lookup finds the inode of the new version. */
+	memcpy(parent, n->path, (size_t)(slash - n->path));
+	parent[slash - n->path] = 0;
+	if (inode_find(q->inodes, slash == n->path ? "/" : parent, 0, &ino) == 0) {
+		stats_add(STATS_FS_NOTIFY, 1);
+		fuse_lowlevel_notify_inval_entry(q->se, ino, slash + 1, strlen(slash + 1));
+	}
+}
+
+struct name_list {
+	char **v;
+	size_t n, cap;
+};
+
+static int collect_file(void *ctx, const char *name, const struct tree_attr *a)
+{
+	struct name_list *l = ctx;
+
+	if (!a || a->type != TREE_FILE)
+		return 0;
+	if (l->n == PRIME_NAMES_MAX)
+		return 1;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		char **v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return 1;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n] = strdup(name);
+	if (!l->v[l->n])
+		return 1;
+	l->n++;
+	return 0;
+}
+
+/* Pushes one file's bytes into the kernel's page cache under the inode the kernel was given for
+ * them. The inode is found by the version of the bytes just rendered, so what is pushed is what
+ * that inode shows: the content-addressed numbering makes a stale push impossible. Returns 1
+ * when pushed, 0 when there was nothing to push. */
+static int prime_file(struct fsops_inval *q, const char *path, char **buf)
+{
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
+	struct tree_file *f = NULL;
+	struct tree_attr a;
+	uint64_t ino;
+	ssize_t got;
+	int rc = 0;
+
+	if (tree_open_attr(q->tree, path, &a, &f) != 0)
+		goto out;
+	if (a.type != TREE_FILE || a.changing || a.growing || a.size <= 0 ||
+	    a.size > PRIME_FILE_MAX || inode_find(q->inodes, path, a.version, &ino) != 0)
+		goto out;
+	if (!*buf && !(*buf = malloc(PRIME_FILE_MAX)))
+		goto out;
+	got = tree_read(f, *buf, (size_t)a.size, 0);
+	if (got != (ssize_t)a.size)
+		goto out;
+	bv.buf[0].mem = *buf;
+	bv.buf[0].size = (size_t)got;
+	/* -ENOENT: the kernel forgot the inode meanwhile; its next read asks the daemon. */
+	if (fuse_lowlevel_notify_store(q->se, ino, 0, &bv, 0) == 0) {
+		stats_add(STATS_FS_PRIMED, 1);
+		rc = 1;
+	} else {
+		stats_add(STATS_FS_PRIME_MISSED, 1);
+	}
+out:
+	tree_close(f);
+	return rc;
+}
+
+/* Primes the files of a directory the kernel has just listed in full (readdirplus: it holds
+ * an inode for each), so the walk that listed it reads them from the page cache without a
+ * round trip each, and without the attribute request a read through the daemon costs the
+ * next walk (the kernel drops a file's atime after such a read). */
+static void prime_one(struct fsops_inval *q, const struct note *n)
+{
+	struct name_list l = { 0 };
+	char path[PATH_CAP];
+	char *buf = NULL;
+
+	if (tree_readdir(q->tree, n->path, collect_file, &l) == 0)
+		for (size_t i = 0; i < l.n; i++)
+			if (child_path(n->path, l.v[i], path, sizeof(path)) == 0)
+				prime_file(q, path, &buf);
+	for (size_t i = 0; i < l.n; i++)
+		free(l.v[i]);
+	free(l.v);
+	free(buf);
+}
+
+static void *lane_main(void *arg)
+{
+	struct lane *l = arg;
+	struct note *n;
+
+	pthread_mutex_lock(&l->lock);
+	for (;;) {
+		while (!l->head && !l->stop)
+			pthread_cond_wait(&l->cond, &l->lock);
+		if (l->stop)
+			break;
+		n = l->head;
+		l->head = n->next;
+		if (!l->head)
+			l->tail = NULL;
+		l->count--;
+		l->busy = 1;
+		pthread_mutex_unlock(&l->lock);
+		l->run(l->q, n);
+		free(n);
+		pthread_mutex_lock(&l->lock);
+		l->busy = 0;
+		l->done++;
+		pthread_cond_broadcast(&l->ran);
+		if (!l->head)
+			pthread_cond_broadcast(&l->idle);
+	}
+	pthread_cond_broadcast(&l->idle);
+	pthread_mutex_unlock(&l->lock);
+	return NULL;
+}
+
+static void lane_init(struct lane *l, struct fsops_inval *q, size_t max,
+		      void (*run)(struct fsops_inval *, const struct note *))
+{
+	pthread_mutex_init(&l->lock, NULL);
+	pthread_cond_init(&l->cond, NULL);
+	pthread_cond_init(&l->idle, NULL);
+	pthread_cond_init(&l->ran, NULL);
+	l->q = q;
+	l->max = max;
+	l->run = run;
+}
 
 struct fsops_inval *fsops_inval_new(struct inode_table *inodes)
 {
@@ -718,168 +916,171 @@ struct fsops_inval *fsops_inval_new(struct inode_table *inodes)
 	if (!q)
 		return NULL;
 	q->inodes = inodes;
-	pthread_mutex_init(&q->lock, NULL);
-	pthread_cond_init(&q->cond, NULL);
-	pthread_cond_init(&q->idle, NULL);
+	lane_init(&q->inval, q, INVAL_MAX, inval_one);
+	lane_init(&q->prime, q, PRIME_MAX, prime_one);
 	return q;
 }
 
-/* Tells the kernel about one path. Only inodes it was given can be in its caches, so paths
- * the table does not know need nothing. -ENOENT from the kernel means the same. */
-static void inval_one(struct fsops_inval *q, const struct inval_item *it)
+static int lane_start(struct lane *l)
 {
-	char parent[PATH_CAP];
-	const char *slash = strrchr(it->path, '/');
-	uint64_t ino;
+	int rc = pthread_create(&l->thread, NULL, lane_main, l);
 
-	if (inode_find(q->inodes, it->path, 0, &ino) == 0) {
-		stats_add(STATS_FS_NOTIFY, 1);
-		fuse_lowlevel_notify_inval_inode(q->se, ino, 0, 0);
-	}
-	if (it->listing || !slash || !slash[1] || (size_t)(slash - it->path) >= sizeof(parent))
-		return;
-	/* The entry: its next lookup finds the inode of the new version. */
-	memcpy(parent, it->path, (size_t)(slash - it->path));
-	parent[slash - it->path] = 0;
-	if (inode_find(q->inodes, slash == it->path ? "/" : parent, 0, &ino) == 0) {
-		stats_add(STATS_FS_NOTIFY, 1);
-		fuse_lowlevel_notify_inval_entry(q->se, ino, slash + 1, strlen(slash + 1));
-	}
+	if (rc)
+		return -rc;
+	pthread_mutex_lock(&l->lock);
+	l->running = 1;
+	pthread_mutex_unlock(&l->lock);
+	return 0;
 }
 
-static void *inval_main(void *arg)
-{
-	struct fsops_inval *q = arg;
-	struct inval_item *it;
-
-	pthread_mutex_lock(&q->lock);
-	for (;;) {
-		while (!q->head && !q->stop)
-			pthread_cond_wait(&q->cond, &q->lock);
-		if (q->stop)
-			break;
-		it = q->head;
-		q->head = it->next;
-		if (!q->head)
-			q->tail = NULL;
-		q->count--;
-		q->busy = 1;
-		pthread_mutex_unlock(&q->lock);
-		inval_one(q, it);
-		free(it);
-		pthread_mutex_lock(&q->lock);
-		q->busy = 0;
-		if (!q->head)
-			pthread_cond_broadcast(&q->idle);
-	}
-	pthread_cond_broadcast(&q->idle);
-	pthread_mutex_unlock(&q->lock);
-	return NULL;
-}
-
-int fsops_inval_start(struct fsops_inval *q, struct fuse_session *se)
+int fsops_inval_start(struct fsops_inval *q, struct fuse_session *se, struct tree *tree)
 {
 	int rc;
 
 	q->se = se;
-	rc = pthread_create(&q->thread, NULL, inval_main, q);
-	if (rc)
-		return -rc;
-	pthread_mutex_lock(&q->lock);
-	q->running = 1;
-	pthread_mutex_unlock(&q->lock);
-	return 0;
+	q->tree = tree;
+	rc = lane_start(&q->inval);
+	/* Without a priming thread files are read through the daemon, as without -o prime. */
+	if (rc == 0 && tree && lane_start(&q->prime) != 0)
+		log_msg(LOG_WARN, "no priming thread: each file's first read asks the daemon");
+	return rc;
 }
 
-static void enqueue(struct fsops_inval *q, const char *path, bool listing)
+/* Returns the note's sequence number (lane_wait), or 0 when it was dropped. */
+static uint64_t enqueue(struct lane *l, const char *path, enum note_kind kind)
 {
 	size_t len = strlen(path);
-	struct inval_item *it;
+	struct note *n;
+	uint64_t seq;
 
-	pthread_mutex_lock(&q->lock);
-	if (!q->running || q->count >= INVAL_MAX) {
-		pthread_mutex_unlock(&q->lock);
-		return;
+	pthread_mutex_lock(&l->lock);
+	if (!l->running || l->count >= l->max) {
+		pthread_mutex_unlock(&l->lock);
+		return 0;
 	}
-	pthread_mutex_unlock(&q->lock);
-	it = malloc(sizeof(*it) + len + 1);
-	if (!it)
-		return;
-	memcpy(it->path, path, len + 1);
-	it->listing = listing;
-	it->next = NULL;
-	pthread_mutex_lock(&q->lock);
-	if (q->tail)
-		q->tail->next = it;
+	pthread_mutex_unlock(&l->lock);
+	n = malloc(sizeof(*n) + len + 1);
+	if (!n)
+		return 0;
+	memcpy(n->path, path, len + 1);
+	n->kind = kind;
+	n->next = NULL;
+	pthread_mutex_lock(&l->lock);
+	if (l->tail)
+		l->tail->next = n;
 	else
-		q->head = it;
-	q->tail = it;
-	q->count++;
-	pthread_cond_signal(&q->cond);
-	pthread_mutex_unlock(&q->lock);
+		l->head = n;
+	l->tail = n;
+	l->count++;
+	seq = ++l->queued;
+	pthread_cond_signal(&l->cond);
+	pthread_mutex_unlock(&l->lock);
+	return seq;
+}
+
+static void deadline_in(struct timespec *until, double seconds)
+{
+	clock_gettime(CLOCK_REALTIME, until);
+	until->tv_sec += (time_t)seconds;
+	until->tv_nsec += (long)((seconds - (double)(time_t)seconds) * 1e9);
+	if (until->tv_nsec >= 1000000000L) {
+		until->tv_sec++;
+		until->tv_nsec -= 1000000000L;
+	}
+}
+
+/* Waits until note seq has run, at most seconds. */
+static void lane_wait(struct lane *l, uint64_t seq, double seconds)
+{
+	struct timespec until;
+	int rc = 0;
+
+	deadline_in(&until, seconds);
+	pthread_mutex_lock(&l->lock);
+	while (l->running && l->done < seq && rc == 0)
+		rc = pthread_cond_timedwait(&l->ran, &l->lock, &until);
+	pthread_mutex_unlock(&l->lock);
 }
 
 void fsops_invalidate(void *q, const char *path)
 {
-	enqueue(q, path, false);
+	enqueue(&((struct fsops_inval *)q)->inval, path, NOTE_ENTRY);
 }
 
 void fsops_invalidate_listing(void *q, const char *path)
 {
-	enqueue(q, path, true);
+	enqueue(&((struct fsops_inval *)q)->inval, path, NOTE_LISTING);
+}
+
+static void fsops_prime(struct fsops_inval *q, const char *dir)
+{
+	uint64_t seq = q ? enqueue(&q->prime, dir, NOTE_PRIME) : 0;
+
+	if (seq)
+		lane_wait(&q->prime, seq, PRIME_WAIT);
 }
 
 static int fsops_inval_drain(struct fsops_inval *q, double timeout)
 {
 	struct timespec until;
+	struct lane *l;
 	int rc = 0;
 
 	if (!q)
 		return 0;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += (time_t)timeout;
-	until.tv_nsec += (long)((timeout - (double)(time_t)timeout) * 1e9);
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&q->lock);
-	while (q->running && (q->head || q->busy) && rc == 0)
-		rc = pthread_cond_timedwait(&q->idle, &q->lock, &until);
-	pthread_mutex_unlock(&q->lock);
+	l = &q->inval;
+	deadline_in(&until, timeout);
+	pthread_mutex_lock(&l->lock);
+	while (l->running && (l->head || l->busy) && rc == 0)
+		rc = pthread_cond_timedwait(&l->idle, &l->lock, &until);
+	pthread_mutex_unlock(&l->lock);
 	return rc ? -ETIMEDOUT : 0;
+}
+
+static void lane_stop(struct lane *l)
+{
+	int running;
+
+	pthread_mutex_lock(&l->lock);
+	l->stop = 1;
+	running = l->running;
+	l->running = 0;
+	pthread_cond_signal(&l->cond);
+	pthread_cond_broadcast(&l->idle);
+	pthread_cond_broadcast(&l->ran);
+	pthread_mutex_unlock(&l->lock);
+	if (running)
+		pthread_join(l->thread, NULL);
 }
 
 void fsops_inval_stop(struct fsops_inval *q)
 {
-	int running;
-
 	if (!q)
 		return;
-	pthread_mutex_lock(&q->lock);
-	q->stop = 1;
-	running = q->running;
-	q->running = 0;
-	pthread_cond_signal(&q->cond);
-	pthread_cond_broadcast(&q->idle);
-	pthread_mutex_unlock(&q->lock);
-	if (running)
-		pthread_join(q->thread, NULL);
+	lane_stop(&q->prime);
+	lane_stop(&q->inval);
+}
+
+static void lane_free(struct lane *l)
+{
+	struct note *n, *next;
+
+	for (n = l->head; n; n = next) {
+		next = n->next;
+		free(n);
+	}
+	pthread_cond_destroy(&l->cond);
+	pthread_cond_destroy(&l->idle);
+	pthread_cond_destroy(&l->ran);
+	pthread_mutex_destroy(&l->lock);
 }
 
 void fsops_inval_free(struct fsops_inval *q)
 {
-	struct inval_item *it, *next;
-
 	if (!q)
 		return;
 	fsops_inval_stop(q);
-	for (it = q->head; it; it = next) {
-		next = it->next;
-		free(it);
-	}
-	pthread_cond_destroy(&q->cond);
-	pthread_cond_destroy(&q->idle);
-	pthread_mutex_destroy(&q->lock);
+	lane_free(&q->prime);
+	lane_free(&q->inval);
 	free(q);
 }

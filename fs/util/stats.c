@@ -37,6 +37,7 @@ static const char *const names[STATS__COUNT] = {
 	[STATS_FS_RELEASEDIR] = "fs_releasedir", [STATS_FS_STATFS] = "fs_statfs",
 	[STATS_FS_OTHER] = "fs_other", [STATS_FS_INODES] = "fs_inodes",
 	[STATS_FS_STALE] = "fs_stale", [STATS_FS_NOTIFY] = "fs_notify",
+	[STATS_FS_PRIMED] = "fs_primed", [STATS_FS_PRIME_MISSED] = "fs_prime_missed",
 	[STATS_FS_INTERRUPTED] = "fs_interrupted",
 	[STATS_EVENTS] = "events", [STATS_FEED_POLLS] = "feed_polls",
 	[STATS_SHARED_HITS] = "shared_hits", [STATS_SHARED_MISSES] = "shared_misses",

@@ -15,7 +15,7 @@ cache_max_mb= ecs_endpoint= ca_file= verbose= refresh_min_interval= wait_timeout
 setuid= fsname= subtype= events_max_kb= sts_endpoint= shared_cache= shared_cache_key=
 shared_cache_password_file= shared_cache_user= shared_cache_timeout= shared_cache_lock_wait=
 max_threads= max_idle_threads= regions= endpoint.'
-_dswfs_opts_flag='prefetch show_secrets ecs_role allow_core_dumps nonempty watch allow_other
+_dswfs_opts_flag='prefetch noprime show_secrets ecs_role allow_core_dumps nonempty watch allow_other
 allow_root auto_unmount clone_fd debug _netdev nofail noauto vpc'
 _dswfs_long='--help --version --query= --profile --region'
 _dswfs_keys='workspace-id instance-id instance-name resource-id status payment-type

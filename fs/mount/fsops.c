@@ -29,7 +29,8 @@
 static int fsops_inval_drain(struct fsops_inval *q, double timeout);
 
 /* Queues the priming of directory dir's files (its own thread; dropped when the queue is full
- * or not started) and waits up to PRIME_WAIT for it. NULL q does nothing. */
+ * or not started) and, unless a backlog is ahead of it, waits up to PRIME_WAIT for it. NULL q
+ * does nothing. */
 static void fsops_prime(struct fsops_inval *q, const char *dir);
 
 static struct fsops_ctx *ctx_of(fuse_req_t req)
@@ -717,6 +718,7 @@ const struct fuse_lowlevel_ops *fsops_operations(void)
  * (correct either way; only slower). Bounded, so a push the kernel makes wait (on a page lock
  * held by a read in flight) never holds the request long. */
 #define PRIME_WAIT 0.5
+#define PRIME_WAIT_AHEAD 2
 
 enum note_kind {
 	NOTE_ENTRY,	/* a path whose entry and inode changed */
@@ -946,8 +948,9 @@ int fsops_inval_start(struct fsops_inval *q, struct fuse_session *se, struct tre
 	return rc;
 }
 
-/* Returns the note's sequence number (lane_wait), or 0 when it was dropped. */
-static uint64_t enqueue(struct lane *l, const char *path, enum note_kind kind)
+/* Returns the note's sequence number (lane_wait), or 0 when it was dropped; *ahead (may be
+ * NULL) gets how many notes were queued or running before it. */
+static uint64_t enqueue(struct lane *l, const char *path, enum note_kind kind, size_t *ahead)
 {
 	size_t len = strlen(path);
 	struct note *n;
@@ -971,6 +974,8 @@ static uint64_t enqueue(struct lane *l, const char *path, enum note_kind kind)
 	else
 		l->head = n;
 	l->tail = n;
+	if (ahead)
+		*ahead = l->count + (size_t)l->busy;
 	l->count++;
 	seq = ++l->queued;
 	pthread_cond_signal(&l->cond);
@@ -1004,19 +1009,23 @@ static void lane_wait(struct lane *l, uint64_t seq, double seconds)
 
 void fsops_invalidate(void *q, const char *path)
 {
-	enqueue(&((struct fsops_inval *)q)->inval, path, NOTE_ENTRY);
+	enqueue(&((struct fsops_inval *)q)->inval, path, NOTE_ENTRY, NULL);
 }
 
 void fsops_invalidate_listing(void *q, const char *path)
 {
-	enqueue(&((struct fsops_inval *)q)->inval, path, NOTE_LISTING);
+	enqueue(&((struct fsops_inval *)q)->inval, path, NOTE_LISTING, NULL);
 }
 
 static void fsops_prime(struct fsops_inval *q, const char *dir)
 {
-	uint64_t seq = q ? enqueue(&q->prime, dir, NOTE_PRIME) : 0;
+	size_t ahead = 0;
+	uint64_t seq = q ? enqueue(&q->prime, dir, NOTE_PRIME, &ahead) : 0;
 
-	if (seq)
+	/* Behind a backlog (many walkers, or a priming stuck waiting for a fetch) waiting would
+	 * only slow the walker down: its files are then read through the daemon if it gets
+	 * there first. */
+	if (seq && ahead <= PRIME_WAIT_AHEAD)
 		lane_wait(&q->prime, seq, PRIME_WAIT);
 }
 

@@ -9,11 +9,13 @@
 #include "inode.h"
 
 /* The kernel holds a node for every file a walk touched (millions on a big fleet), so a node is
- * kept to 32 bytes plus its slot in the key table: the inode number is the node's slot (low 32
+ * kept to 36 bytes plus its slot in the key table: the inode number is the node's slot (low 32
  * bits, plus one) and the slot's generation (high 32 bits), so finding a node by number is an
  * index, not a second hash table; names and attributes repeat across instances ("Status" in
- * every instance directory, the same mode/size/times in many files), so a node keeps an id of
- * an interned copy, not its own. A node keeps its parent alive (children counts the nodes naming
+ * every instance directory, the same mode and times in every file of an instance), so a node
+ * keeps an id of an interned copy, not its own. Sizes differ from file to file, so the size is
+ * the node's own (interned with the times, nearly every record was unique: 20 bytes more per
+ * node). A node keeps its parent alive (children counts the nodes naming
  * it), so a path can always be rebuilt while anything below it is held, whatever order the
  * kernel forgets in. */
 struct node {
@@ -23,8 +25,11 @@ struct node {
 	uint32_t gen;		/* the generation in the slot's inode number */
 	uint32_t children;	/* nodes whose parent this is */
 	uint32_t nlookup;	/* saturates at UINT32_MAX: the rest is an extra's more */
-	uint64_t version;	/* the key's version */
+	uint32_t ver_lo, ver_hi;	/* the key's version, in halves: no padding */
+	uint32_t size;		/* SIZE_IN_EXTRA: the size is its extra's */
 };
+
+#define SIZE_IN_EXTRA UINT32_MAX
 
 #define NONE UINT32_MAX
 #define FREE UINT32_MAX
@@ -51,11 +56,13 @@ struct pool {
 	uint32_t mask, count;
 };
 
-/* What a node carries rarely: bytes kept with it, or a lookup count past 32 bits. */
+/* What a node carries rarely: bytes kept with it, a lookup count past 32 bits, a size past
+ * 32 bits. */
 struct extra {
 	struct extra *next;
 	uint32_t slot;
 	uint64_t more;		/* lookups beyond the node's saturated nlookup */
+	uint64_t size;		/* the node's size when it says SIZE_IN_EXTRA */
 	char *data;		/* owned; NULL unless bytes were given */
 };
 
@@ -241,42 +248,39 @@ static const struct blob *pool_blob(const struct pool *p, uint32_t id)
 	return p->by_id[id];
 }
 
-/* An attribute record as interned bytes: fixed layout, no padding. */
-#define ATTR_BYTES 31
+/* An attribute record as interned bytes (all but the size and version, which are the node's):
+ * fixed layout, no padding. */
+#define ATTR_BYTES 23
 
 static void attr_pack(const struct inode_attr *a, unsigned char *b)
 {
-	int64_t size = a->size, mtime = a->mtime, ctime = a->ctime;
+	int64_t mtime = a->mtime, ctime = a->ctime;
 	uint32_t nsec = (uint32_t)a->mtime_nsec;
 	uint16_t mode = (uint16_t)a->mode;
 
-	memcpy(b, &size, 8);
-	memcpy(b + 8, &mtime, 8);
-	memcpy(b + 16, &ctime, 8);
-	memcpy(b + 24, &nsec, 4);
-	memcpy(b + 28, &mode, 2);
-	b[30] = (unsigned char)a->type;
+	memcpy(b, &mtime, 8);
+	memcpy(b + 8, &ctime, 8);
+	memcpy(b + 16, &nsec, 4);
+	memcpy(b + 20, &mode, 2);
+	b[22] = (unsigned char)a->type;
 }
 
-static void attr_unpack(const char *b, uint64_t version, struct inode_attr *a)
+static void attr_unpack(const char *b, struct inode_attr *a)
 {
-	int64_t size, mtime, ctime;
+	int64_t mtime, ctime;
 	uint32_t nsec;
 	uint16_t mode;
 
-	memcpy(&size, b, 8);
-	memcpy(&mtime, b + 8, 8);
-	memcpy(&ctime, b + 16, 8);
-	memcpy(&nsec, b + 24, 4);
-	memcpy(&mode, b + 28, 2);
+	memcpy(&mtime, b, 8);
+	memcpy(&ctime, b + 8, 8);
+	memcpy(&nsec, b + 16, 4);
+	memcpy(&mode, b + 20, 2);
 	memset(a, 0, sizeof(*a));
-	a->type = (enum inode_type)(unsigned char)b[30];
+	a->type = (enum inode_type)(unsigned char)b[22];
 	a->mode = mode;
-	a->size = (off_t)size;
 	a->mtime = (time_t)mtime;
 	a->ctime = (time_t)ctime;
 	a->mtime_nsec = (long)nsec;
-	a->version = version;
 }
 
 /* --- nodes --- */
@@ -315,11 +319,16 @@ static uint32_t key_hash(uint32_t parent, uint32_t name, uint64_t version)
 	return (uint32_t)(h >> 32);
 }
 
+static uint64_t node_version(const struct node *n)
+{
+	return (uint64_t)n->ver_hi << 32 | n->ver_lo;
+}
+
 static uint32_t node_hash(const void *ctx, uint32_t slot)
 {
 	const struct node *n = node_at(ctx, slot);
 
-	return key_hash(n->parent, n->name, n->version);
+	return key_hash(n->parent, n->name, node_version(n));
 }
 
 static uint32_t key_find(const struct inode_table *t, uint32_t parent, uint32_t name,
@@ -329,7 +338,7 @@ static uint32_t key_find(const struct inode_table *t, uint32_t parent, uint32_t 
 	     i = (i + 1) & t->key_mask) {
 		const struct node *n = node_at(t, t->keys[i] - 1);
 
-		if (n->parent == parent && n->name == name && n->version == version)
+		if (n->parent == parent && n->name == name && node_version(n) == version)
 			return t->keys[i] - 1;
 	}
 	return NONE;
@@ -376,7 +385,8 @@ static uint32_t slot_alloc(struct inode_table *t)
 	n->attr = FREE;
 	n->children = 0;
 	n->nlookup = 0;
-	n->version = 0;
+	n->ver_lo = n->ver_hi = 0;
+	n->size = 0;
 	return slot;
 }
 
@@ -547,6 +557,22 @@ void inode_table_free(struct inode_table *t)
 	free(t);
 }
 
+/* slot's attributes. Lock held. */
+static void node_attr(const struct inode_table *t, uint32_t slot, struct inode_attr *a)
+{
+	const struct node *n = node_at(t, slot);
+	const struct extra *x;
+
+	attr_unpack(pool_blob(&t->attrs, n->attr)->bytes, a);
+	a->version = node_version(n);
+	if (n->size != SIZE_IN_EXTRA) {
+		a->size = (off_t)n->size;
+	} else {
+		x = *extra_link(t, slot);
+		a->size = x ? (off_t)x->size : 0;
+	}
+}
+
 /* Adds a node keyed (parent, name, a->version) with one lookup, keeping data. Returns its slot
  * or NONE on ENOMEM (nothing changed, data not taken). Lock held. */
 static uint32_t node_add(struct inode_table *t, uint32_t parent, const char *name, size_t nlen,
@@ -565,16 +591,20 @@ static uint32_t node_add(struct inode_table *t, uint32_t parent, const char *nam
 	slot = slot_alloc(t);
 	if (slot == NONE)
 		goto out_attr;
-	if (data && !(x = extra_get(t, slot)))
+	if ((data || (uint64_t)a->size >= SIZE_IN_EXTRA) && !(x = extra_get(t, slot)))
 		goto out_slot;
 	n = node_at(t, slot);
 	n->parent = parent;
 	n->name = nid;
 	n->attr = aid;
-	n->version = a->version;
+	n->ver_lo = (uint32_t)a->version;
+	n->ver_hi = (uint32_t)(a->version >> 32);
+	n->size = (uint64_t)a->size >= SIZE_IN_EXTRA ? SIZE_IN_EXTRA : (uint32_t)a->size;
 	n->nlookup = 1;
-	if (x)
+	if (x) {
 		x->data = data;
+		x->size = (uint64_t)a->size;
+	}
 	key_place(t, slot);
 	node_at(t, parent)->children++;
 	t->count++;
@@ -666,11 +696,8 @@ int inode_get(struct inode_table *t, uint64_t ino, char *path, size_t size,
 		rc = -ESTALE;
 	else
 		rc = build_path(t, slot, path, size);
-	if (rc == 0 && a) {
-		const struct node *n = node_at(t, slot);
-
-		attr_unpack(pool_blob(&t->attrs, n->attr)->bytes, n->version, a);
-	}
+	if (rc == 0 && a)
+		node_attr(t, slot, a);
 	pthread_mutex_unlock(&t->lock);
 	return rc;
 }
@@ -693,7 +720,7 @@ int inode_read_data(struct inode_table *t, uint64_t ino, char *buf, size_t size,
 	else if (!x || !x->data)
 		rc = -ENODATA;
 	else {
-		attr_unpack(pool_blob(&t->attrs, node_at(t, slot)->attr)->bytes, 0, &a);
+		node_attr(t, slot, &a);
 		len = (size_t)a.size;
 		if (off >= 0 && (size_t)off < len) {
 			*n = len - (size_t)off < size ? len - (size_t)off : size;

@@ -97,6 +97,37 @@ TEST(same_key_same_inode_new_version_new_inode)
 	inode_table_free(t);
 }
 
+/* Sizes are the node's own, in 32 bits: one past that lives beside it, and versions keep all
+ * 64 bits. */
+TEST(sizes_past_32_bits_and_64_bit_versions_survive)
+{
+	struct inode_table *t;
+	struct inode_attr a = file_at(0xfedcba9876543210ULL, (off_t)5 << 30), b, got;
+	char path[64];
+	uint64_t dir, big, small, again;
+
+	CHECK_EQ_INT(inode_table_new(&t), 0);
+	b = file_at(0xfedcba9876543210ULL, 4095);
+	b.mtime = 1700000000;
+	b.mtime_nsec = 7;
+	CHECK_EQ_INT(inode_ref(t, INODE_ROOT, "d", &(struct inode_attr){ .type = INODE_DIR },
+			       NULL, &dir), 0);
+	CHECK_EQ_INT(inode_ref(t, dir, "big", &a, NULL, &big), 0);
+	CHECK_EQ_INT(inode_ref(t, dir, "small", &b, NULL, &small), 0);
+	CHECK_EQ_INT(inode_get(t, big, path, sizeof(path), &got), 0);
+	CHECK(got.size == (off_t)5 << 30);
+	CHECK(got.version == 0xfedcba9876543210ULL);
+	CHECK_EQ_INT(inode_get(t, small, path, sizeof(path), &got), 0);
+	CHECK_EQ_INT(got.size, 4095);
+	CHECK_EQ_INT(got.mtime, 1700000000);
+	CHECK_EQ_INT(got.mtime_nsec, 7);
+	CHECK(got.version == 0xfedcba9876543210ULL);
+	CHECK_EQ_INT(inode_find(t, "/d/big", 0xfedcba9876543210ULL, &again), 0);
+	CHECK(again == big);
+	CHECK_EQ_INT(inode_find(t, "/d/big", 0x76543210ULL, &again), -ENOENT);
+	inode_table_free(t);
+}
+
 TEST(forget_frees_at_zero_and_numbers_are_never_reused)
 {
 	struct inode_table *t;

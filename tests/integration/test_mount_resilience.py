@@ -917,8 +917,13 @@ def tsan_daemon_under_concurrent_reads_refreshes_and_changes():
             while not stop.is_set():
                 rel = rnd.choice(rels)
                 try:
-                    what = rnd.randrange(5)
-                    if what == 0:
+                    what = rnd.randrange(6)
+                    if what == 5:
+                        # A full listing of an instance directory: its files are pushed
+                        # into the page cache by the priming thread while refreshes race.
+                        os.listdir(m.path("instances", escape_name(vid)))
+                        read(m.path("instances", escape_name(vid), "Status"))
+                    elif what == 0:
                         os.listdir(m.path(*rel))
                     elif what == 1:
                         json.loads(read(m.path(*rel, "instances.json")))
@@ -982,6 +987,8 @@ def tsan_daemon_under_concurrent_reads_refreshes_and_changes():
         # the mount still answers correctly.
         wait_until(lambda: try_json_ids(m.path("instances", "instances.json")) == ids_of(fleet),
                    timeout=20, what="instances.json after the load")
+        # The priming thread took part (it runs under TSan too).
+        assert read_ctl_stats(m)["fs_primed"] > 0, "no file was primed"
     reports = sorted(glob.glob(os.path.join(logdir, "tsan*")))
     text = ""
     for p in reports:

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "cancel.h"
 #include "fsops.h"
 #include "hash.h"
@@ -23,15 +24,27 @@
 
 #define PATH_CAP 8192
 
+/* What one directory's priming pushes at most: bigger files and longer listings are read
+ * through the daemon (their first read costs a round trip, nothing else). */
+#define PRIME_FILE_MAX (64 * 1024)
+#define PRIME_NAMES_MAX 4096
+/* How long the request that ends a listing waits for its directory's priming: the walker's
+ * next step is to read those files, and a file it reaches first is read through the daemon
+ * (correct either way; only slower). Bounded, so a push the kernel makes wait (on a page lock
+ * held by a read in flight) never holds the request long. */
+#define PRIME_WAIT 0.5
+#define PRIME_WAIT_AHEAD 2
+
 /* Waits until every path queued so far has been told to the kernel, at most timeout seconds
  * (a refresh's write returns after its invalidations). Returns 0, or -ETIMEDOUT. NULL (or a
  * queue not started) returns 0 at once. */
 static int fsops_inval_drain(struct fsops_inval *q, double timeout);
 
-/* Queues the priming of directory dir's files (its own thread; dropped when the queue is full
- * or not started) and, unless a backlog is ahead of it, waits up to PRIME_WAIT for it. NULL q
- * does nothing. */
-static void fsops_prime(struct fsops_inval *q, const char *dir);
+/* Queues the priming of directory dir's files, named in files (nfiles NUL-terminated names
+ * back to back, taken over), for its own thread (dropped when the queue is full or not
+ * started) and, unless a backlog is ahead of it, waits up to PRIME_WAIT for it. NULL q does
+ * nothing but free files. */
+static void fsops_prime(struct fsops_inval *q, const char *dir, char *files, size_t nfiles);
 
 static struct fsops_ctx *ctx_of(fuse_req_t req)
 {
@@ -498,6 +511,10 @@ struct dir_fill {
 	size_t size, used;
 	off_t off, pos;
 	int err;
+	/* The end-of-listing request of a readdirplus (off > 0): the names of the files before
+	 * off, for priming (NULL otherwise). */
+	struct buf *files;
+	size_t nfiles;
 };
 
 static int add_entry(struct dir_fill *d, const char *name, const struct tree_attr *a)
@@ -507,8 +524,12 @@ static int add_entry(struct dir_fill *d, const char *name, const struct tree_att
 	size_t need;
 	bool dots = strcmp(name, ".") == 0 || strcmp(name, "..") == 0;
 
-	if (d->pos++ < d->off)
+	if (d->pos++ < d->off) {
+		if (d->files && a && a->type == TREE_FILE && d->nfiles < PRIME_NAMES_MAX &&
+		    buf_append(d->files, name, strlen(name) + 1) == 0)
+			d->nfiles++;
 		return 0;
+	}
 	memset(&e, 0, sizeof(e));
 	e.attr.st_mode = !a ? S_IFREG : a->type == TREE_DIR ? S_IFDIR :
 			 a->type == TREE_LINK ? S_IFLNK : S_IFREG;
@@ -547,8 +568,13 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 	char dir[PATH_CAP];
 	struct tree_attr da;
 	struct cancel *k;
+	struct buf files;
 	int rc;
 
+	buf_init(&files, (size_t)PRIME_NAMES_MAX * 256);
+	/* Only the request that may find the end of a listing collects what to prime. */
+	if (plus && off > 0 && d.c->prime)
+		d.files = &files;
 	count(plus ? STATS_FS_READDIRPLUS : STATS_FS_READDIR);
 	rc = path_of(req, ino, dir, sizeof(dir), NULL);
 	if (rc)
@@ -567,8 +593,8 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 	rc = req_end(req, k, tree_readdir(d.c->tree, dir, fill_cb, &d));
 	/* The request that finds the end of a listing comes after the kernel took in every
 	 * entry before it, so it holds an inode for each file now: the time to prime them. */
-	if (rc == 0 && plus && off > 0 && d.used == 0 && d.c->prime)
-		fsops_prime(d.c->inval, dir);
+	if (rc == 0 && d.files && d.used == 0 && d.nfiles)
+		fsops_prime(d.c->inval, dir, buf_steal(&files, NULL), d.nfiles);
 reply:
 	if (rc == 0)
 		fuse_reply_buf(req, d.buf, d.used);
@@ -576,6 +602,7 @@ out:
 	if (rc)
 		fuse_reply_err(req, -rc);
 	free(d.buf);
+	buf_free(&files);
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -709,17 +736,6 @@ const struct fuse_lowlevel_ops *fsops_operations(void)
  * is read through the daemon as before. */
 #define INVAL_MAX 1000000
 #define PRIME_MAX 4096
-/* What one directory's priming pushes at most: bigger files and longer listings are read
- * through the daemon (their first read costs a round trip, nothing else). */
-#define PRIME_FILE_MAX (64 * 1024)
-#define PRIME_NAMES_MAX 4096
-/* How long the request that ends a listing waits for its directory's priming: the walker's
- * next step is to read those files, and a file it reaches first is read through the daemon
- * (correct either way; only slower). Bounded, so a push the kernel makes wait (on a page lock
- * held by a read in flight) never holds the request long. */
-#define PRIME_WAIT 0.5
-#define PRIME_WAIT_AHEAD 2
-
 enum note_kind {
 	NOTE_ENTRY,	/* a path whose entry and inode changed */
 	NOTE_LISTING,	/* a directory of which only the listing changed */
@@ -729,6 +745,8 @@ enum note_kind {
 struct note {
 	struct note *next;
 	enum note_kind kind;
+	char *files;		/* NOTE_PRIME: nfiles names back to back (owned) */
+	size_t nfiles;
 	char path[];
 };
 
@@ -738,13 +756,12 @@ struct fsops_inval;
 struct lane {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	pthread_cond_t idle;	/* signalled when the queue runs empty */
 	struct note *head, *tail;
 	size_t count, max;
 	uint64_t queued, done;	/* notes queued and run so far, in order */
 	pthread_cond_t ran;	/* signalled when done grows */
 	pthread_t thread;
-	int running, stop, busy;
+	int running, stop;
 	struct fsops_inval *q;
 	void (*run)(struct fsops_inval *q, const struct note *n);
 };
@@ -779,35 +796,6 @@ static void inval_one(struct fsops_inval *q, const struct note *n)
 		stats_add(STATS_FS_NOTIFY, 1);
 		fuse_lowlevel_notify_inval_entry(q->se, ino, slash + 1, strlen(slash + 1));
 	}
-}
-
-struct name_list {
-	char **v;
-	size_t n, cap;
-};
-
-static int collect_file(void *ctx, const char *name, const struct tree_attr *a)
-{
-	struct name_list *l = ctx;
-
-	if (!a || a->type != TREE_FILE)
-		return 0;
-	if (l->n == PRIME_NAMES_MAX)
-		return 1;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		char **v = realloc(l->v, cap * sizeof(*v));
-
-		if (!v)
-			return 1;
-		l->v = v;
-		l->cap = cap;
-	}
-	l->v[l->n] = strdup(name);
-	if (!l->v[l->n])
-		return 1;
-	l->n++;
-	return 0;
 }
 
 /* Pushes one file's bytes into the kernel's page cache under the inode the kernel was given for
@@ -853,17 +841,13 @@ out:
  * next walk (the kernel drops a file's atime after such a read). */
 static void prime_one(struct fsops_inval *q, const struct note *n)
 {
-	struct name_list l = { 0 };
 	char path[PATH_CAP];
+	const char *name = n->files;
 	char *buf = NULL;
 
-	if (tree_readdir(q->tree, n->path, collect_file, &l) == 0)
-		for (size_t i = 0; i < l.n; i++)
-			if (child_path(n->path, l.v[i], path, sizeof(path)) == 0)
-				prime_file(q, path, &buf);
-	for (size_t i = 0; i < l.n; i++)
-		free(l.v[i]);
-	free(l.v);
+	for (size_t i = 0; i < n->nfiles; i++, name += strlen(name) + 1)
+		if (child_path(n->path, name, path, sizeof(path)) == 0)
+			prime_file(q, path, &buf);
 	free(buf);
 }
 
@@ -883,18 +867,15 @@ static void *lane_main(void *arg)
 		if (!l->head)
 			l->tail = NULL;
 		l->count--;
-		l->busy = 1;
 		pthread_mutex_unlock(&l->lock);
 		l->run(l->q, n);
+		free(n->files);
 		free(n);
 		pthread_mutex_lock(&l->lock);
-		l->busy = 0;
 		l->done++;
 		pthread_cond_broadcast(&l->ran);
-		if (!l->head)
-			pthread_cond_broadcast(&l->idle);
 	}
-	pthread_cond_broadcast(&l->idle);
+	pthread_cond_broadcast(&l->ran);
 	pthread_mutex_unlock(&l->lock);
 	return NULL;
 }
@@ -904,7 +885,6 @@ static void lane_init(struct lane *l, struct fsops_inval *q, size_t max,
 {
 	pthread_mutex_init(&l->lock, NULL);
 	pthread_cond_init(&l->cond, NULL);
-	pthread_cond_init(&l->idle, NULL);
 	pthread_cond_init(&l->ran, NULL);
 	l->q = q;
 	l->max = max;
@@ -948,9 +928,11 @@ int fsops_inval_start(struct fsops_inval *q, struct fuse_session *se, struct tre
 	return rc;
 }
 
-/* Returns the note's sequence number (lane_wait), or 0 when it was dropped; *ahead (may be
- * NULL) gets how many notes were queued or running before it. */
-static uint64_t enqueue(struct lane *l, const char *path, enum note_kind kind, size_t *ahead)
+/* Queues a note for path; files (nfiles names, may be NULL) is taken over, freed when the note
+ * is dropped. Returns the note's sequence number (lane_wait), or 0 when it was dropped; *ahead
+ * (may be NULL) gets how many notes were queued or running before it. */
+static uint64_t enqueue(struct lane *l, const char *path, enum note_kind kind, char *files,
+			size_t nfiles, size_t *ahead)
 {
 	size_t len = strlen(path);
 	struct note *n;
@@ -959,14 +941,19 @@ static uint64_t enqueue(struct lane *l, const char *path, enum note_kind kind, s
 	pthread_mutex_lock(&l->lock);
 	if (!l->running || l->count >= l->max) {
 		pthread_mutex_unlock(&l->lock);
+		free(files);
 		return 0;
 	}
 	pthread_mutex_unlock(&l->lock);
 	n = malloc(sizeof(*n) + len + 1);
-	if (!n)
+	if (!n) {
+		free(files);
 		return 0;
+	}
 	memcpy(n->path, path, len + 1);
 	n->kind = kind;
+	n->files = files;
+	n->nfiles = nfiles;
 	n->next = NULL;
 	pthread_mutex_lock(&l->lock);
 	if (l->tail)
@@ -975,7 +962,7 @@ static uint64_t enqueue(struct lane *l, const char *path, enum note_kind kind, s
 		l->head = n;
 	l->tail = n;
 	if (ahead)
-		*ahead = l->count + (size_t)l->busy;
+		*ahead = (size_t)(l->queued - l->done);
 	l->count++;
 	seq = ++l->queued;
 	pthread_cond_signal(&l->cond);
@@ -994,8 +981,9 @@ static void deadline_in(struct timespec *until, double seconds)
 	}
 }
 
-/* Waits until note seq has run, at most seconds. */
-static void lane_wait(struct lane *l, uint64_t seq, double seconds)
+/* Waits until note seq (and every note before it) has run, at most seconds. Returns 0 (also
+ * when the lane stopped), or -ETIMEDOUT. */
+static int lane_wait(struct lane *l, uint64_t seq, double seconds)
 {
 	struct timespec until;
 	int rc = 0;
@@ -1005,22 +993,29 @@ static void lane_wait(struct lane *l, uint64_t seq, double seconds)
 	while (l->running && l->done < seq && rc == 0)
 		rc = pthread_cond_timedwait(&l->ran, &l->lock, &until);
 	pthread_mutex_unlock(&l->lock);
+	return rc ? -ETIMEDOUT : 0;
 }
 
 void fsops_invalidate(void *q, const char *path)
 {
-	enqueue(&((struct fsops_inval *)q)->inval, path, NOTE_ENTRY, NULL);
+	enqueue(&((struct fsops_inval *)q)->inval, path, NOTE_ENTRY, NULL, 0, NULL);
 }
 
 void fsops_invalidate_listing(void *q, const char *path)
 {
-	enqueue(&((struct fsops_inval *)q)->inval, path, NOTE_LISTING, NULL);
+	enqueue(&((struct fsops_inval *)q)->inval, path, NOTE_LISTING, NULL, 0, NULL);
 }
 
-static void fsops_prime(struct fsops_inval *q, const char *dir)
+static void fsops_prime(struct fsops_inval *q, const char *dir, char *files, size_t nfiles)
 {
 	size_t ahead = 0;
-	uint64_t seq = q ? enqueue(&q->prime, dir, NOTE_PRIME, &ahead) : 0;
+	uint64_t seq;
+
+	if (!q) {
+		free(files);
+		return;
+	}
+	seq = enqueue(&q->prime, dir, NOTE_PRIME, files, nfiles, &ahead);
 
 	/* Behind a backlog (many walkers, or a priming stuck waiting for a fetch) waiting would
 	 * only slow the walker down: its files are then read through the daemon if it gets
@@ -1031,19 +1026,14 @@ static void fsops_prime(struct fsops_inval *q, const char *dir)
 
 static int fsops_inval_drain(struct fsops_inval *q, double timeout)
 {
-	struct timespec until;
-	struct lane *l;
-	int rc = 0;
+	uint64_t last;
 
 	if (!q)
 		return 0;
-	l = &q->inval;
-	deadline_in(&until, timeout);
-	pthread_mutex_lock(&l->lock);
-	while (l->running && (l->head || l->busy) && rc == 0)
-		rc = pthread_cond_timedwait(&l->idle, &l->lock, &until);
-	pthread_mutex_unlock(&l->lock);
-	return rc ? -ETIMEDOUT : 0;
+	pthread_mutex_lock(&q->inval.lock);
+	last = q->inval.queued;
+	pthread_mutex_unlock(&q->inval.lock);
+	return lane_wait(&q->inval, last, timeout);
 }
 
 static void lane_stop(struct lane *l)
@@ -1055,7 +1045,6 @@ static void lane_stop(struct lane *l)
 	running = l->running;
 	l->running = 0;
 	pthread_cond_signal(&l->cond);
-	pthread_cond_broadcast(&l->idle);
 	pthread_cond_broadcast(&l->ran);
 	pthread_mutex_unlock(&l->lock);
 	if (running)
@@ -1076,10 +1065,10 @@ static void lane_free(struct lane *l)
 
 	for (n = l->head; n; n = next) {
 		next = n->next;
+		free(n->files);
 		free(n);
 	}
 	pthread_cond_destroy(&l->cond);
-	pthread_cond_destroy(&l->idle);
 	pthread_cond_destroy(&l->ran);
 	pthread_mutex_destroy(&l->lock);
 }
